@@ -1,0 +1,32 @@
+# rocksr: micro-CT -> SEM super-resolution, from a registered image pair to Table 1.
+# Run `snakemake --cores 2` (default config.yaml) or `--configfile configs/paper.yaml`.
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/sample.smk"
+include: "workflow/rules/dataset.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+localrules:
+    all,
+    dataset,
+    split,
+    figure1,
+    evaluate,
+    figures,
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True
+
+
+rule dataset:
+    input:
+        dataset_targets(),

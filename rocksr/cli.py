@@ -1,0 +1,203 @@
+"""Command-line interface: one thin sub-command per pipeline stage (Snakemake rules call these)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from rocksr import __version__
+
+Handler = Callable[[argparse.Namespace], None]
+_COMMANDS: dict[str, Handler] = {}
+
+
+def _json_arg(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc}): {text[:80]!r}") from exc
+
+
+def _command(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        _COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+@_command("synthesize")
+def _synthesize(a: argparse.Namespace) -> None:
+    from rocksr.io import write_image
+    from rocksr.synthetic import generate_pair
+
+    spec = dict(a.spec)
+    mct, sem = generate_pair(
+        int(spec["height"]),
+        int(spec["width"]),
+        int(spec.get("seed", 0)),
+        rock=spec.get("rock") or {},
+        forward=spec.get("forward") or {},
+    )
+    write_image(a.out_sem, sem)
+    write_image(a.out_mct, mct)
+
+
+@_command("simulate-mct")
+def _simulate_mct(a: argparse.Namespace) -> None:
+    from rocksr.io import read_image, write_image
+    from rocksr.normalize import normalize_image
+    from rocksr.synthetic import simulate_mct
+
+    sem = read_image(a.sem, a.page)
+    if sem.dtype != "uint8":
+        sem = normalize_image(sem, 0.0, 100.0)
+    mct = simulate_mct(sem, a.seed, **a.forward)
+    write_image(a.out, mct)
+    if a.out_sem:
+        write_image(a.out_sem, sem)
+
+
+@_command("normalize")
+def _normalize(a: argparse.Namespace) -> None:
+    from rocksr.dataset import normalize_pair
+
+    pages = a.pages or {}
+    normalize_pair(
+        a.mct,
+        a.sem,
+        a.out_mct,
+        a.out_sem,
+        a.histograms,
+        a.report,
+        a.params,
+        sample=a.sample,
+        mct_page=pages.get("mct_page"),
+        sem_page=pages.get("sem_page"),
+    )
+
+
+@_command("build-dataset")
+def _build_dataset(a: argparse.Namespace) -> None:
+    from rocksr.dataset import build_dataset
+
+    names = a.samples if isinstance(a.samples, list) else [a.samples]
+    if not (len(names) == len(a.mct) == len(a.sem)):
+        raise SystemExit(
+            f"build-dataset: {len(names)} sample names but {len(a.mct)} mct and {len(a.sem)} sem files"
+        )
+    store = dict(a.store_params or {})
+    if a.workers:
+        store["workers"] = a.workers
+    build_dataset(
+        list(zip(names, a.mct, a.sem, strict=True)),
+        a.out_store,
+        a.out_manifest,
+        a.tiling,
+        store,
+        provenance={"tiling": a.tiling, "store": store, "samples": names},
+        progress=not a.no_progress,
+    )
+
+
+@_command("split")
+def _split(a: argparse.Namespace) -> None:
+    from rocksr.dataset import split_dataset
+
+    split_dataset(a.manifest, a.out_splits, a.out_counts, a.out_map, a.params)
+
+
+@_command("figure1")
+def _figure1(a: argparse.Namespace) -> None:
+    from rocksr.dataset import figure1_from_store
+
+    figure1_from_store(a.store, a.manifest, a.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rocksr`` argument parser (sub-commands mirror the Snakemake rules)."""
+    p = argparse.ArgumentParser(prog="rocksr", description=__doc__)
+    p.add_argument("--version", action="version", version=f"rocksr {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synthesize", help="generate the built-in synthetic paired sample")
+    s.add_argument("--spec", type=_json_arg, required=True, help="JSON: height, width, seed, rock, forward")
+    s.add_argument("--out-mct", required=True)
+    s.add_argument("--out-sem", required=True)
+
+    s = sub.add_parser("simulate-mct", help="simulate a micro-CT partner for an SEM image")
+    s.add_argument("--sem", required=True, help="SEM image (TIFF/PNG)")
+    s.add_argument("--page", type=int, default=None)
+    s.add_argument("--out", required=True, help="simulated micro-CT (TIFF/PNG)")
+    s.add_argument("--out-sem", default=None, help="also write the 8-bit SEM used")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--forward", type=_json_arg, default={}, help="JSON forward-model parameters")
+
+    s = sub.add_parser("normalize", help="contrast-normalize a registered pair to 8 bits")
+    s.add_argument("--sample", default="sample")
+    s.add_argument("--mct", required=True)
+    s.add_argument("--sem", required=True)
+    s.add_argument("--params", type=_json_arg, default={})
+    s.add_argument("--pages", type=_json_arg, default={})
+    s.add_argument("--out-mct", required=True)
+    s.add_argument("--out-sem", required=True)
+    s.add_argument("--histograms", required=True)
+    s.add_argument("--report", required=True)
+
+    s = sub.add_parser("build-dataset", help="tile + rotate normalized pairs into a Zarr store")
+    s.add_argument("--samples", type=_json_arg, required=True, help="JSON list of sample names")
+    s.add_argument("--mct", nargs="+", required=True)
+    s.add_argument("--sem", nargs="+", required=True)
+    s.add_argument("--tiling", type=_json_arg, required=True)
+    s.add_argument("--store-params", type=_json_arg, default={})
+    s.add_argument("--workers", type=int, default=0)
+    s.add_argument("--out-store", required=True)
+    s.add_argument("--out-manifest", required=True)
+    s.add_argument("--no-progress", action="store_true")
+
+    s = sub.add_parser("split", help="assign tiles to train/val/test")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--params", type=_json_arg, default={})
+    s.add_argument("--out-splits", required=True)
+    s.add_argument("--out-counts", required=True)
+    s.add_argument("--out-map", required=True)
+
+    s = sub.add_parser("figure1", help="Figure 1: a base tile and rotated views")
+    s.add_argument("--store", required=True)
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--out", required=True)
+
+    for extra in _EXTRA_PARSERS:
+        extra(sub)
+    return p
+
+
+_EXTRA_PARSERS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rocksr`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from rocksr.io import ImageError
+    from rocksr.store import StoreError
+
+    try:
+        _COMMANDS[args.command](args)
+    except (ImageError, StoreError, ValueError) as exc:
+        logging.getLogger("rocksr").error("%s", exc)
+        print(f"rocksr {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Reading and checking the raw registered images (TIFF via tifffile, PNG via Pillow)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+class ImageError(ValueError):
+    """A raw input image cannot be used; the message names the file and the problem."""
+
+
+_TIFF_SUFFIXES = {".tif", ".tiff"}
+_PNG_SUFFIXES = {".png"}
+
+
+def _to_gray(arr: np.ndarray, path: Path) -> np.ndarray:
+    """Collapse an RGB(A)-looking array to one channel when all colour channels are equal."""
+    if arr.ndim == 2:
+        return arr
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        rgb = arr[..., :3]
+        if arr.shape[-1] == 4 and not np.all(arr[..., 3] == arr[..., 3].flat[0]):
+            raise ImageError(f"{path}: has a non-constant alpha channel; expected a grey image")
+        if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
+            return np.ascontiguousarray(rgb[..., 0])
+        raise ImageError(
+            f"{path}: is a colour image (RGB channels differ); expected a grey image "
+            "(or RGB with three equal channels)"
+        )
+    raise ImageError(
+        f"{path}: unsupported channel layout, array shape {arr.shape}; expected (H, W) or "
+        "(H, W, 3|4) with equal colour channels"
+    )
+
+
+def _read_tiff(path: Path, page: int | None) -> np.ndarray:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        n_pages = len(tif.pages)
+        series = tif.series[0] if tif.series else None
+        if page is None:
+            if (
+                n_pages > 1
+                and series is not None
+                and len(series.shape) >= 3
+                and (series.shape[-1] not in (3, 4) or len(series.shape) > 3)
+            ):
+                raise ImageError(
+                    f"{path}: is a stack of {n_pages} pages; set `page` in the sample's config "
+                    "to choose the slice"
+                )
+            arr = tif.asarray()
+        else:
+            if not 0 <= page < n_pages:
+                raise ImageError(
+                    f"{path}: page {page} requested but the file has {n_pages} page(s)"
+                )
+            arr = tif.pages[page].asarray()
+    return arr
+
+
+def _read_png(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()  # forces decoding: truncated files fail here, not later
+        if im.mode in ("P", "PA"):
+            im = im.convert("RGBA")
+        if im.mode == "LA":
+            im = im.convert("RGBA")
+        arr = np.asarray(im)
+    return arr
+
+
+def read_image(path: str | os.PathLike, page: int | None = None) -> np.ndarray:
+    """Read one 2-D grey image (TIFF 8/16-bit/float, single page or a chosen page; PNG).
+
+    RGB(A) with equal channels becomes grey. Every problem raises :class:`ImageError` naming
+    the file: missing, unreadable or truncated, unsupported format or channel layout, NaN/inf.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ImageError(f"{p}: file does not exist")
+    if not p.is_file():
+        raise ImageError(f"{p}: is not a regular file")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in _TIFF_SUFFIXES:
+            arr = _read_tiff(p, page)
+        elif suffix in _PNG_SUFFIXES:
+            if page not in (None, 0):
+                raise ImageError(f"{p}: PNG has one page; `page` must be unset or 0")
+            arr = _read_png(p)
+        else:
+            raise ImageError(f"{p}: unsupported file type {suffix!r}; expected .tif, .tiff or .png")
+    except ImageError:
+        raise
+    except Exception as exc:  # tifffile/Pillow raise many types for broken files
+        raise ImageError(
+            f"{p}: unreadable or truncated image ({type(exc).__name__}: {exc})"
+        ) from exc
+
+    arr = _to_gray(np.asarray(arr), p)
+    if arr.ndim != 2:
+        raise ImageError(f"{p}: expected a 2-D image, got shape {arr.shape}")
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ImageError(f"{p}: unsupported pixel type {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        n_bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise ImageError(f"{p}: contains {n_bad} NaN/inf pixel(s)")
+    if arr.size == 0:
+        raise ImageError(f"{p}: image is empty")
+    return arr
+
+
+def check_pair(
+    mct: np.ndarray,
+    sem: np.ndarray,
+    mct_path: str | os.PathLike,
+    sem_path: str | os.PathLike,
+    min_size: int,
+) -> None:
+    """Check a registered pair before anything is written: same shape, large enough."""
+    if mct.shape != sem.shape:
+        raise ImageError(
+            f"{mct_path} and {sem_path}: shapes differ ({mct.shape} vs {sem.shape}); "
+            "the pair must be registered pixel to pixel"
+        )
+    for arr, path in ((mct, mct_path), (sem, sem_path)):
+        if min(arr.shape) < min_size:
+            raise ImageError(
+                f"{path}: image {arr.shape[0]}x{arr.shape[1]} is smaller than one rotation-safe "
+                f"footprint ({min_size} px); use a smaller tile size or a larger image"
+            )
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes (provenance in store attributes)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_image(path: str | os.PathLike, arr: np.ndarray) -> None:
+    """Write a 2-D image atomically (tmp + rename): TIFF (zlib) or PNG by suffix."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}{p.suffix}")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in _TIFF_SUFFIXES:
+            import tifffile
+
+            tifffile.imwrite(tmp, arr, compression="zlib")
+        elif suffix in _PNG_SUFFIXES:
+            from PIL import Image
+
+            Image.fromarray(arr).save(tmp)
+        else:
+            raise ValueError(f"{p}: unsupported output type {suffix!r}")
+        os.replace(tmp, p)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,223 @@
+"""The tile dataset: a Zarr v3 store (arrays ``mct``, ``sem``) plus a manifest table.
+
+The store is built in a temporary directory next to its target and renamed into place only when
+every tile and the attributes are written; ``attrs["complete"]`` is set last, and
+:func:`open_tiles` refuses a store without it. Views are computed and written by a thread pool
+(OpenCV and the Zarr codecs release the GIL), one shard at a time, so memory stays at a few
+shards whatever the dataset size.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rocksr.tiling import TileView, extract_view, plan_views
+
+MANIFEST_COLUMNS = [
+    "tile_id",
+    "sample",
+    "grid_row",
+    "grid_col",
+    "y0",
+    "x0",
+    "angle",
+    "footprint_y0",
+    "footprint_x0",
+    "footprint_size",
+    "view",
+    "image_height",
+    "image_width",
+]
+
+STORE_DEFAULTS: dict = {"compressor": "zstd", "level": 1, "shard_tiles": 64, "workers": 2}
+
+
+class StoreError(RuntimeError):
+    """A tile store is missing, incomplete or inconsistent with its manifest."""
+
+
+@dataclass(frozen=True)
+class SamplePair:
+    """One registered, normalized 8-bit pair in memory."""
+
+    name: str
+    mct: np.ndarray
+    sem: np.ndarray
+
+
+def build_manifest(
+    samples: Sequence[tuple[str, int, int]],
+    size: int,
+    stride: int,
+    angles: Sequence[float],
+    edge_tiles: str,
+) -> pd.DataFrame:
+    """Manifest rows (one per view) for ``(name, height, width)`` samples, in store order."""
+    frames = []
+    for name, h, w in samples:
+        views = plan_views(h, w, size, stride, list(angles), edge_tiles)
+        df = pd.DataFrame([asdict(v) for v in views], columns=list(TileView.__dataclass_fields__))
+        df.insert(0, "sample", name)
+        df["image_height"] = h
+        df["image_width"] = w
+        frames.append(df)
+    manifest = pd.concat(frames, ignore_index=True)
+    manifest.insert(0, "tile_id", np.arange(len(manifest), dtype=np.int64))
+    return manifest[MANIFEST_COLUMNS]
+
+
+def _compressors(name: str, level: int) -> list:
+    from zarr.codecs import BloscCodec, ZstdCodec
+
+    if name == "zstd":
+        return [ZstdCodec(level=level)]
+    if name == "lz4":
+        return [BloscCodec(cname="lz4", clevel=level, shuffle="noshuffle")]
+    if name == "none":
+        return []
+    raise ValueError(f"unknown compressor {name!r}; expected zstd, lz4 or none")
+
+
+def _render_block(
+    pairs: dict[str, SamplePair], rows: pd.DataFrame, size: int, interpolation: str
+) -> tuple[np.ndarray, np.ndarray]:
+    n = len(rows)
+    mct = np.empty((n, size, size), dtype=np.uint8)
+    sem = np.empty((n, size, size), dtype=np.uint8)
+    for i, (sample, y0, x0, angle) in enumerate(
+        rows[["sample", "y0", "x0", "angle"]].itertuples(index=False)
+    ):
+        pair = pairs[sample]
+        mct[i] = extract_view(pair.mct, int(y0), int(x0), size, float(angle), interpolation)
+        sem[i] = extract_view(pair.sem, int(y0), int(x0), size, float(angle), interpolation)
+    return mct, sem
+
+
+def _tmp_path(out: Path) -> Path:
+    return out.with_name(f".{out.name}.partial")
+
+
+def write_tiles(
+    pairs: Sequence[SamplePair],
+    manifest: pd.DataFrame,
+    out: str | os.PathLike,
+    size: int,
+    attributes: dict,
+    compressor: str = "zstd",
+    level: int = 1,
+    shard_tiles: int = 64,
+    workers: int = 2,
+    interpolation: str = "linear",
+    progress: bool = True,
+) -> None:
+    """Render every manifest row of both modalities into a new Zarr store at ``out``."""
+    import zarr
+    from tqdm import tqdm
+
+    out = Path(out)
+    tmp = _tmp_path(out)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    by_name = {p.name: p for p in pairs}
+    n = len(manifest)
+    if n == 0:
+        raise StoreError(f"{out}: no tiles to write (image too small for the tiling?)")
+    shard = max(1, min(int(shard_tiles), n))
+    # one chunk per tile; shards group `shard` tiles per file so the file count stays small
+    use_shards = math.ceil(n / shard) < n
+    group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+    arrays = {}
+    for key in ("mct", "sem"):
+        arrays[key] = group.create_array(
+            key,
+            shape=(n, size, size),
+            dtype="uint8",
+            chunks=(1, size, size),
+            shards=(shard, size, size) if use_shards else None,
+            compressors=_compressors(compressor, level),
+            fill_value=0,
+            dimension_names=("tile", "y", "x"),
+        )
+
+    starts = list(range(0, n, shard))
+
+    def work(start: int) -> int:
+        stop = min(start + shard, n)
+        mct, sem = _render_block(by_name, manifest.iloc[start:stop], size, interpolation)
+        arrays["mct"][start:stop] = mct
+        arrays["sem"][start:stop] = sem
+        return stop - start
+
+    try:
+        with (
+            ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool,
+            tqdm(total=n, unit="tile", desc="tiles", disable=not progress, mininterval=2.0) as bar,
+        ):
+            for done in pool.map(work, starts):
+                bar.update(done)
+        group.attrs.update({**attributes, "n_tiles": n, "tile_size": size})
+        group.attrs["complete"] = True
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def open_tiles(path: str | os.PathLike):
+    """Open a finished tile store read-only; refuse a partial or foreign one."""
+    import zarr
+
+    p = Path(path)
+    if not p.exists():
+        raise StoreError(f"{p}: tile store does not exist")
+    try:
+        group = zarr.open_group(str(p), mode="r")
+    except Exception as exc:
+        raise StoreError(f"{p}: not a readable Zarr store ({exc})") from exc
+    if not group.attrs.get("complete", False):
+        raise StoreError(f"{p}: tile store is incomplete (an interrupted build?); rebuild it")
+    for key in ("mct", "sem"):
+        if key not in group:
+            raise StoreError(f"{p}: tile store has no array {key!r}")
+    if group["mct"].shape != group["sem"].shape:
+        raise StoreError(f"{p}: arrays mct and sem differ in shape")
+    return group
+
+
+def write_manifest(manifest: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write the manifest CSV atomically."""
+    write_table(manifest, path)
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a CSV atomically (temporary file + rename)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.partial")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, p)
+
+
+def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a manifest CSV and check its columns."""
+    p = Path(path)
+    if not p.exists():
+        raise StoreError(f"{p}: manifest does not exist")
+    df = pd.read_csv(p)
+    missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
+    if missing:
+        raise StoreError(f"{p}: manifest lacks columns {missing}")
+    if not np.array_equal(df["tile_id"].to_numpy(), np.arange(len(df))):
+        raise StoreError(f"{p}: tile_id must be 0..N-1 in order")
+    return df

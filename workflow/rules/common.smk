@@ -1,0 +1,96 @@
+import hashlib
+import json
+from pathlib import Path
+
+import rocksr
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+RUN = config["run"]
+R = f"results/{RUN}"
+SAMPLES = {s["name"]: s for s in config["samples"]}
+if len(SAMPLES) != len(config["samples"]):
+    raise ValueError("config: sample names must be unique")
+SYNTHETIC = [n for n, s in SAMPLES.items() if "synthetic" in s]
+
+# Per-rule cluster/local resources: config `resources.<rule>` over `resources.default` over these.
+RESOURCE_DEFAULTS = {
+    "default": {"threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": 0},
+    "synthetic_sample": {"mem_mb": 6000, "runtime": 30},
+    "normalize": {"mem_mb": 4000, "runtime": 30},
+    "build_dataset": {"threads": 2, "mem_mb": 4000, "runtime": 60},
+    "train_cgan": {"threads": 4, "mem_mb": 16000, "runtime": 1440, "gpu": 1},
+    "train_ddpm": {"threads": 4, "mem_mb": 16000, "runtime": 2880, "gpu": 1},
+    "predict": {"threads": 4, "mem_mb": 16000, "runtime": 720, "gpu": 1},
+    "sampler_study": {"threads": 4, "mem_mb": 16000, "runtime": 720, "gpu": 1},
+    "baseline": {"mem_mb": 4000, "runtime": 60},
+    "metrics": {"threads": 2, "mem_mb": 4000, "runtime": 120},
+}
+
+
+def res(rule_name, key):
+    """A rule's resource from the config, falling back to the built-in defaults."""
+    user = config.get("resources", {})
+    for source in (
+        user.get(rule_name, {}),
+        user.get("default", {}),
+        RESOURCE_DEFAULTS.get(rule_name, {}),
+        RESOURCE_DEFAULTS["default"],
+    ):
+        if key in source:
+            return source[key]
+    return None
+
+
+def gpu_model(rule_name):
+    user = config.get("resources", {})
+    return user.get(rule_name, {}).get("gpu_model", user.get("default", {}).get("gpu_model", ""))
+
+
+def code_version(*modules):
+    """Hash of the named rocksr modules' source, so that editing a stage's code reruns it.
+
+    A name covers `rocksr/<name>.py`, `rocksr/<name>_*.py` and the package `rocksr/<name>/`.
+    """
+    root = Path(rocksr.__file__).parent
+    h = hashlib.sha256(rocksr.__version__.encode())
+    for m in modules:
+        files = sorted(root.glob(f"{m}.py")) + sorted(root.glob(f"{m}_*.py"))
+        files += sorted((root / m).glob("*.py")) if (root / m).is_dir() else []
+        if not files:
+            raise ValueError(f"code_version: no source for rocksr module {m!r}")
+        for path in files:
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def as_json(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def raw_image(wildcards, modality):
+    s = SAMPLES[wildcards.sample]
+    if "synthetic" in s:
+        return f"{R}/raw/{wildcards.sample}/{modality}.tif"
+    return s[modality]
+
+
+def normalized(modality):
+    return expand(f"{R}/normalized/{{sample}}/{modality}.tif", sample=list(SAMPLES))
+
+
+def dataset_targets():
+    return [
+        f"{R}/dataset/tiles.zarr",
+        f"{R}/dataset/manifest.csv",
+        f"{R}/splits/splits.csv",
+        f"{R}/splits/split_counts.csv",
+        f"{R}/splits/split_map.png",
+        f"{R}/figures/figure1.png",
+    ] + expand(f"{R}/normalized/{{sample}}/histograms.png", sample=list(SAMPLES))
+
+
+def all_targets():
+    return dataset_targets() + train_targets() + evaluate_targets()

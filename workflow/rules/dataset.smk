@@ -1,0 +1,80 @@
+rule build_dataset:
+    input:
+        mct=normalized("mct"),
+        sem=normalized("sem"),
+    output:
+        store=directory(f"{R}/dataset/tiles.zarr"),
+        manifest=f"{R}/dataset/manifest.csv",
+    params:
+        samples=as_json(list(SAMPLES)),
+        tiling=as_json(config["tiling"]),
+        store=as_json(config["store"]),
+        code=code_version("tiling", "store", "dataset", "io"),
+    log:
+        f"{R}/logs/build_dataset.log",
+    benchmark:
+        f"{R}/benchmarks/build_dataset.tsv"
+    threads: res("build_dataset", "threads")
+    resources:
+        mem_mb=res("build_dataset", "mem_mb"),
+        runtime=res("build_dataset", "runtime"),
+    conda:
+        "../../envs/rocksr.yaml"
+    shell:
+        "rocksr build-dataset --samples {params.samples:q} --mct {input.mct:q} "
+        "--sem {input.sem:q} --tiling {params.tiling:q} --store-params {params.store:q} "
+        "--workers {threads} --out-store {output.store:q} "
+        "--out-manifest {output.manifest:q} > {log:q} 2>&1"
+
+
+rule split:
+    input:
+        manifest=f"{R}/dataset/manifest.csv",
+    output:
+        splits=f"{R}/splits/splits.csv",
+        counts=report(
+            f"{R}/splits/split_counts.csv",
+            caption="../report/split_counts.rst",
+            category="Dataset",
+        ),
+        split_map=report(
+            f"{R}/splits/split_map.png",
+            caption="../report/split_map.rst",
+            category="Dataset",
+        ),
+    params:
+        split=as_json(config["split"]),
+        code=code_version("splits", "dataset", "figures_data"),
+    log:
+        f"{R}/logs/split.log",
+    benchmark:
+        f"{R}/benchmarks/split.tsv"
+    conda:
+        "../../envs/rocksr.yaml"
+    shell:
+        "rocksr split --manifest {input.manifest:q} --params {params.split:q} "
+        "--out-splits {output.splits:q} --out-counts {output.counts:q} "
+        "--out-map {output.split_map:q} > {log:q} 2>&1"
+
+
+rule figure1:
+    input:
+        store=f"{R}/dataset/tiles.zarr",
+        manifest=f"{R}/dataset/manifest.csv",
+    output:
+        report(
+            f"{R}/figures/figure1.png",
+            caption="../report/figure1.rst",
+            category="Figures",
+        ),
+    params:
+        code=code_version("dataset", "figures_data"),
+    log:
+        f"{R}/logs/figure1.log",
+    benchmark:
+        f"{R}/benchmarks/figure1.tsv"
+    conda:
+        "../../envs/rocksr.yaml"
+    shell:
+        "rocksr figure1 --store {input.store:q} --manifest {input.manifest:q} "
+        "--out {output:q} > {log:q} 2>&1"

@@ -1,0 +1,57 @@
+rule synthetic_sample:
+    output:
+        mct=f"{R}/raw/{{sample}}/mct.tif",
+        sem=f"{R}/raw/{{sample}}/sem.tif",
+    wildcard_constraints:
+        sample="|".join(SYNTHETIC) if SYNTHETIC else "(?!)",
+    params:
+        spec=lambda wc: as_json(SAMPLES[wc.sample]["synthetic"]),
+        code=code_version("synthetic", "io"),
+    log:
+        f"{R}/logs/synthetic_sample/{{sample}}.log",
+    benchmark:
+        f"{R}/benchmarks/synthetic_sample/{{sample}}.tsv"
+    threads: res("synthetic_sample", "threads")
+    resources:
+        mem_mb=res("synthetic_sample", "mem_mb"),
+        runtime=res("synthetic_sample", "runtime"),
+    conda:
+        "../../envs/rocksr.yaml"
+    shell:
+        "rocksr synthesize --spec {params.spec:q} --out-mct {output.mct:q} "
+        "--out-sem {output.sem:q} > {log:q} 2>&1"
+
+
+rule normalize:
+    input:
+        mct=lambda wc: raw_image(wc, "mct"),
+        sem=lambda wc: raw_image(wc, "sem"),
+    output:
+        mct=f"{R}/normalized/{{sample}}/mct.tif",
+        sem=f"{R}/normalized/{{sample}}/sem.tif",
+        histograms=f"{R}/normalized/{{sample}}/histograms.png",
+        report=f"{R}/normalized/{{sample}}/normalize.json",
+    params:
+        norm=as_json(config["normalize"]),
+        pages=lambda wc: as_json(
+            {
+                "mct_page": SAMPLES[wc.sample].get("mct_page"),
+                "sem_page": SAMPLES[wc.sample].get("sem_page"),
+            }
+        ),
+        code=code_version("normalize", "io", "dataset", "figures_data"),
+    log:
+        f"{R}/logs/normalize/{{sample}}.log",
+    benchmark:
+        f"{R}/benchmarks/normalize/{{sample}}.tsv"
+    threads: res("normalize", "threads")
+    resources:
+        mem_mb=res("normalize", "mem_mb"),
+        runtime=res("normalize", "runtime"),
+    conda:
+        "../../envs/rocksr.yaml"
+    shell:
+        "rocksr normalize --sample {wildcards.sample} --mct {input.mct:q} --sem {input.sem:q} "
+        "--params {params.norm:q} --pages {params.pages:q} --out-mct {output.mct:q} "
+        "--out-sem {output.sem:q} --histograms {output.histograms:q} "
+        "--report {output.report:q} > {log:q} 2>&1"
