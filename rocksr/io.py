@@ -42,19 +42,13 @@ def _read_tiff(path: Path, page: int | None) -> np.ndarray:
 
     with tifffile.TiffFile(path) as tif:
         n_pages = len(tif.pages)
-        series = tif.series[0] if tif.series else None
         if page is None:
-            if (
-                n_pages > 1
-                and series is not None
-                and len(series.shape) >= 3
-                and (series.shape[-1] not in (3, 4) or len(series.shape) > 3)
-            ):
-                raise ImageError(
-                    f"{path}: is a stack of {n_pages} pages; set `page` in the sample's config "
-                    "to choose the slice"
-                )
             arr = tif.asarray()
+            if arr.ndim == 3 and arr.shape[-1] not in (3, 4):
+                raise ImageError(
+                    f"{path}: is a stack of {arr.shape[0]} pages/planes (shape {arr.shape}); set "
+                    "`mct_page`/`sem_page` in the sample's config to choose the slice"
+                )
         else:
             if not 0 <= page < n_pages:
                 raise ImageError(

@@ -96,19 +96,24 @@ def assign_blocks(
     base = np.repeat(np.arange(len(SPLITS)), counts)
     rng = np.random.default_rng(seed)
     cover_f = cover.astype(np.float32)
+    assigns = np.stack([rng.permutation(base) for _ in range(max(1, candidates))])
+    eye = np.eye(len(SPLITS), dtype=np.float32)
     best: tuple[float, int, np.ndarray] | None = None
-    for _ in range(max(1, candidates)):
-        assign = rng.permutation(base)
-        onehot = np.eye(len(SPLITS), dtype=np.float32)[assign]
-        inside = (cover_f @ onehot) == n_cover[:, None]
-        n_split = (inside * views_per_fp[:, None]).sum(0)
-        total = n_split.sum()
-        if total == 0:
-            continue
-        score = float(np.abs(n_split / total - frac).sum())
-        excluded = int(views_per_fp.sum() - total)
-        if best is None or (score, excluded) < (best[0], best[1]):
-            best = (score, excluded, assign)
+    batch = max(1, 4_000_000 // max(1, cover.size))
+    for start in range(0, len(assigns), batch):
+        chunk = assigns[start : start + batch]
+        # covered[c, f, s]: how many of footprint f's blocks candidate c gives to split s
+        covered = np.einsum("fb,cbs->cfs", cover_f, eye[chunk], optimize=True)
+        inside = covered == n_cover[None, :, None]
+        n_split = (inside * views_per_fp[None, :, None]).sum(1)
+        total = n_split.sum(1)
+        score = np.abs(n_split / np.maximum(total, 1)[:, None] - frac[None, :]).sum(1)
+        score[total == 0] = np.inf
+        excluded = views_per_fp.sum() - total
+        for c in np.lexsort((excluded, score)):
+            if np.isfinite(score[c]) and (best is None or (score[c], excluded[c]) < best[:2]):
+                best = (float(score[c]), int(excluded[c]), chunk[c])
+            break
     if best is None:
         raise ValueError(
             "no tile footprint fits inside a single block; use fewer split blocks (larger "
