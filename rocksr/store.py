@@ -38,7 +38,7 @@ MANIFEST_COLUMNS = [
     "image_width",
 ]
 
-STORE_DEFAULTS: dict = {"compressor": "zstd", "level": 1, "shard_tiles": 64, "workers": 2}
+STORE_DEFAULTS: dict = {"compressor": "lz4", "level": 1, "shard_tiles": 64, "workers": 2}
 
 
 class StoreError(RuntimeError):
@@ -112,7 +112,7 @@ def write_tiles(
     out: str | os.PathLike,
     size: int,
     attributes: dict,
-    compressor: str = "zstd",
+    compressor: str = "lz4",
     level: int = 1,
     shard_tiles: int = 64,
     workers: int = 2,

@@ -1,0 +1,124 @@
+"""End to end: the real `snakemake` on the tiny config, then rerun detection with `-n`."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{r.stdout[-4000:]}\n{r.stderr[-6000:]}")
+    return r
+
+
+def planned_rules(output: str) -> set[str]:
+    """Rule names in the dry-run 'Job stats' table."""
+    table = output.split("Job stats:")[1].split("\n\n")[0]
+    rules = set()
+    for line in table.splitlines()[3:]:
+        m = re.match(r"^(\S+)\s+\d+$", line.strip())
+        if m and m.group(1) != "total":
+            rules.add(m.group(1))
+    return rules
+
+
+def write_config(workdir: Path, cfg: dict) -> None:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    write_config(workdir, TINY)
+    r = snakemake(workdir)
+    return workdir, r
+
+
+@pytest.mark.slow
+def test_tiny_workflow_builds_everything(tiny_run):
+    workdir, _ = tiny_run
+    res = workdir / "results" / "tiny"
+    for rel in [
+        "dataset/tiles.zarr/zarr.json",
+        "dataset/manifest.csv",
+        "splits/splits.csv",
+        "splits/split_counts.csv",
+        "splits/split_map.png",
+        "figures/figure1.png",
+        "normalized/tiny0/histograms.png",
+        "normalized/tiny0/normalize.json",
+    ]:
+        assert (res / rel).exists(), rel
+    for rule in ("synthetic_sample", "normalize", "build_dataset", "split", "figure1"):
+        assert [p for p in (res / "logs").rglob("*.log") if rule in str(p)], rule
+        assert [p for p in (res / "benchmarks").rglob("*.tsv") if rule in str(p)], rule
+    import pandas as pd
+
+    counts = pd.read_csv(res / "splits" / "split_counts.csv").set_index("split")
+    assert (counts.loc[["train", "val", "test"], "views"] > 0).all()
+    assert (counts["shared_footprint_pixels"] == 0).all()
+
+
+@pytest.mark.slow
+def test_nothing_to_do_after_a_complete_run(tiny_run):
+    workdir, _ = tiny_run
+    r = snakemake(workdir, "-n")
+    assert "Nothing to be done" in r.stdout + r.stderr
+
+
+@pytest.mark.slow
+def test_changing_a_split_parameter_reruns_only_split_and_downstream(tiny_run):
+    workdir, _ = tiny_run
+    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    cfg["split"]["fractions"] = {"train": 0.4, "val": 0.3, "test": 0.3}
+    write_config(workdir, cfg)
+    try:
+        rules = planned_rules(snakemake(workdir, "-n").stdout)
+    finally:
+        write_config(workdir, TINY)
+    assert "split" in rules
+    assert not rules & {"synthetic_sample", "normalize", "build_dataset", "figure1"}
+
+
+@pytest.mark.slow
+def test_changing_the_angles_reruns_the_dataset_but_not_normalization(tiny_run):
+    workdir, _ = tiny_run
+    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    cfg["tiling"]["angles"] = [0, 60]
+    write_config(workdir, cfg)
+    try:
+        rules = planned_rules(snakemake(workdir, "-n").stdout)
+    finally:
+        write_config(workdir, TINY)
+    assert {"build_dataset", "split", "figure1"} <= rules
+    assert not rules & {"synthetic_sample", "normalize"}
+
+
+def test_lint_and_format():
+    r = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "--configfile", str(REPO / "tests" / "data" / "tiny.yaml")],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    snakefmt = shutil.which("snakefmt")
+    assert snakefmt, "snakefmt is a test dependency"
+    r = subprocess.run([snakefmt, "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_ruff_clean():
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", "rocksr", "tests", "benchmarks"], cwd=REPO,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
