@@ -117,6 +117,162 @@ def _figure1(a: argparse.Namespace) -> None:
     figure1_from_store(a.store, a.manifest, a.out)
 
 
+@_command("train")
+def _train(a: argparse.Namespace) -> None:
+    from rocksr.train import train
+
+    train(
+        a.kind,
+        a.store,
+        a.splits,
+        a.best,
+        a.history,
+        a.curve,
+        a.samples_dir,
+        a.state_dir,
+        a.params,
+        a.seed,
+        device=a.device,
+    )
+
+
+@_command("predict")
+def _predict(a: argparse.Namespace) -> None:
+    from rocksr.predict import predict
+
+    predict(
+        a.checkpoint,
+        a.store,
+        a.splits,
+        a.out,
+        sampler=a.sampler,
+        steps=a.steps,
+        batch_size=a.batch_size,
+        seed=a.seed,
+        device=a.device,
+        progress=True,
+    )
+
+
+@_command("baseline")
+def _baseline(a: argparse.Namespace) -> None:
+    from rocksr.baselines import predict_baseline
+
+    predict_baseline(a.name, a.store, a.splits, a.out, lut_path=a.lut)
+
+
+@_command("evaluate")
+def _evaluate(a: argparse.Namespace) -> None:
+    from rocksr.evaluate import evaluate
+
+    evaluate(
+        dict(p.split("=", 1) for p in a.predictions),
+        a.store,
+        a.splits,
+        a.manifest,
+        a.out_per_tile,
+        a.out_table,
+        a.out_markdown,
+        porosity_threshold=a.porosity_threshold,
+    )
+
+
+@_command("figures")
+def _figures(a: argparse.Namespace) -> None:
+    from rocksr.figures_eval import figure2, figure3, plot_training_curves
+
+    preds = dict(p.split("=", 1) for p in a.predictions)
+    figure2(a.per_tile, a.out_figure2, n=a.n_figure2)
+    figure3(preds, a.store, a.splits, a.out_figure3, n_tiles=3, seed=a.seed, models=a.models)
+    plot_training_curves(dict(h.split("=", 1) for h in a.histories), a.out_curves)
+
+
+@_command("sampler-study")
+def _sampler_study(a: argparse.Namespace) -> None:
+    from rocksr.sampler_study import sampler_study
+
+    sampler_study(
+        a.checkpoint,
+        a.store,
+        a.splits,
+        a.out_csv,
+        a.out_png,
+        configs=a.configs,
+        n_tiles=a.n_tiles,
+        seed=a.seed,
+        batch_size=a.batch_size,
+        device=a.device,
+    )
+
+
+def _add_model_parsers(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("train", help="train the cGAN or the DDPM (resumes from state-dir/last.pt)")
+    s.add_argument("--kind", choices=["cgan", "ddpm"], required=True)
+    s.add_argument("--store", required=True)
+    s.add_argument("--splits", required=True)
+    s.add_argument("--best", required=True, help="best-validation checkpoint (output)")
+    s.add_argument("--history", required=True)
+    s.add_argument("--curve", required=True)
+    s.add_argument("--samples-dir", required=True)
+    s.add_argument("--state-dir", required=True, help="resumable state (last.pt); not an output")
+    s.add_argument("--params", type=_json_arg, default={})
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="auto")
+
+    s = sub.add_parser("predict", help="predict every test tile with a checkpoint")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--store", required=True)
+    s.add_argument("--splits", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--sampler", default="ddim", choices=["ancestral", "ddim", "dpmsolver"])
+    s.add_argument("--steps", type=_json_arg, default=None, help="int, or null for all T")
+    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="auto")
+
+    s = sub.add_parser("baseline", help="identity / train-fitted histogram-matching predictions")
+    s.add_argument("--name", required=True, choices=["identity", "histmatch"])
+    s.add_argument("--store", required=True)
+    s.add_argument("--splits", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--lut", default=None, help="where to record the fitted LUT (histmatch)")
+
+    s = sub.add_parser("evaluate", help="per-tile metrics and Table 1")
+    s.add_argument("--predictions", nargs="+", required=True, metavar="NAME=STORE")
+    s.add_argument("--store", required=True)
+    s.add_argument("--splits", required=True)
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--porosity-threshold", type=_json_arg, default=None)
+    s.add_argument("--out-per-tile", required=True)
+    s.add_argument("--out-table", required=True)
+    s.add_argument("--out-markdown", required=True)
+
+    s = sub.add_parser("figures", help="Figures 2 and 3 and the training curves")
+    s.add_argument("--predictions", nargs="+", required=True, metavar="NAME=STORE")
+    s.add_argument("--models", nargs="+", default=None, help="models shown in Figure 3")
+    s.add_argument("--histories", nargs="+", required=True, metavar="NAME=CSV")
+    s.add_argument("--per-tile", required=True)
+    s.add_argument("--store", required=True)
+    s.add_argument("--splits", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n-figure2", type=int, default=60)
+    s.add_argument("--out-figure2", required=True)
+    s.add_argument("--out-figure3", required=True)
+    s.add_argument("--out-curves", required=True)
+
+    s = sub.add_parser("sampler-study", help="PSNR/SSIM/time vs. sampler steps (DDPM)")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--store", required=True)
+    s.add_argument("--splits", required=True)
+    s.add_argument("--configs", type=_json_arg, default=None)
+    s.add_argument("--n-tiles", type=int, default=8)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--batch-size", type=int, default=8)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--out-csv", required=True)
+    s.add_argument("--out-png", required=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``rocksr`` argument parser (sub-commands mirror the Snakemake rules)."""
     p = argparse.ArgumentParser(prog="rocksr", description=__doc__)
@@ -176,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-_EXTRA_PARSERS: list[Callable[[argparse._SubParsersAction], None]] = []
+_EXTRA_PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [_add_model_parsers]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

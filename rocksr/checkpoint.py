@@ -1,0 +1,182 @@
+"""Checkpoints: atomic save, load, compatibility check, and models rebuilt for inference.
+
+A checkpoint is one ``torch.save`` file holding a plain dict (loadable with ``weights_only=True``):
+``format, kind, config, arch, models{name: state_dict}, ema, optimizers, schedulers, step, epoch,
+batch_in_epoch, best_val, rng, history``.  ``arch`` is the part of the config that fixes the
+network shapes (and, for the DDPM, the noise schedule); a resume whose ``arch`` or parameter
+shapes differ raises ``IncompatibleCheckpointError`` naming the differing keys.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rocksr.diffusion import as_schedule
+from rocksr.models.cgan import build_cgan
+from rocksr.models.ddpm_unet import build_ddpm_unet, unet_config
+
+FORMAT = "rocksr-ckpt/1"
+KINDS = ("cgan", "ddpm")
+
+
+class IncompatibleCheckpointError(RuntimeError):
+    """A saved checkpoint cannot be resumed with the current configuration."""
+
+
+def schedule_config(cfg: dict | None) -> dict:
+    """``ddpm.schedule`` with defaults filled (T=1000, linear 1e-4 -> 0.02)."""
+    c = {"timesteps": 1000, "beta_schedule": "linear", "beta_start": 1e-4, "beta_end": 0.02,
+         **(cfg or {})}
+    c["timesteps"] = int(c["timesteps"])
+    c["beta_start"], c["beta_end"] = float(c["beta_start"]), float(c["beta_end"])
+    as_schedule(c)  # validates
+    return c
+
+
+def arch_signature(kind: str, cfg: dict) -> dict:
+    """Config values that fix the network (and sampling maths); must match to resume."""
+    if kind == "cgan":
+        return {"generator": "UNet1(1,64)", "discriminator": "PatchGAN-SN(2,64,128,256,512)"}
+    if kind == "ddpm":
+        return {"unet": unet_config(cfg.get("unet")), "schedule": schedule_config(cfg.get("schedule"))}
+    raise ValueError(f"unknown model kind {kind!r} (one of {KINDS})")
+
+
+def build_models(kind: str, cfg: dict) -> dict[str, nn.Module]:
+    """{'G': UNet1, 'D': PatchDiscriminator} for the cGAN, {'unet': ConditionalUNet} for the DDPM."""
+    if kind == "cgan":
+        g, d = build_cgan(cfg)
+        return {"G": g, "D": d}
+    if kind == "ddpm":
+        return {"unet": build_ddpm_unet(cfg.get("unet"))}
+    raise ValueError(f"unknown model kind {kind!r} (one of {KINDS})")
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: d}
+
+
+def diff_keys(a: dict, b: dict) -> list[str]:
+    """'key: old -> new' for every flattened key whose value differs (or exists on one side)."""
+    fa, fb = _flatten(a), _flatten(b)
+    out = []
+    for k in sorted(set(fa) | set(fb)):
+        va, vb = fa.get(k, "<absent>"), fb.get(k, "<absent>")
+        if va != vb:
+            out.append(f"{k}: {va!r} -> {vb!r}")
+    return out
+
+
+def state_shape_diff(saved: dict[str, torch.Tensor], model: nn.Module) -> list[str]:
+    """Parameter/buffer names missing, unexpected, or with a different shape."""
+    cur = model.state_dict()
+    out = [f"{k}: missing in model" for k in sorted(set(saved) - set(cur))]
+    out += [f"{k}: not in checkpoint" for k in sorted(set(cur) - set(saved))]
+    out += [f"{k}: shape {tuple(saved[k].shape)} -> {tuple(cur[k].shape)}"
+            for k in sorted(set(saved) & set(cur))
+            if hasattr(saved[k], "shape") and tuple(saved[k].shape) != tuple(cur[k].shape)]
+    return out
+
+
+def check_compatible(ckpt: dict, kind: str, cfg: dict, models: dict[str, nn.Module],
+                     path: str | Path = "checkpoint") -> None:
+    """Raise IncompatibleCheckpointError (naming the differing keys) unless ``ckpt`` can be resumed
+    by ``models`` built from (kind, cfg)."""
+    if ckpt.get("format") != FORMAT:
+        raise IncompatibleCheckpointError(f"{path}: unknown checkpoint format {ckpt.get('format')!r}")
+    if ckpt.get("kind") != kind:
+        raise IncompatibleCheckpointError(f"{path}: holds a {ckpt.get('kind')!r} model, not {kind!r}")
+    problems = diff_keys(ckpt.get("arch", {}), arch_signature(kind, cfg))
+    for name, m in models.items():
+        if name not in ckpt["models"]:
+            problems.append(f"models.{name}: not in checkpoint")
+            continue
+        problems += [f"models.{name}.{p}" for p in state_shape_diff(ckpt["models"][name], m)]
+    if problems:
+        raise IncompatibleCheckpointError(
+            f"{path} was written with a different architecture; cannot resume. Differing keys:\n  "
+            + "\n  ".join(problems)
+            + "\nDelete the training state directory to start afresh, or restore the old config.")
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def save_atomic(obj: Any, path: str | Path) -> None:
+    """torch.save to a temporary file in the same directory, fsync, then os.replace: readers see
+    either the previous file or the complete new one, never a partial write."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+def copy_atomic(src: str | Path, dst: str | Path) -> None:
+    """Copy a file so that ``dst`` appears complete or not at all."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+    try:
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, dst)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint dict (weights_only: no arbitrary code is unpickled)."""
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise IncompatibleCheckpointError(f"{path}: not a rocksr checkpoint ({FORMAT})")
+    return ckpt
+
+
+def load_for_inference(ckpt_path: str | Path, device: str = "cpu") -> tuple[str, nn.Module, dict]:
+    """(kind, model in eval mode, config saved in the checkpoint).
+
+    cGAN: the generator ``UNet1`` (call ``model(mct)``).  DDPM: the ``ConditionalUNet`` with EMA
+    weights when the checkpoint has them (call via ``rocksr.diffusion.sample(model, mct,
+    config['schedule'], ...)``).
+    """
+    ckpt = load_checkpoint(ckpt_path, map_location="cpu")
+    kind, cfg = ckpt["kind"], dict(ckpt["config"])
+    models = build_models(kind, cfg)
+    if kind == "cgan":
+        model = models["G"]
+        model.load_state_dict(ckpt["models"]["G"])
+    else:
+        model = models["unet"]
+        ema = ckpt.get("ema")
+        model.load_state_dict(ema["module"] if ema else ckpt["models"]["unet"])
+        cfg["schedule"] = schedule_config(cfg.get("schedule"))
+    return kind, model.to(device).eval(), cfg

@@ -1,0 +1,264 @@
+"""Data loading, learning, checkpoints and exact resume of the training loops (all CPU)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import zarr
+from helpers_train import (  # noqa: F401 (single_thread is an autouse fixture)
+    cgan_params,
+    ddpm_params,
+    make_store,
+    single_thread,
+    train_paths,
+)
+
+import rocksr.checkpoint as ckpt_mod
+import rocksr.train as train_mod
+from rocksr.checkpoint import (
+    IncompatibleCheckpointError,
+    load_checkpoint,
+    load_for_inference,
+    save_atomic,
+)
+from rocksr.data import EpochSampler, TileDataset, dihedral, make_loader
+from rocksr.diffusion import sample
+from rocksr.models.cgan import UNet1
+from rocksr.models.ddpm_unet import ConditionalUNet
+from rocksr.train import CGANTask, DDPMTask, Runtime, train
+
+
+@pytest.fixture(scope="module")
+def tiles(tmp_path_factory):
+    return make_store(tmp_path_factory.mktemp("tiles"))
+
+
+# --------------------------------------------------------------------------- data
+def test_dataset_reads_only_its_split(tiles):
+    store, splits = tiles
+    ds = TileDataset(store, splits, "val")
+    ids = pd.read_csv(splits).query("split == 'val'")["tile_id"].to_numpy()
+    assert len(ds) == len(ids) and ds._group is None  # opened lazily
+    g = zarr.open_group(str(store), mode="r")
+    for i, tid in enumerate(ids):
+        mct, sem = ds[i]
+        assert mct.shape == sem.shape == (1, 32, 32) and mct.dtype == torch.float32
+        ref = torch.from_numpy(g["mct"][int(tid)] / 127.5 - 1).float()
+        assert torch.allclose(mct[0], ref, atol=1e-6)  # the split's own row
+        assert mct.min() >= -1 and mct.max() <= 1
+    assert pickle.loads(pickle.dumps(ds))._group is None  # cheap to send to workers
+    m0, s0 = ds[0]
+    m5, s5 = ds[(0, 5)]  # same transform applied to both images
+    assert torch.equal(m5[0], torch.from_numpy(dihedral(m0[0].numpy(), 5).copy()))
+    assert torch.equal(s5[0], torch.from_numpy(dihedral(s0[0].numpy(), 5).copy()))
+
+
+def test_epoch_order_is_a_function_of_seed_and_epoch():
+    a, b = EpochSampler(20, seed=1, augment=True), EpochSampler(20, seed=1, augment=True)
+    assert a.order(3) == b.order(3) and a.order(3) != a.order(4)
+    a.set_epoch(3, start=7)
+    assert list(a) == b.order(3)[7:] and len(a) == 13
+    assert sorted(i for i, _ in b.order(0)) == list(range(20))
+
+
+def test_loader_workers_match_single_process(tiles):
+    store, splits = tiles
+    ds = TileDataset(store, splits, "train")
+    batches = []
+    for nw in (0, 2):
+        dl = make_loader(ds, 4, {"num_workers": nw, "train_flips": True}, "cpu", 0, train=True)
+        assert dl.pin_memory is False  # auto: off without CUDA
+        dl.sampler.set_epoch(2)
+        batches.append([m for m, _ in dl])
+    assert len(batches[0]) == len(ds) // 4
+    assert all(torch.equal(x, y) for x, y in zip(*batches, strict=True))
+
+
+# --------------------------------------------------------------------------- learning
+def _fixed_batch(n=4, size=32):
+    g = torch.Generator().manual_seed(0)
+    mct = torch.nn.functional.avg_pool2d(torch.rand(n, 1, size, size, generator=g) * 2 - 1, 5, 1,
+                                         2)
+    sem = torch.tanh(3 * mct)
+    return mct, sem
+
+
+def test_cgan_overfits_tiny_batch():
+    """Generator L1 drops by >= 3x within 30 steps on one fixed batch of 2 (lr 1e-3 for speed)."""
+    torch.manual_seed(0)
+    task = CGANTask({"lr": 1e-3}, Runtime({}, torch.device("cpu")), seed=0)
+    mct, sem = _fixed_batch(n=2)
+    g = torch.Generator()
+    first = task.train_step(mct, sem, g)["g_l1"]
+    for _ in range(29):
+        last = task.train_step(mct, sem, g)["g_l1"]
+    assert last < first / 3, (first, last)
+
+
+def test_ddpm_overfits_tiny_batch():
+    """eps-L1 at a fixed (t, noise) drops by >= 3x within 80 steps on one batch (lr 2e-3)."""
+    torch.manual_seed(0)
+    p = ddpm_params(lr=2e-3, weight_decay=0.0, grad_clip=None, ema={"enabled": False})
+    task = DDPMTask(p, Runtime({}, torch.device("cpu")), seed=0)
+    mct, sem = _fixed_batch()
+    g = torch.Generator().manual_seed(0)
+    t0 = torch.randint(0, 50, (4,), generator=g)
+    n0 = torch.randn(sem.shape, generator=g)
+    from rocksr.diffusion import training_loss
+
+    def fixed_loss():
+        return training_loss(task.net, task.schedule, sem, mct, t=t0, noise=n0).item()
+
+    first = fixed_loss()
+    orig = train_mod.training_loss
+    try:  # train on the same (t, noise) every step
+        train_mod.training_loss = lambda m, s, x, c, generator=None, kind="l1": orig(
+            m, s, x, c, kind=kind, t=t0, noise=n0)
+        for _ in range(80):
+            task.train_step(mct, sem, g)
+    finally:
+        train_mod.training_loss = orig
+    assert fixed_loss() < first / 3, (first, fixed_loss())
+
+
+# --------------------------------------------------------------------------- end to end
+@pytest.mark.parametrize("kind", ["cgan", "ddpm"])
+def test_train_writes_outputs_and_inference_loads(tmp_path, tiles, kind):
+    store, splits = tiles
+    params = cgan_params() if kind == "cgan" else ddpm_params()
+    paths = train_paths(tmp_path)
+    train(kind, store, splits, **paths, params=params, seed=0, device="cpu")
+    hist = pd.read_csv(paths["history_csv"])
+    assert set(hist["phase"]) == {"train", "val"}
+    assert hist.loc[hist["phase"] == "val", "step"].tolist() == [4, 8]
+    assert paths["curve_png"].stat().st_size > 0
+    assert sorted(p.name for p in paths["samples_dir"].iterdir()) == [
+        "step_0000004.png", "step_0000008.png"]
+    k, model, cfg = load_for_inference(paths["best_ckpt"])
+    assert k == kind and not model.training
+    mct = torch.zeros(1, 1, 32, 32)
+    if kind == "cgan":
+        assert isinstance(model, UNet1) and model(mct).shape == mct.shape
+    else:
+        assert isinstance(model, ConditionalUNet) and cfg["schedule"]["timesteps"] == 50
+        best = load_checkpoint(paths["best_ckpt"])
+        assert torch.equal(model.state_dict()["unet.conv_in.weight"],
+                           best["ema"]["module"]["unet.conv_in.weight"])  # EMA weights
+        out = sample(model, mct, cfg["schedule"], "ddim", 3, torch.Generator().manual_seed(0))
+        assert out.shape == mct.shape
+
+
+def _assert_same_state(a: dict, b: dict, path: str = "") -> None:
+    if isinstance(a, dict):
+        assert set(a) == set(b), path
+        for k in a:
+            _assert_same_state(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same_state(x, y, f"{path}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), path
+    else:
+        assert a == b, path
+
+
+@pytest.mark.parametrize("kind", ["cgan", "ddpm"])
+def test_resume_after_sigterm_is_exact(tmp_path, tiles, monkeypatch, kind):
+    """8 steps straight vs. SIGTERM after step 3 (mid-epoch, between checkpoints) + resume to 8:
+    bit-identical weights, EMA, optimizer/scheduler state, RNG and history (CPU is deterministic;
+    only the wall-clock columns differ)."""
+    store, splits = tiles
+    params = cgan_params() if kind == "cgan" else ddpm_params()
+    ref, cut = train_paths(tmp_path / "ref"), train_paths(tmp_path / "cut")
+    train(kind, store, splits, **ref, params=params, seed=3, device="cpu")
+
+    def kill_at_3(step):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(train_mod, "_after_step", kill_at_3)
+    with pytest.raises(SystemExit) as exc:
+        train(kind, store, splits, **cut, params=params, seed=3, device="cpu")
+    assert exc.value.code == 128 + signal.SIGTERM
+    assert load_checkpoint(cut["state_dir"] / "last.pt")["step"] == 3
+    assert not cut["best_ckpt"].exists()
+    monkeypatch.setattr(train_mod, "_after_step", None)
+    train(kind, store, splits, **cut, params=params, seed=3, device="cpu")
+
+    for name in ("last.pt", "best.pt"):
+        a = load_checkpoint(ref["state_dir"] / name)
+        b = load_checkpoint(cut["state_dir"] / name)
+        for h in (a["history"], b["history"]):
+            for row in h:
+                row.pop("img_per_s", None)
+        _assert_same_state(a, b, name)
+    assert a["step"] == 8
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    good = {"format": ckpt_mod.FORMAT, "step": 1, "w": torch.arange(5)}
+    save_atomic(good, path)
+
+    def crash_mid_write(obj, f):
+        f.write(b"partial garbage")
+        raise OSError("disk died")
+
+    monkeypatch.setattr(ckpt_mod.torch, "save", crash_mid_write)
+    with pytest.raises(OSError):
+        save_atomic({**good, "step": 2}, path)
+    monkeypatch.undo()
+
+    def crash_replace(src, dst):
+        raise OSError("killed before rename")
+
+    monkeypatch.setattr(ckpt_mod.os, "replace", crash_replace)
+    with pytest.raises(OSError):
+        save_atomic({**good, "step": 3}, path)
+    monkeypatch.undo()
+    back = load_checkpoint(path)
+    assert back["step"] == 1 and torch.equal(back["w"], good["w"])
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp files left
+
+
+def test_incompatible_resume_raises_clear_error(tmp_path, tiles):
+    store, splits = tiles
+    paths = train_paths(tmp_path)
+    train("ddpm", store, splits, **paths, params=ddpm_params(max_steps=2), seed=0, device="cpu")
+    wider = ddpm_params(max_steps=4)
+    wider["unet"] = {**wider["unet"], "block_out_channels": [8, 32]}
+    with pytest.raises(IncompatibleCheckpointError) as exc:
+        train("ddpm", store, splits, **paths, params=wider, seed=0, device="cpu")
+    msg = str(exc.value)
+    assert "unet.block_out_channels: [8, 16] -> [8, 32]" in msg
+    assert "shape" in msg and "last.pt" in msg
+    # a compatible change (longer budget) resumes
+    train("ddpm", store, splits, **paths, params=ddpm_params(max_steps=4), seed=0, device="cpu")
+    assert load_checkpoint(paths["state_dir"] / "last.pt")["step"] == 4
+
+
+def test_kind_mismatch_and_budget_errors(tmp_path, tiles):
+    store, splits = tiles
+    with pytest.raises(ValueError, match="kind"):
+        train("vae", store, splits, **train_paths(tmp_path), params={}, seed=0, device="cpu")
+    with pytest.raises(ValueError, match="max_steps"):
+        train("cgan", store, splits, **train_paths(tmp_path),
+              params=cgan_params(max_steps=None), seed=0, device="cpu")
+
+
+def test_epochs_budget(tmp_path, tiles):
+    store, splits = tiles
+    paths = train_paths(tmp_path)
+    # 11 train tiles, batch 4, drop_last -> 2 steps/epoch; 3 epochs -> 6 steps
+    train("cgan", store, splits, **paths, params=cgan_params(max_steps=None, epochs=3,
+                                                             val_every=100), seed=0, device="cpu")
+    last = load_checkpoint(paths["state_dir"] / "last.pt")
+    assert last["step"] == 6 and last["epoch"] == 3 and last["batch_in_epoch"] == 0
+    assert np.isfinite(last["best_val"])
