@@ -17,14 +17,14 @@ localrules:
     dataset,
     split,
     figure1,
-    evaluate,
+    metrics,
     figures,
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True
 
 
 rule dataset:

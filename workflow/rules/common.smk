@@ -5,7 +5,6 @@ from pathlib import Path
 import rocksr
 from snakemake.utils import validate
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 RUN = config["run"]
@@ -46,7 +45,9 @@ def res(rule_name, key):
 
 def gpu_model(rule_name):
     user = config.get("resources", {})
-    return user.get(rule_name, {}).get("gpu_model", user.get("default", {}).get("gpu_model", ""))
+    return user.get(rule_name, {}).get(
+        "gpu_model", user.get("default", {}).get("gpu_model", "")
+    )
 
 
 def code_version(*modules):
@@ -90,6 +91,47 @@ def dataset_targets():
         f"{R}/splits/split_map.png",
         f"{R}/figures/figure1.png",
     ] + expand(f"{R}/normalized/{{sample}}/histograms.png", sample=list(SAMPLES))
+
+
+MODELS = ["cgan", "ddpm"]
+BASELINES = ["identity", "histmatch"]
+EVAL = config["evaluate"]
+
+
+def model_dir(kind):
+    return f"{R}/models/{kind}"
+
+
+def train_params(kind):
+    return as_json({**config[kind], "data": config["data"]})
+
+
+def train_targets():
+    return expand(f"{R}/models/{{kind}}/best.pt", kind=MODELS)
+
+
+def prediction_stores():
+    return {n: f"{R}/predictions/{n}.zarr" for n in MODELS + BASELINES}
+
+
+def prediction_args(wildcards, input):
+    return " ".join(f"{n}={p}" for n, p in zip(MODELS + BASELINES, input.predictions))
+
+
+def evaluate_targets():
+    targets = [
+        f"{R}/evaluation/table1.md",
+        f"{R}/evaluation/table1.csv",
+        f"{R}/figures/figure2.png",
+        f"{R}/figures/figure3.png",
+        f"{R}/figures/training_curves.png",
+    ]
+    if EVAL.get("sampler_study", {}).get("enabled", False):
+        targets += [
+            f"{R}/evaluation/sampler_study.csv",
+            f"{R}/figures/sampler_study.png",
+        ]
+    return targets
 
 
 def all_targets():

@@ -5,21 +5,21 @@ rule build_dataset:
     output:
         store=directory(f"{R}/dataset/tiles.zarr"),
         manifest=f"{R}/dataset/manifest.csv",
+    log:
+        f"{R}/logs/build_dataset.log",
+    benchmark:
+        f"{R}/benchmarks/build_dataset.tsv"
+    conda:
+        "../../envs/rocksr.yaml"
+    threads: res("build_dataset", "threads")
+    resources:
+        mem_mb=res("build_dataset", "mem_mb"),
+        runtime=res("build_dataset", "runtime"),
     params:
         samples=as_json(list(SAMPLES)),
         tiling=as_json(config["tiling"]),
         store=as_json(config["store"]),
         code=code_version("tiling", "store", "dataset", "io"),
-    log:
-        f"{R}/logs/build_dataset.log",
-    benchmark:
-        f"{R}/benchmarks/build_dataset.tsv"
-    threads: res("build_dataset", "threads")
-    resources:
-        mem_mb=res("build_dataset", "mem_mb"),
-        runtime=res("build_dataset", "runtime"),
-    conda:
-        "../../envs/rocksr.yaml"
     shell:
         "rocksr build-dataset --samples {params.samples:q} --mct {input.mct:q} "
         "--sem {input.sem:q} --tiling {params.tiling:q} --store-params {params.store:q} "
@@ -42,15 +42,15 @@ rule split:
             caption="../report/split_map.rst",
             category="Dataset",
         ),
-    params:
-        split=as_json(config["split"]),
-        code=code_version("splits", "dataset", "figures_data"),
     log:
         f"{R}/logs/split.log",
     benchmark:
         f"{R}/benchmarks/split.tsv"
     conda:
         "../../envs/rocksr.yaml"
+    params:
+        split=as_json(config["split"]),
+        code=code_version("splits", "dataset", "figures_data"),
     shell:
         "rocksr split --manifest {input.manifest:q} --params {params.split:q} "
         "--out-splits {output.splits:q} --out-counts {output.counts:q} "
@@ -67,14 +67,14 @@ rule figure1:
             caption="../report/figure1.rst",
             category="Figures",
         ),
-    params:
-        code=code_version("dataset", "figures_data"),
     log:
         f"{R}/logs/figure1.log",
     benchmark:
         f"{R}/benchmarks/figure1.tsv"
     conda:
         "../../envs/rocksr.yaml"
+    params:
+        code=code_version("dataset", "figures_data"),
     shell:
         "rocksr figure1 --store {input.store:q} --manifest {input.manifest:q} "
         "--out {output:q} > {log:q} 2>&1"

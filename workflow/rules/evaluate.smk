@@ -1,2 +1,176 @@
-def evaluate_targets():
-    return []
+rule predict:
+    input:
+        checkpoint=f"{R}/models/{{model}}/best.pt",
+        store=f"{R}/dataset/tiles.zarr",
+        splits=f"{R}/splits/splits.csv",
+    output:
+        directory(f"{R}/predictions/{{model}}.zarr"),
+    log:
+        f"{R}/logs/predict/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/predict/{{model}}.tsv"
+    wildcard_constraints:
+        model="|".join(MODELS),
+    conda:
+        "../../envs/rocksr.yaml"
+    threads: res("predict", "threads")
+    resources:
+        mem_mb=res("predict", "mem_mb"),
+        runtime=res("predict", "runtime"),
+        gpu=res("predict", "gpu"),
+        gpu_model=gpu_model("predict"),
+    params:
+        sampler=EVAL.get("sampler", "ddim"),
+        steps=as_json(EVAL.get("steps")),
+        batch=EVAL.get("batch_size", 16),
+        seed=EVAL.get("seed", 0),
+        code=code_version("predict", "diffusion", "checkpoint", "models"),
+    shell:
+        "OMP_NUM_THREADS={threads} rocksr predict --checkpoint {input.checkpoint:q} "
+        "--store {input.store:q} --splits {input.splits:q} --out {output:q} "
+        "--sampler {params.sampler} --steps {params.steps:q} --batch-size {params.batch} "
+        "--seed {params.seed} > {log:q} 2>&1"
+
+
+rule baseline:
+    input:
+        store=f"{R}/dataset/tiles.zarr",
+        splits=f"{R}/splits/splits.csv",
+    output:
+        directory(f"{R}/predictions/{{baseline}}.zarr"),
+    log:
+        f"{R}/logs/baseline/{{baseline}}.log",
+    benchmark:
+        f"{R}/benchmarks/baseline/{{baseline}}.tsv"
+    wildcard_constraints:
+        baseline="|".join(BASELINES),
+    conda:
+        "../../envs/rocksr.yaml"
+    threads: res("baseline", "threads")
+    resources:
+        mem_mb=res("baseline", "mem_mb"),
+        runtime=res("baseline", "runtime"),
+    params:
+        lut=f"{R}/predictions/histmatch_lut.json",
+        code=code_version("baselines", "predict"),
+    shell:
+        "rocksr baseline --name {wildcards.baseline} --store {input.store:q} "
+        "--splits {input.splits:q} --out {output:q} --lut {params.lut:q} > {log:q} 2>&1"
+
+
+rule metrics:
+    input:
+        predictions=list(prediction_stores().values()),
+        store=f"{R}/dataset/tiles.zarr",
+        splits=f"{R}/splits/splits.csv",
+        manifest=f"{R}/dataset/manifest.csv",
+    output:
+        per_tile=f"{R}/evaluation/per_tile_metrics.csv",
+        table=report(
+            f"{R}/evaluation/table1.csv",
+            caption="../report/table1.rst",
+            category="Results",
+        ),
+        markdown=f"{R}/evaluation/table1.md",
+    log:
+        f"{R}/logs/metrics.log",
+    benchmark:
+        f"{R}/benchmarks/metrics.tsv"
+    conda:
+        "../../envs/rocksr.yaml"
+    threads: res("metrics", "threads")
+    resources:
+        mem_mb=res("metrics", "mem_mb"),
+        runtime=res("metrics", "runtime"),
+    params:
+        preds=prediction_args,
+        porosity=as_json(EVAL.get("porosity_threshold")),
+        code=code_version("evaluate", "metrics"),
+    shell:
+        "rocksr evaluate --predictions {params.preds} --store {input.store:q} "
+        "--splits {input.splits:q} --manifest {input.manifest:q} "
+        "--porosity-threshold {params.porosity:q} --out-per-tile {output.per_tile:q} "
+        "--out-table {output.table:q} --out-markdown {output.markdown:q} > {log:q} 2>&1"
+
+
+rule figures:
+    input:
+        predictions=list(prediction_stores().values()),
+        per_tile=f"{R}/evaluation/per_tile_metrics.csv",
+        histories=expand(f"{R}/models/{{kind}}/history.csv", kind=MODELS),
+        store=f"{R}/dataset/tiles.zarr",
+        splits=f"{R}/splits/splits.csv",
+    output:
+        figure2=report(
+            f"{R}/figures/figure2.png",
+            caption="../report/figure2.rst",
+            category="Figures",
+        ),
+        figure3=report(
+            f"{R}/figures/figure3.png",
+            caption="../report/figure3.rst",
+            category="Figures",
+        ),
+        curves=report(
+            f"{R}/figures/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="Training",
+        ),
+    log:
+        f"{R}/logs/figures.log",
+    benchmark:
+        f"{R}/benchmarks/figures.tsv"
+    conda:
+        "../../envs/rocksr.yaml"
+    params:
+        preds=prediction_args,
+        histories=" ".join(f"{k}={R}/models/{k}/history.csv" for k in MODELS),
+        seed=EVAL.get("figure_seed", 0),
+        code=code_version("figures_eval", "evaluate"),
+    shell:
+        "rocksr figures --predictions {params.preds} --models cgan ddpm "
+        "--histories {params.histories} --per-tile {input.per_tile:q} "
+        "--store {input.store:q} --splits {input.splits:q} --seed {params.seed} "
+        "--out-figure2 {output.figure2:q} --out-figure3 {output.figure3:q} "
+        "--out-curves {output.curves:q} > {log:q} 2>&1"
+
+
+rule sampler_study:
+    input:
+        checkpoint=f"{R}/models/ddpm/best.pt",
+        store=f"{R}/dataset/tiles.zarr",
+        splits=f"{R}/splits/splits.csv",
+    output:
+        csv=report(
+            f"{R}/evaluation/sampler_study.csv",
+            caption="../report/sampler_study.rst",
+            category="Results",
+        ),
+        png=report(
+            f"{R}/figures/sampler_study.png",
+            caption="../report/sampler_study.rst",
+            category="Results",
+        ),
+    log:
+        f"{R}/logs/sampler_study.log",
+    benchmark:
+        f"{R}/benchmarks/sampler_study.tsv"
+    conda:
+        "../../envs/rocksr.yaml"
+    threads: res("sampler_study", "threads")
+    resources:
+        mem_mb=res("sampler_study", "mem_mb"),
+        runtime=res("sampler_study", "runtime"),
+        gpu=res("sampler_study", "gpu"),
+        gpu_model=gpu_model("sampler_study"),
+    params:
+        configs=as_json(EVAL.get("sampler_study", {}).get("configs")),
+        n_tiles=EVAL.get("sampler_study", {}).get("n_tiles", 8),
+        seed=EVAL.get("seed", 0),
+        batch=EVAL.get("batch_size", 16),
+        code=code_version("sampler_study", "predict", "diffusion", "metrics"),
+    shell:
+        "OMP_NUM_THREADS={threads} rocksr sampler-study --checkpoint {input.checkpoint:q} "
+        "--store {input.store:q} --splits {input.splits:q} --configs {params.configs:q} "
+        "--n-tiles {params.n_tiles} --seed {params.seed} --batch-size {params.batch} "
+        "--out-csv {output.csv:q} --out-png {output.png:q} > {log:q} 2>&1"

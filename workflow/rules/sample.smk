@@ -2,21 +2,21 @@ rule synthetic_sample:
     output:
         mct=f"{R}/raw/{{sample}}/mct.tif",
         sem=f"{R}/raw/{{sample}}/sem.tif",
-    wildcard_constraints:
-        sample="|".join(SYNTHETIC) if SYNTHETIC else "(?!)",
-    params:
-        spec=lambda wc: as_json(SAMPLES[wc.sample]["synthetic"]),
-        code=code_version("synthetic", "io"),
     log:
         f"{R}/logs/synthetic_sample/{{sample}}.log",
     benchmark:
         f"{R}/benchmarks/synthetic_sample/{{sample}}.tsv"
+    wildcard_constraints:
+        sample="|".join(SYNTHETIC) if SYNTHETIC else "(?!)",
+    conda:
+        "../../envs/rocksr.yaml"
     threads: res("synthetic_sample", "threads")
     resources:
         mem_mb=res("synthetic_sample", "mem_mb"),
         runtime=res("synthetic_sample", "runtime"),
-    conda:
-        "../../envs/rocksr.yaml"
+    params:
+        spec=lambda wc: as_json(SAMPLES[wc.sample]["synthetic"]),
+        code=code_version("synthetic", "io"),
     shell:
         "rocksr synthesize --spec {params.spec:q} --out-mct {output.mct:q} "
         "--out-sem {output.sem:q} > {log:q} 2>&1"
@@ -31,6 +31,16 @@ rule normalize:
         sem=f"{R}/normalized/{{sample}}/sem.tif",
         histograms=f"{R}/normalized/{{sample}}/histograms.png",
         report=f"{R}/normalized/{{sample}}/normalize.json",
+    log:
+        f"{R}/logs/normalize/{{sample}}.log",
+    benchmark:
+        f"{R}/benchmarks/normalize/{{sample}}.tsv"
+    conda:
+        "../../envs/rocksr.yaml"
+    threads: res("normalize", "threads")
+    resources:
+        mem_mb=res("normalize", "mem_mb"),
+        runtime=res("normalize", "runtime"),
     params:
         norm=as_json(config["normalize"]),
         pages=lambda wc: as_json(
@@ -40,16 +50,6 @@ rule normalize:
             }
         ),
         code=code_version("normalize", "io", "dataset", "figures_data"),
-    log:
-        f"{R}/logs/normalize/{{sample}}.log",
-    benchmark:
-        f"{R}/benchmarks/normalize/{{sample}}.tsv"
-    threads: res("normalize", "threads")
-    resources:
-        mem_mb=res("normalize", "mem_mb"),
-        runtime=res("normalize", "runtime"),
-    conda:
-        "../../envs/rocksr.yaml"
     shell:
         "rocksr normalize --sample {wildcards.sample} --mct {input.mct:q} --sem {input.sem:q} "
         "--params {params.norm:q} --pages {params.pages:q} --out-mct {output.mct:q} "
