@@ -16,7 +16,18 @@ TINY = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{r.stdout[-4000:]}\n{r.stderr[-6000:]}")
@@ -59,9 +70,33 @@ def test_tiny_workflow_builds_everything(tiny_run):
         "figures/figure1.png",
         "normalized/tiny0/histograms.png",
         "normalized/tiny0/normalize.json",
+        "models/cgan/best.pt",
+        "models/ddpm/best.pt",
+        "models/ddpm/history.csv",
+        "predictions/ddpm.zarr/zarr.json",
+        "predictions/histmatch.zarr/zarr.json",
+        "evaluation/per_tile_metrics.csv",
+        "evaluation/table1.csv",
+        "evaluation/table1.md",
+        "evaluation/sampler_study.csv",
+        "figures/figure2.png",
+        "figures/figure3.png",
+        "figures/training_curves.png",
+        "figures/sampler_study.png",
     ]:
         assert (res / rel).exists(), rel
-    for rule in ("synthetic_sample", "normalize", "build_dataset", "split", "figure1"):
+    for rule in (
+        "synthetic_sample",
+        "normalize",
+        "build_dataset",
+        "split",
+        "figure1",
+        "train_cgan",
+        "train_ddpm",
+        "predict",
+        "metrics",
+        "figures",
+    ):
         assert [p for p in (res / "logs").rglob("*.log") if rule in str(p)], rule
         assert [p for p in (res / "benchmarks").rglob("*.tsv") if rule in str(p)], rule
     import pandas as pd
@@ -69,6 +104,29 @@ def test_tiny_workflow_builds_everything(tiny_run):
     counts = pd.read_csv(res / "splits" / "split_counts.csv").set_index("split")
     assert (counts.loc[["train", "val", "test"], "views"] > 0).all()
     assert (counts["shared_footprint_pixels"] == 0).all()
+    table = pd.read_csv(res / "evaluation" / "table1.csv")
+    n_test = int(counts.loc["test", "views"])
+    assert set(table["model"]) == {"cgan", "ddpm", "identity", "histmatch"}
+    assert (table["count"] == n_test).all()
+    per_tile = pd.read_csv(res / "evaluation" / "per_tile_metrics.csv")
+    assert len(per_tile) == 4 * n_test
+
+
+@pytest.mark.slow
+def test_report_contains_tables_and_figures(tiny_run):
+    workdir, _ = tiny_run
+    report = workdir / "report.html"
+    snakemake(workdir, "--report", str(report))
+    html = report.read_text(errors="ignore")
+    for name in (
+        "figure1.png",
+        "figure2.png",
+        "figure3.png",
+        "training_curves.png",
+        "table1.csv",
+        "split_map.png",
+    ):
+        assert name in html, name
 
 
 @pytest.mark.slow
@@ -88,8 +146,30 @@ def test_changing_a_split_parameter_reruns_only_split_and_downstream(tiny_run):
         rules = planned_rules(snakemake(workdir, "-n").stdout)
     finally:
         write_config(workdir, TINY)
-    assert "split" in rules
+    assert {
+        "split",
+        "train_cgan",
+        "train_ddpm",
+        "predict",
+        "baseline",
+        "metrics",
+        "figures",
+    } <= rules
     assert not rules & {"synthetic_sample", "normalize", "build_dataset", "figure1"}
+
+
+@pytest.mark.slow
+def test_changing_a_ddpm_parameter_reruns_only_ddpm_and_downstream(tiny_run):
+    workdir, _ = tiny_run
+    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    cfg["ddpm"]["lr"] = 5.0e-4
+    write_config(workdir, cfg)
+    try:
+        rules = planned_rules(snakemake(workdir, "-n").stdout)
+    finally:
+        write_config(workdir, TINY)
+    assert {"train_ddpm", "predict", "metrics", "figures", "sampler_study"} <= rules
+    assert not rules & {"train_cgan", "baseline", "split", "build_dataset", "normalize"}
 
 
 @pytest.mark.slow
@@ -108,17 +188,38 @@ def test_changing_the_angles_reruns_the_dataset_but_not_normalization(tiny_run):
 
 def test_lint_and_format():
     r = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--lint", "--configfile", str(REPO / "tests" / "data" / "tiny.yaml")],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--lint",
+            "--configfile",
+            str(REPO / "tests" / "data" / "tiny.yaml"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert r.returncode == 0, r.stdout + r.stderr
     snakefmt = shutil.which("snakefmt")
     assert snakefmt, "snakefmt is a test dependency"
-    r = subprocess.run([snakefmt, "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [snakefmt, "--check", "Snakefile", "workflow"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_ruff_clean():
-    r = subprocess.run([sys.executable, "-m", "ruff", "check", "rocksr", "tests", "benchmarks"], cwd=REPO,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "rocksr", "tests", "benchmarks"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stdout + r.stderr

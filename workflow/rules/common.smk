@@ -14,7 +14,7 @@ if len(SAMPLES) != len(config["samples"]):
     raise ValueError("config: sample names must be unique")
 SYNTHETIC = [n for n, s in SAMPLES.items() if "synthetic" in s]
 
-# Per-rule cluster/local resources: config `resources.<rule>` over `resources.default` over these.
+# Resources per job come from `resources.<name>` in the config, else `resources.default`, else these.
 RESOURCE_DEFAULTS = {
     "default": {"threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": 0},
     "synthetic_sample": {"mem_mb": 6000, "runtime": 30},
