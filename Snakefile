@@ -17,7 +17,6 @@ localrules:
     dataset,
     split,
     figure1,
-    metrics,
     figures,
 
 

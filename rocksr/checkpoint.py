@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from rocksr.diffusion import as_schedule
+from rocksr.errors import RocksrError
 from rocksr.models.cgan import build_cgan
 from rocksr.models.ddpm_unet import build_ddpm_unet, unet_config
 
@@ -26,7 +27,7 @@ FORMAT = "rocksr-ckpt/1"
 KINDS = ("cgan", "ddpm")
 
 
-class IncompatibleCheckpointError(RuntimeError):
+class IncompatibleCheckpointError(RocksrError, RuntimeError):
     """A saved checkpoint cannot be resumed with the current configuration."""
 
 
@@ -155,7 +156,14 @@ def copy_atomic(src: str | Path, dst: str | Path) -> None:
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint dict (weights_only: no arbitrary code is unpickled)."""
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    if not Path(path).is_file():
+        raise IncompatibleCheckpointError(f"{path}: checkpoint does not exist")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated zip, foreign pickle, ...
+        raise IncompatibleCheckpointError(
+            f"{path}: unreadable or truncated checkpoint ({type(exc).__name__}: {exc})"
+        ) from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise IncompatibleCheckpointError(f"{path}: not a rocksr checkpoint ({FORMAT})")
     return ckpt

@@ -77,6 +77,7 @@ def _normalize(a: argparse.Namespace) -> None:
         sample=a.sample,
         mct_page=pages.get("mct_page"),
         sem_page=pages.get("sem_page"),
+        min_size=a.min_size,
     )
 
 
@@ -98,7 +99,11 @@ def _build_dataset(a: argparse.Namespace) -> None:
         a.out_manifest,
         a.tiling,
         store,
-        provenance={"tiling": a.tiling, "store": store, "samples": names},
+        provenance={
+            "tiling": a.tiling,
+            "store": {k: v for k, v in store.items() if k != "workers"},
+            "samples": names,
+        },
         progress=not a.no_progress,
     )
 
@@ -299,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sem", required=True)
     s.add_argument("--params", type=_json_arg, default={})
     s.add_argument("--pages", type=_json_arg, default={})
+    s.add_argument(
+        "--min-size", type=int, default=2, help="smallest allowed side (the rotation-safe footprint)"
+    )
     s.add_argument("--out-mct", required=True)
     s.add_argument("--out-sem", required=True)
     s.add_argument("--histograms", required=True)
@@ -343,13 +351,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    from rocksr.io import ImageError
-    from rocksr.store import StoreError
+    from rocksr.errors import RocksrError
 
     try:
         _COMMANDS[args.command](args)
-    except (ImageError, StoreError, ValueError) as exc:
-        logging.getLogger("rocksr").error("%s", exc)
+    except (RocksrError, ValueError) as exc:
         print(f"rocksr {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

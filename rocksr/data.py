@@ -26,6 +26,8 @@ def read_split_ids(splits: str | Path, split: str) -> np.ndarray:
     """Sorted tile_ids of one split from the splits CSV (columns tile_id, split)."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} (one of {SPLITS})")
+    if not Path(splits).is_file():
+        raise ValueError(f"{splits}: split table does not exist")
     df = pd.read_csv(splits)
     missing = {"tile_id", "split"} - set(df.columns)
     if missing:
@@ -64,9 +66,9 @@ class TileDataset(Dataset):
 
     def _open(self):
         if self._group is None:
-            import zarr
+            from rocksr.store import open_tiles  # refuses an incomplete store
 
-            self._group = zarr.open_group(self.store, mode="r")
+            self._group = open_tiles(self.store)
         return self._group
 
     def __getstate__(self) -> dict:

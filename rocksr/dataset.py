@@ -54,6 +54,7 @@ def normalize_pair(
     sample: str = "sample",
     mct_page: int | None = None,
     sem_page: int | None = None,
+    min_size: int = 2,
 ) -> dict:
     """Read and check a raw registered pair, normalize each modality to 8 bits, write outputs."""
     from rocksr.figures_data import histogram_figure
@@ -61,7 +62,7 @@ def normalize_pair(
     p_mct = _merge(NORMALIZE_DEFAULTS, params.get("mct"), "normalize.mct")
     p_sem = _merge(NORMALIZE_DEFAULTS, params.get("sem"), "normalize.sem")
     raw = {"mct": read_image(mct_path, mct_page), "sem": read_image(sem_path, sem_page)}
-    check_pair(raw["mct"], raw["sem"], mct_path, sem_path, min_size=2)
+    check_pair(raw["mct"], raw["sem"], mct_path, sem_path, min_size=min_size)
     normalized = {
         "mct": normalize_image(raw["mct"], **p_mct),
         "sem": normalize_image(raw["sem"], **p_sem),

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rocksr.errors import RocksrError
 
-class ImageError(ValueError):
+
+class ImageError(RocksrError, ValueError):
     """A raw input image cannot be used; the message names the file and the problem."""
 
 

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rocksr.errors import RocksrError
+
 __all__ = [
     "PredictionStoreError",
     "split_tile_ids",
@@ -50,7 +52,7 @@ __all__ = [
 ]
 
 
-class PredictionStoreError(RuntimeError):
+class PredictionStoreError(RocksrError, RuntimeError):
     """A prediction store is missing, incomplete, or does not match the test split."""
 
 
@@ -59,6 +61,8 @@ class PredictionStoreError(RuntimeError):
 
 def split_tile_ids(splits: str | os.PathLike | pd.DataFrame, split: str = "test") -> np.ndarray:
     """Ascending tile_ids of ``split`` from a splits CSV/DataFrame (columns tile_id, split)."""
+    if not isinstance(splits, pd.DataFrame) and not os.path.isfile(splits):
+        raise ValueError(f"{splits}: split table does not exist")
     df = pd.read_csv(splits) if not isinstance(splits, pd.DataFrame) else splits
     missing = {"tile_id", "split"} - set(df.columns)
     if missing:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rocksr.errors import RocksrError
 from rocksr.tiling import TileView, extract_view, plan_views
 
 MANIFEST_COLUMNS = [
@@ -41,7 +42,7 @@ MANIFEST_COLUMNS = [
 STORE_DEFAULTS: dict = {"compressor": "lz4", "level": 1, "shard_tiles": 64, "workers": 2}
 
 
-class StoreError(RuntimeError):
+class StoreError(RocksrError, RuntimeError):
     """A tile store is missing, incomplete or inconsistent with its manifest."""
 
 

@@ -24,14 +24,23 @@ import numpy as np
 EDGE_POLICIES = ("unrotated", "skip")
 
 
-def footprint_size(size: int) -> int:
-    """Side of the rotation-safe footprint: ``ceil(size * sqrt(2))`` (725 for 512)."""
-    return math.ceil(size * math.sqrt(2.0) - 1e-9)
+_SQRT2 = math.sqrt(2.0)
 
 
 def footprint_offset(size: int) -> int:
-    """How far the footprint reaches beyond the tile on its top/left side."""
-    return (footprint_size(size) - size) // 2
+    """How far the footprint reaches beyond the tile on its top/left side.
+
+    A view samples points up to ``(size - 1) / sqrt(2)`` from the tile centre ``(size - 1) / 2``;
+    the footprint must start at or before the nearest one.
+    """
+    return math.ceil((size - 1) * (_SQRT2 - 1.0) / 2.0 - 1e-9)
+
+
+def footprint_size(size: int) -> int:
+    """Side of the rotation-safe footprint: ``ceil(size * sqrt(2))`` (725 for 512), or more where
+    bilinear sampling of the farthest corner (plus its right/bottom neighbour) needs it."""
+    far = math.ceil((size - 1) * (_SQRT2 + 1.0) / 2.0 - 1e-9)  # farthest sample from the start
+    return max(math.ceil(size * _SQRT2 - 1e-9), footprint_offset(size) + far + 2)
 
 
 def grid_origins(length: int, size: int, stride: int) -> np.ndarray:

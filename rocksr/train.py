@@ -14,10 +14,13 @@ saved too.  On CPU an interrupted + resumed run ends bit-identical to an uninter
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import math
 import os
 import random
+import shutil
 import signal
 import sys
 import time
@@ -439,9 +442,33 @@ def _total_steps(cfg: dict, steps_per_epoch: int) -> int:
     return min(cands)
 
 
+# keys that may change between a run and its resumption (budget, logging, data loading)
+RESUMABLE_KEYS = {"max_steps", "epochs", "val_every", "ckpt_every", "log_every", "n_val_samples",
+                  "val_batch_size", "val_max_batches", "val_sampler", "val_sampler_steps",
+                  "compile"}
+LOADER_KEYS = {"num_workers", "pin_memory", "persistent_workers", "prefetch_factor"}
+
+
+def run_fingerprint(cfg: dict, seed: int, store: str | Path, splits: str | Path) -> str:
+    """Hash of what makes two training runs the same experiment: hyper-parameters (not the
+    budget or logging), seed, the split table's bytes and the tile store's provenance."""
+    from rocksr.io import sha256_file
+    from rocksr.store import open_tiles
+
+    attrs = dict(open_tiles(store).attrs)
+    hyper = {k: v for k, v in cfg.items() if k not in RESUMABLE_KEYS and k != "data"}
+    hyper["data"] = {k: v for k, v in (cfg.get("data") or {}).items() if k not in LOADER_KEYS}
+    blob = json.dumps({"hyper": hyper, "seed": seed, "splits": sha256_file(splits),
+                       "store": {k: attrs.get(k) for k in ("sources", "tiling", "tile_size",
+                                                           "stride", "angles", "n_tiles")}},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 def _payload(task, kind: str, cfg: dict, seed: int, progress: dict, gen: torch.Generator,
-             history: list[dict]) -> dict:
+             history: list[dict], fingerprint: str = "") -> dict:
     return {"format": FORMAT, "kind": kind, "config": cfg, "seed": seed,
+            "fingerprint": fingerprint,
             "arch": arch_signature(kind, cfg), **task.state(), **progress,
             "rng": rng_state(gen), "history": history}
 
@@ -476,6 +503,15 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
     val_ds = TileDataset(store, splits, "val")
     if len(train_ds) == 0:
         raise ValueError(f"{splits}: the train split is empty")
+    tile = int(train_ds[0][0].shape[-1])
+    if kind == "ddpm":
+        levels = len((cfg.get("unet") or {}).get("block_out_channels", [0, 0, 0, 0])) - 1
+        if tile % 2**levels:
+            raise ValueError(
+                f"{store}: tile size {tile} is not divisible by 2**{levels} = {2**levels}, "
+                f"which the DDPM U-Net with {levels + 1} levels needs; change tiling.size "
+                "or ddpm.unet.block_out_channels"
+            )
     train_loader = make_loader(train_ds, bs, data_cfg, dev, seed, train=True)
     val_loader = (make_loader(val_ds, int(cfg.get("val_batch_size", bs)), data_cfg, dev, seed,
                               train=False) if len(val_ds) else None)
@@ -491,15 +527,31 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
     log.info("train %d tiles (%d steps/epoch, batch %d), val %d tiles; %d steps in total",
              len(train_ds), spe, bs, len(val_ds), total)
 
+    fingerprint = run_fingerprint(cfg, seed, store, splits)
     gen = torch.Generator(device=dev).manual_seed(seed)
     # everything the loop carries between steps (checkpointed, so resume is exact), incl. the
     # running sums of the current logging window
     progress: dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_val": math.inf,
-                                "best_step": -1, "log_sums": {}, "log_n": 0}
+                                "best_step": -1, "log_sums": {}, "log_n": 0, "pending_val": False}
     history: list[dict] = []
     if last_path.exists():
         ckpt = load_checkpoint(last_path, map_location="cpu")
         check_compatible(ckpt, kind, cfg, task.models(), last_path)
+        if ckpt.get("fingerprint") != fingerprint:
+            # same architecture, but other hyper-parameters, seed, splits or tiles: the old
+            # state belongs to another experiment; keep it aside and start over
+            old = state_dir.with_name(state_dir.name + ".previous")
+            log.warning("%s was trained with other hyper-parameters, seed or data (changed: %s);"
+                        " moving it to %s and training from scratch", last_path,
+                        diff_keys(ckpt["config"], cfg) or "data/seed", old)
+            if old.exists():
+                shutil.rmtree(old)
+            state_dir.rename(old)
+            state_dir.mkdir(parents=True)
+            ckpt = None
+    else:
+        ckpt = None
+    if ckpt is not None:
         changed = diff_keys(ckpt["config"], cfg)
         if changed or ckpt.get("seed") != seed:
             log.warning("resuming with a changed (compatible) config: %s%s", changed,
@@ -526,7 +578,8 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
                              fixed_val[1])
 
     def save_last() -> None:
-        save_atomic(_payload(task, kind, cfg, seed, progress, gen, history), last_path)
+        save_atomic(_payload(task, kind, cfg, seed, progress, gen, history, fingerprint),
+                    last_path)
 
     def validate(step: int) -> None:
         t0 = time.perf_counter()
@@ -546,7 +599,8 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
                  f"; GPU memory {mem['gpu_mem_mb']:.0f} MiB (peak {mem['gpu_peak_mb']:.0f} MiB)"
                  if mem else "")
         if improved:
-            save_atomic(_payload(task, kind, cfg, seed, progress, gen, history), best_path)
+            save_atomic(_payload(task, kind, cfg, seed, progress, gen, history, fingerprint),
+                        best_path)
         render(step)
 
     t_log = time.perf_counter()
@@ -554,6 +608,9 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
 
     bar = tqdm(total=total, initial=progress["step"], desc=f"train {kind}", file=sys.stderr,
                mininterval=1.0 if sys.stderr.isatty() else 30.0, dynamic_ncols=True)
+    if progress["pending_val"]:
+        progress["pending_val"] = False
+        validate(progress["step"])
     with _StopFlag() as stop:
         while progress["step"] < total and not stop.requested:
             # data order (and the loader's worker seeds) = f(seed, epoch): exact resume
@@ -584,7 +641,10 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
                     progress["epoch"] += 1
                     progress["batch_in_epoch"] = 0
                 if step % val_every == 0 or step == total:
-                    validate(step)
+                    if stop.requested:  # checkpoint now, validate first thing on resume
+                        progress["pending_val"] = True
+                    else:
+                        validate(step)
                 if _after_step is not None:
                     _after_step(step)
                 if step % ckpt_every == 0 or step == total or stop.requested:

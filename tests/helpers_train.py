@@ -40,6 +40,7 @@ def make_store(root: Path, n: int = 16, size: int = 32, seed: int = 0,
     store = root / "tiles.zarr"
     g = zarr.open_group(str(store), mode="w")
     g.attrs["tile_size"] = size
+    g.attrs["complete"] = True
     for name, arr in (("mct", mct), ("sem", sem)):
         a = g.create_array(name, shape=arr.shape, dtype="uint8", chunks=(1, size, size))
         a[:] = arr

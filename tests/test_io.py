@@ -133,7 +133,7 @@ def test_image_smaller_than_a_footprint(tmp_path):
     tiling = {"size": 64, "stride": 32, "angles": [0, 45]}
     with pytest.raises(
         ImageError,
-        match=r"small_mct\.tif: image 80x300 is smaller than one rotation-safe footprint \(91 px\)",
+        match=r"small_mct\.tif: image 80x300 is smaller than one rotation-safe footprint \(93 px\)",
     ):
         build_dataset(
             [("s", str(small), str(sem))],

@@ -9,6 +9,7 @@ from rocksr.tiling import (
     footprint_size,
     grid_origins,
     plan_views,
+    rotation_matrix,
 )
 
 
@@ -67,18 +68,24 @@ def test_fast_path_matches_skimage_rotate(angle):
     assert np.abs(fast - naive).max() <= 1
 
 
-def test_rotated_views_never_read_outside_the_footprint():
-    img = smooth_image(200, 200, seed=3)
-    size, y0, x0 = 64, 60, 60
+@pytest.mark.parametrize("size", list(range(8, 130)) + [255, 256, 257, 511, 512, 513, 1000])
+def test_every_bilinear_sample_lies_inside_the_footprint(size):
+    """Corner samples of every rotation (and their +1 bilinear neighbours) stay in [0, F-1]."""
     off, f = footprint_offset(size), footprint_size(size)
-    poisoned = np.full_like(img, 255)
-    poisoned[y0 - off : y0 - off + f, x0 - off : x0 - off + f] = img[
-        y0 - off : y0 - off + f, x0 - off : x0 - off + f
-    ]
-    for angle in (10.0, 45.0, 100.0, 225.0):
-        np.testing.assert_array_equal(
-            extract_view(poisoned, y0, x0, size, angle), extract_view(img, y0, x0, size, angle)
-        )
+    c = off + (size - 1) / 2.0
+    corners = np.array(
+        [[0, 0, 1], [size - 1, 0, 1], [0, size - 1, 1], [size - 1, size - 1, 1]], float
+    )
+    for angle in np.arange(0.0, 360.0, 2.5):
+        src = corners @ rotation_matrix(size, angle, (c, c)).T
+        assert src.min() >= -1e-9, (size, angle)
+        assert np.floor(src.max() + 1e-9) + 1 <= f - 1, (size, angle)
+
+
+def test_footprint_matches_the_study_and_cannot_be_smaller():
+    assert (footprint_offset(512), footprint_size(512)) == (106, 725)
+    for size in range(8, 600):
+        assert footprint_size(size) >= int(np.ceil(size * np.sqrt(2)))
 
 
 def test_edge_tile_rotation_is_refused():

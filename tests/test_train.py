@@ -83,8 +83,7 @@ def test_loader_workers_match_single_process(tiles):
 # --------------------------------------------------------------------------- learning
 def _fixed_batch(n=4, size=32):
     g = torch.Generator().manual_seed(0)
-    mct = torch.nn.functional.avg_pool2d(torch.rand(n, 1, size, size, generator=g) * 2 - 1, 5, 1,
-                                         2)
+    mct = torch.nn.functional.avg_pool2d(torch.rand(n, 1, size, size, generator=g) * 2 - 1, 5, 1, 2)
     sem = torch.tanh(3 * mct)
     return mct, sem
 
@@ -119,7 +118,8 @@ def test_ddpm_overfits_tiny_batch():
     orig = train_mod.training_loss
     try:  # train on the same (t, noise) every step
         train_mod.training_loss = lambda m, s, x, c, generator=None, kind="l1": orig(
-            m, s, x, c, kind=kind, t=t0, noise=n0)
+            m, s, x, c, kind=kind, t=t0, noise=n0
+        )
         for _ in range(80):
             task.train_step(mct, sem, g)
     finally:
@@ -139,7 +139,9 @@ def test_train_writes_outputs_and_inference_loads(tmp_path, tiles, kind):
     assert hist.loc[hist["phase"] == "val", "step"].tolist() == [4, 8]
     assert paths["curve_png"].stat().st_size > 0
     assert sorted(p.name for p in paths["samples_dir"].iterdir()) == [
-        "step_0000004.png", "step_0000008.png"]
+        "step_0000004.png",
+        "step_0000008.png",
+    ]
     k, model, cfg = load_for_inference(paths["best_ckpt"])
     assert k == kind and not model.training
     mct = torch.zeros(1, 1, 32, 32)
@@ -148,8 +150,9 @@ def test_train_writes_outputs_and_inference_loads(tmp_path, tiles, kind):
     else:
         assert isinstance(model, ConditionalUNet) and cfg["schedule"]["timesteps"] == 50
         best = load_checkpoint(paths["best_ckpt"])
-        assert torch.equal(model.state_dict()["unet.conv_in.weight"],
-                           best["ema"]["module"]["unet.conv_in.weight"])  # EMA weights
+        assert torch.equal(
+            model.state_dict()["unet.conv_in.weight"], best["ema"]["module"]["unet.conv_in.weight"]
+        )  # EMA weights
         out = sample(model, mct, cfg["schedule"], "ddim", 3, torch.Generator().manual_seed(0))
         assert out.shape == mct.shape
 
@@ -170,7 +173,8 @@ def _assert_same_state(a: dict, b: dict, path: str = "") -> None:
 
 
 @pytest.mark.parametrize("kind", ["cgan", "ddpm"])
-def test_resume_after_sigterm_is_exact(tmp_path, tiles, monkeypatch, kind):
+@pytest.mark.parametrize("kill_step", [3, 4])
+def test_resume_after_sigterm_is_exact(tmp_path, tiles, monkeypatch, kind, kill_step):
     """8 steps straight vs. SIGTERM after step 3 (mid-epoch, between checkpoints) + resume to 8:
     bit-identical weights, EMA, optimizer/scheduler state, RNG and history (CPU is deterministic;
     only the wall-clock columns differ)."""
@@ -180,14 +184,14 @@ def test_resume_after_sigterm_is_exact(tmp_path, tiles, monkeypatch, kind):
     train(kind, store, splits, **ref, params=params, seed=3, device="cpu")
 
     def kill_at_3(step):
-        if step == 3:
+        if step == kill_step:  # 4 = a validation step: checkpointed first, validated on resume
             os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(train_mod, "_after_step", kill_at_3)
     with pytest.raises(SystemExit) as exc:
         train(kind, store, splits, **cut, params=params, seed=3, device="cpu")
     assert exc.value.code == 128 + signal.SIGTERM
-    assert load_checkpoint(cut["state_dir"] / "last.pt")["step"] == 3
+    assert load_checkpoint(cut["state_dir"] / "last.pt")["step"] == kill_step
     assert not cut["best_ckpt"].exists()
     monkeypatch.setattr(train_mod, "_after_step", None)
     train(kind, store, splits, **cut, params=params, seed=3, device="cpu")
@@ -249,16 +253,64 @@ def test_kind_mismatch_and_budget_errors(tmp_path, tiles):
     with pytest.raises(ValueError, match="kind"):
         train("vae", store, splits, **train_paths(tmp_path), params={}, seed=0, device="cpu")
     with pytest.raises(ValueError, match="max_steps"):
-        train("cgan", store, splits, **train_paths(tmp_path),
-              params=cgan_params(max_steps=None), seed=0, device="cpu")
+        train(
+            "cgan",
+            store,
+            splits,
+            **train_paths(tmp_path),
+            params=cgan_params(max_steps=None),
+            seed=0,
+            device="cpu",
+        )
 
 
 def test_epochs_budget(tmp_path, tiles):
     store, splits = tiles
     paths = train_paths(tmp_path)
     # 11 train tiles, batch 4, drop_last -> 2 steps/epoch; 3 epochs -> 6 steps
-    train("cgan", store, splits, **paths, params=cgan_params(max_steps=None, epochs=3,
-                                                             val_every=100), seed=0, device="cpu")
+    train(
+        "cgan",
+        store,
+        splits,
+        **paths,
+        params=cgan_params(max_steps=None, epochs=3, val_every=100),
+        seed=0,
+        device="cpu",
+    )
     last = load_checkpoint(paths["state_dir"] / "last.pt")
     assert last["step"] == 6 and last["epoch"] == 3 and last["batch_in_epoch"] == 0
     assert np.isfinite(last["best_val"])
+
+
+def test_rerun_with_other_hyperparameters_trains_from_scratch(tmp_path, tiles):
+    """A finished run's state must not be reused when the config (not the budget) changes."""
+    store, splits = tiles
+    first = train_paths(tmp_path / "a")
+    train("cgan", store, splits, **first, params=cgan_params(), seed=3, device="cpu")
+    new = cgan_params(lr=1e-3, lambda_l1=10.0)
+    train("cgan", store, splits, **first, params=new, seed=3, device="cpu")
+    fresh = train_paths(tmp_path / "fresh")
+    train("cgan", store, splits, **fresh, params=new, seed=3, device="cpu")
+    a, b = load_checkpoint(first["best_ckpt"]), load_checkpoint(fresh["best_ckpt"])
+    assert a["config"]["lr"] == 1e-3
+    for name in a["models"]:
+        for k, v in a["models"][name].items():
+            assert torch.equal(v, b["models"][name][k]), (name, k)
+    assert (tmp_path / "a" / "state.previous" / "last.pt").exists()
+    # a longer budget only (same experiment) resumes instead
+    more = train_paths(tmp_path / "a")
+    train("cgan", store, splits, **more, params={**new, "max_steps": 10}, seed=3, device="cpu")
+    assert load_checkpoint(more["state_dir"] / "last.pt")["history"][0]["step"] <= 2
+    assert load_checkpoint(more["state_dir"] / "last.pt")["step"] == 10
+
+
+def test_rerun_on_other_splits_trains_from_scratch(tmp_path, tiles):
+    store, splits = tiles
+    paths = train_paths(tmp_path / "a")
+    train("cgan", store, splits, **paths, params=cgan_params(), seed=3, device="cpu")
+    other = tmp_path / "splits2.csv"
+    df = pd.read_csv(splits)
+    df.loc[df.index[:2], "split"] = "excluded"
+    df.to_csv(other, index=False)
+    train("cgan", store, other, **paths, params=cgan_params(), seed=3, device="cpu")
+    assert (tmp_path / "a" / "state.previous").exists()

@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 import rocksr
+from rocksr.tiling import footprint_size
 from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")

@@ -49,9 +49,11 @@ rule normalize:
                 "sem_page": SAMPLES[wc.sample].get("sem_page"),
             }
         ),
+        min_size=footprint_size(config["tiling"]["size"]),
         code=code_version("normalize", "io", "dataset", "figures_data"),
     shell:
         "rocksr normalize --sample {wildcards.sample} --mct {input.mct:q} --sem {input.sem:q} "
-        "--params {params.norm:q} --pages {params.pages:q} --out-mct {output.mct:q} "
+        "--params {params.norm:q} --pages {params.pages:q} --min-size {params.min_size} "
+        "--out-mct {output.mct:q} "
         "--out-sem {output.sem:q} --histograms {output.histograms:q} "
         "--report {output.report:q} > {log:q} 2>&1"
