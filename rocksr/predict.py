@@ -26,7 +26,6 @@ cGAN predictions do not depend on the seed at all (the generator is deterministi
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -154,17 +153,11 @@ def write_prediction_store(
     Written at ``.<name>.partial`` and renamed into place once every row and the attributes,
     ``complete`` last, are written; on any error the partial store is removed.
     """
-    import zarr
+    from rocksr.store import building_group
 
-    out = Path(out_zarr)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
     tile_ids = np.asarray(tile_ids, dtype=np.int64)
     n = len(tile_ids)
-    try:
-        group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+    with building_group(out_zarr) as group:
         pred = group.create_array(
             "pred", shape=(n, tile_size, tile_size), dtype="uint8",
             chunks=(1, tile_size, tile_size), fill_value=0, dimension_names=("tile", "y", "x"),
@@ -187,13 +180,6 @@ def write_prediction_store(
             raise PredictionStoreError(f"wrote {pos} of {n} predictions")
         group.attrs.update({**attrs, "tile_ids": [int(i) for i in tile_ids],
                             "tile_size": int(tile_size), "n_tiles": n})
-        group.attrs["complete"] = True
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def open_predictions(

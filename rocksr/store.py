@@ -9,10 +9,11 @@ shards whatever the dataset size.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -107,6 +108,33 @@ def _tmp_path(out: Path) -> Path:
     return out.with_name(f".{out.name}.partial")
 
 
+@contextlib.contextmanager
+def building_group(out: str | os.PathLike) -> Iterator:
+    """A new Zarr v3 group at ``.<name>.partial`` next to ``out``.
+
+    When the block ends normally, ``attrs["complete"]`` is set last and the group is renamed to
+    ``out`` (replacing an old one); on any error the partial group is removed. Readers refuse
+    groups without ``complete``, so no half-written store is ever accepted downstream.
+    """
+    import zarr
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_path(out)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+        yield group
+        group.attrs["complete"] = True
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def write_tiles(
     pairs: Sequence[SamplePair],
     manifest: pd.DataFrame,
@@ -121,13 +149,8 @@ def write_tiles(
     progress: bool = True,
 ) -> None:
     """Render every manifest row of both modalities into a new Zarr store at ``out``."""
-    import zarr
     from tqdm import tqdm
 
-    out = Path(out)
-    tmp = _tmp_path(out)
-    if tmp.exists():
-        shutil.rmtree(tmp)
     by_name = {p.name: p for p in pairs}
     n = len(manifest)
     if n == 0:
@@ -135,44 +158,35 @@ def write_tiles(
     shard = max(1, min(int(shard_tiles), n))
     # one chunk per tile; shards group `shard` tiles per file so the file count stays small
     use_shards = math.ceil(n / shard) < n
-    group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
-    arrays = {}
-    for key in ("mct", "sem"):
-        arrays[key] = group.create_array(
-            key,
-            shape=(n, size, size),
-            dtype="uint8",
-            chunks=(1, size, size),
-            shards=(shard, size, size) if use_shards else None,
-            compressors=_compressors(compressor, level),
-            fill_value=0,
-            dimension_names=("tile", "y", "x"),
-        )
+    with building_group(out) as group:
+        arrays = {
+            key: group.create_array(
+                key,
+                shape=(n, size, size),
+                dtype="uint8",
+                chunks=(1, size, size),
+                shards=(shard, size, size) if use_shards else None,
+                compressors=_compressors(compressor, level),
+                fill_value=0,
+                dimension_names=("tile", "y", "x"),
+            )
+            for key in ("mct", "sem")
+        }
 
-    starts = list(range(0, n, shard))
+        def work(start: int) -> int:
+            stop = min(start + shard, n)
+            mct, sem = _render_block(by_name, manifest.iloc[start:stop], size, interpolation)
+            arrays["mct"][start:stop] = mct
+            arrays["sem"][start:stop] = sem
+            return stop - start
 
-    def work(start: int) -> int:
-        stop = min(start + shard, n)
-        mct, sem = _render_block(by_name, manifest.iloc[start:stop], size, interpolation)
-        arrays["mct"][start:stop] = mct
-        arrays["sem"][start:stop] = sem
-        return stop - start
-
-    try:
         with (
             ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool,
             tqdm(total=n, unit="tile", desc="tiles", disable=not progress, mininterval=2.0) as bar,
         ):
-            for done in pool.map(work, starts):
+            for done in pool.map(work, range(0, n, shard)):
                 bar.update(done)
         group.attrs.update({**attributes, "n_tiles": n, "tile_size": size})
-        group.attrs["complete"] = True
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def open_tiles(path: str | os.PathLike):
