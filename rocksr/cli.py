@@ -21,6 +21,17 @@ def _json_arg(text: str):
         raise argparse.ArgumentTypeError(f"not valid JSON ({exc}): {text[:80]!r}") from exc
 
 
+def _named_paths(items: Sequence[str]) -> dict[str, str]:
+    """``["name=path", ...]`` -> ``{name: path}``, refusing items without a name."""
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"expected NAME=PATH, got {item!r}")
+        out[name] = path
+    return out
+
+
 def _command(name: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         _COMMANDS[name] = fn
@@ -171,7 +182,7 @@ def _evaluate(a: argparse.Namespace) -> None:
     from rocksr.evaluate import evaluate
 
     evaluate(
-        dict(p.split("=", 1) for p in a.predictions),
+        _named_paths(a.predictions),
         a.store,
         a.splits,
         a.manifest,
@@ -186,10 +197,10 @@ def _evaluate(a: argparse.Namespace) -> None:
 def _figures(a: argparse.Namespace) -> None:
     from rocksr.figures_eval import figure2, figure3, plot_training_curves
 
-    preds = dict(p.split("=", 1) for p in a.predictions)
+    preds = _named_paths(a.predictions)
     figure2(a.per_tile, a.out_figure2, n=a.n_figure2)
     figure3(preds, a.store, a.splits, a.out_figure3, n_tiles=3, seed=a.seed, models=a.models)
-    plot_training_curves(dict(h.split("=", 1) for h in a.histories), a.out_curves)
+    plot_training_curves(_named_paths(a.histories), a.out_curves)
 
 
 @_command("sampler-study")
