@@ -223,3 +223,22 @@ def test_ruff_clean():
         timeout=120,
     )
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_config_typo_is_refused_at_parse_time(tmp_path):
+    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    cfg["cgan"]["lamda_l1"] = 10.0  # misspelt key
+    write_config(tmp_path, cfg)
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(tmp_path),
+        "-n",
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    assert "lamda_l1" in r.stdout + r.stderr
