@@ -95,11 +95,9 @@ def save_lut(lut: np.ndarray, path: str | os.PathLike, meta: dict | None = None)
     lut = np.asarray(lut)
     if lut.shape != (256,):
         raise ValueError(f"LUT must have 256 entries, got shape {lut.shape}")
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.partial")
-    tmp.write_text(json.dumps({**(meta or {}), "lut": [int(v) for v in lut]}, indent=1))
-    os.replace(tmp, p)
+    from rocksr.store import write_text
+
+    write_text(json.dumps({**(meta or {}), "lut": [int(v) for v in lut]}, indent=1), path)
 
 
 def load_lut(path: str | os.PathLike) -> np.ndarray:

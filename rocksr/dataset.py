@@ -9,7 +9,6 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,6 +25,7 @@ from rocksr.store import (
     read_manifest,
     write_manifest,
     write_table,
+    write_text,
     write_tiles,
 )
 from rocksr.tiling import footprint_size
@@ -84,16 +84,8 @@ def normalize_pair(
     write_image(out_mct, normalized["mct"])
     write_image(out_sem, normalized["sem"])
     histogram_figure(raw, normalized, f"{sample}: contrast normalization", histograms_png)
-    _write_json(report, report_json)
+    write_text(json.dumps(report, indent=2, sort_keys=True), report_json)
     return report
-
-
-def _write_json(obj: dict, path: str | os.PathLike) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.partial")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
-    os.replace(tmp, p)
 
 
 def load_pairs(samples: Sequence[tuple[str, str, str]], tile_size: int) -> list[SamplePair]:

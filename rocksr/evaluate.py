@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -173,14 +172,6 @@ def table1_markdown(table: pd.DataFrame, porosity_threshold: float | None = None
     return "\n".join(lines) + "\n"
 
 
-def _write_text(path: str | os.PathLike, text: str) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.partial")
-    tmp.write_text(text)
-    os.replace(tmp, p)
-
-
 def evaluate(
     pred_stores: dict[str, str | os.PathLike],
     store: str | os.PathLike,
@@ -200,7 +191,7 @@ def evaluate(
     Writes the per-tile CSV, Table 1 (CSV and Markdown) and returns Table 1.  See the module
     docstring for columns, PSNR-inf handling and the porosity threshold.
     """
-    from rocksr.store import write_table
+    from rocksr.store import write_table, write_text
 
     if porosity_threshold is None:
         thr = otsu_sem_threshold(store, splits)
@@ -219,7 +210,7 @@ def evaluate(
         note += f" {crop_border} border pixels cropped before every metric."
     if ssim_opts:
         note += f" SSIM settings overridden (these replace the ones above): {dict(ssim_opts)}."
-    _write_text(out_table_md, table1_markdown(table, thr, note))
+    write_text(table1_markdown(table, thr, note), out_table_md)
     return table
 
 

@@ -23,19 +23,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter  # noqa: E402
 
+from rocksr.figures_data import save_figure  # noqa: E402
+
 __all__ = ["figure2", "figure3", "choose_figure3_tiles", "plot_training_curves",
            "plot_sampler_study"]
 
 _STYLE = {"identity": dict(ls="--", color="0.5"), "histmatch": dict(ls=":", color="0.3")}
-
-
-def _save(fig: plt.Figure, out_png: str | os.PathLike) -> None:
-    p = Path(out_png)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.stem}.partial.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, p)
 
 
 def figure2(per_tile: str | os.PathLike | pd.DataFrame, out_png: str | os.PathLike,
@@ -60,7 +53,7 @@ def figure2(per_tile: str | os.PathLike | pd.DataFrame, out_png: str | os.PathLi
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
     ax1.legend(ncol=4, fontsize="small", loc="best")
-    _save(fig, out_png)
+    save_figure(fig, out_png)
 
 
 def choose_figure3_tiles(n_test: int, n_tiles: int = 3, seed: int = 0) -> np.ndarray:
@@ -105,7 +98,7 @@ def figure3(
             r += 1
     fig.suptitle("Test tiles (grey scale 0–1 in every panel)", y=1.0)
     fig.tight_layout()
-    _save(fig, out_png)
+    save_figure(fig, out_png)
     return pos
 
 
@@ -174,7 +167,7 @@ def plot_training_curves(histories: dict[str, str | os.PathLike], out_png: str |
         if drawn:
             ax.legend(fontsize="x-small", loc="upper right")
     fig.tight_layout()
-    _save(fig, out_png)
+    save_figure(fig, out_png)
 
 
 def plot_sampler_study(study: str | os.PathLike | pd.DataFrame,
@@ -204,4 +197,4 @@ def plot_sampler_study(study: str | os.PathLike | pd.DataFrame,
     axes[0].set_title(f"quality vs. steps ({n} test tiles)")
     axes[0].legend()
     fig.tight_layout()
-    _save(fig, out_png)
+    save_figure(fig, out_png)

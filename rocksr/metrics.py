@@ -185,6 +185,26 @@ def _ssim_map_batch(
     return (a1 * a2) / (b1 * b2)
 
 
+def _ssim_inputs(
+    pred: np.ndarray,
+    target: np.ndarray,
+    data_range: float,
+    sigma: float,
+    win_size: int | None,
+    gaussian_weights: bool,
+    crop_border: int,
+) -> tuple[np.ndarray, np.ndarray, int, bool]:
+    """Checked, border-cropped (N, H, W) stacks, the window size, and whether input was batched."""
+    p, t = check_images(pred, target, data_range, name="ssim")
+    win = _ssim_setup(sigma, win_size, gaussian_weights)
+    batched = p.ndim == 3
+    p = _crop(p.reshape((-1,) + p.shape[-2:]), crop_border)
+    t = _crop(t.reshape((-1,) + t.shape[-2:]), crop_border)
+    if min(p.shape[-2:]) < win:
+        raise ValueError(f"ssim: image {p.shape[-2:]} is smaller than the {win}x{win} window")
+    return p, t, win, batched
+
+
 def ssim_map(
     pred: np.ndarray,
     target: np.ndarray,
@@ -199,13 +219,9 @@ def ssim_map(
     crop_border: int = 0,
 ) -> np.ndarray:
     """The full local SSIM map(s), same shape as the (border-cropped) input."""
-    p, t = check_images(pred, target, data_range, name="ssim")
-    win = _ssim_setup(sigma, win_size, gaussian_weights)
-    batched = p.ndim == 3
-    p = _crop(p.reshape((-1,) + p.shape[-2:]), crop_border)
-    t = _crop(t.reshape((-1,) + t.shape[-2:]), crop_border)
-    if min(p.shape[-2:]) < win:
-        raise ValueError(f"ssim: image {p.shape[-2:]} is smaller than the {win}x{win} window")
+    p, t, win, batched = _ssim_inputs(
+        pred, target, data_range, sigma, win_size, gaussian_weights, crop_border
+    )
     out = _ssim_map_batch(
         p, t, data_range=float(data_range), gaussian_weights=gaussian_weights, sigma=sigma,
         win_size=win, use_sample_covariance=use_sample_covariance, K1=K1, K2=K2,
@@ -233,13 +249,9 @@ def ssim(
     The mean excludes the ``(win_size - 1) // 2`` pixels at each border (scikit-image's crop),
     after ``crop_border`` pixels were dropped from the images themselves.
     """
-    p, t = check_images(pred, target, data_range, name="ssim")
-    win = _ssim_setup(sigma, win_size, gaussian_weights)
-    batched = p.ndim == 3
-    p = _crop(p.reshape((-1,) + p.shape[-2:]), crop_border)
-    t = _crop(t.reshape((-1,) + t.shape[-2:]), crop_border)
-    if min(p.shape[-2:]) < win:
-        raise ValueError(f"ssim: image {p.shape[-2:]} is smaller than the {win}x{win} window")
+    p, t, win, batched = _ssim_inputs(
+        pred, target, data_range, sigma, win_size, gaussian_weights, crop_border
+    )
     pad = (win - 1) // 2
     values = np.empty(p.shape[0], dtype=np.float64)
     step = max(1, _SSIM_SLICE_PX // (p.shape[-2] * p.shape[-1]))

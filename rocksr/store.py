@@ -215,13 +215,18 @@ def write_manifest(manifest: pd.DataFrame, path: str | os.PathLike) -> None:
     write_table(manifest, path)
 
 
-def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write a CSV atomically (temporary file + rename)."""
+def write_text(text: str, path: str | os.PathLike) -> None:
+    """Write a text file atomically (temporary file + rename)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.partial")
-    df.to_csv(tmp, index=False)
+    tmp.write_text(text)
     os.replace(tmp, p)
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a CSV atomically (temporary file + rename)."""
+    write_text(df.to_csv(index=False), path)
 
 
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:

@@ -357,10 +357,9 @@ def save_sample_grid(path: Path, mct: torch.Tensor, pred: torch.Tensor, truth: t
 def write_history(history: list[dict], path: Path) -> None:
     import pandas as pd
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pd.DataFrame(history).to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    from rocksr.store import write_table
+
+    write_table(pd.DataFrame(history), path)
 
 
 def plot_curves(history: list[dict], path: Path, kind: str) -> None:
@@ -370,6 +369,8 @@ def plot_curves(history: list[dict], path: Path, kind: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import pandas as pd
+
+    from rocksr.figures_data import save_figure
 
     df = pd.DataFrame(history)
     tr = df[df["phase"] == "train"] if len(df) else df
@@ -391,11 +392,7 @@ def plot_curves(history: list[dict], path: Path, kind: str) -> None:
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path, dpi=110)
 
 
 def _gpu_mem(device: torch.device) -> dict:

@@ -6,15 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers_workflow import REPO, snakemake
 
 SHIM = r"""#!/usr/bin/env bash
 # stands in for `rocksr`: the first `train` is sent SIGTERM once it has written a checkpoint
@@ -56,22 +52,9 @@ def test_training_killed_after_a_checkpoint_resumes_on_retry(tmp_path):
         "SHIM_MARKER": str(marker),
         "OMP_NUM_THREADS": "1",
     }
-    target = "results/tiny/models/cgan/best.pt"
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(tmp_path),
-        "--cores",
-        "2",
-        "--retries",
-        "1",
-        target,
-    ]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    r = snakemake(
+        tmp_path, "--retries", "1", "results/tiny/models/cgan/best.pt", check=False, env=env
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     assert marker.exists(), "the first attempt was not interrupted"
     log = (tmp_path / "results/tiny/logs/train_cgan.log").read_text()

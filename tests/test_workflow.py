@@ -10,28 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers_workflow import REPO, snakemake
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
-
-
-def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(workdir),
-        "--cores",
-        "2",
-        *args,
-    ]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if r.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{r.stdout[-4000:]}\n{r.stderr[-6000:]}")
-    return r
 
 
 def planned_rules(output: str) -> set[str]:
@@ -229,16 +210,6 @@ def test_config_typo_is_refused_at_parse_time(tmp_path):
     cfg = yaml.safe_load(yaml.safe_dump(TINY))
     cfg["cgan"]["lamda_l1"] = 10.0  # misspelt key
     write_config(tmp_path, cfg)
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(tmp_path),
-        "-n",
-    ]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    r = snakemake(tmp_path, "-n", check=False, timeout=300)
     assert r.returncode != 0
     assert "lamda_l1" in r.stdout + r.stderr
