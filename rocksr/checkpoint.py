@@ -46,7 +46,10 @@ def arch_signature(kind: str, cfg: dict) -> dict:
     if kind == "cgan":
         return {"generator": "UNet1(1,64)", "discriminator": "PatchGAN-SN(2,64,128,256,512)"}
     if kind == "ddpm":
-        return {"unet": unet_config(cfg.get("unet")), "schedule": schedule_config(cfg.get("schedule"))}
+        # what the network outputs is part of the model: a checkpoint trained to predict x0
+        # cannot be resumed or sampled as an eps model (older checkpoints: epsilon)
+        return {"unet": unet_config(cfg.get("unet")), "schedule": schedule_config(cfg.get("schedule")),
+                "prediction": str(cfg.get("prediction", "epsilon"))}
     raise ValueError(f"unknown model kind {kind!r} (one of {KINDS})")
 
 
@@ -99,7 +102,17 @@ def check_compatible(ckpt: dict, kind: str, cfg: dict, models: dict[str, nn.Modu
         raise IncompatibleCheckpointError(f"{path}: unknown checkpoint format {ckpt.get('format')!r}")
     if ckpt.get("kind") != kind:
         raise IncompatibleCheckpointError(f"{path}: holds a {ckpt.get('kind')!r} model, not {kind!r}")
-    problems = diff_keys(ckpt.get("arch", {}), arch_signature(kind, cfg))
+    saved_arch = dict(ckpt.get("arch", {}))
+    if kind == "ddpm":
+        saved_arch.setdefault("prediction", "epsilon")  # checkpoints older than the option
+        want = arch_signature(kind, cfg)["prediction"]
+        if saved_arch["prediction"] != want:
+            raise IncompatibleCheckpointError(
+                f"{path} holds a DDPM trained to predict {saved_arch['prediction']!r}, but the "
+                f"config asks for ddpm.prediction: {want!r}; set ddpm.prediction: "
+                f"{saved_arch['prediction']} to use it, or delete the training state directory "
+                "to train afresh")
+    problems = diff_keys(saved_arch, arch_signature(kind, cfg))
     for name, m in models.items():
         if name not in ckpt["models"]:
             problems.append(f"models.{name}: not in checkpoint")

@@ -1,9 +1,21 @@
-"""Conditional diffusion maths (seed §3.2): schedule, forward process, loss and samplers.
+"""Conditional diffusion maths (seed §3.2): schedule, forward process, losses and samplers.
 
 Conventions: timesteps are 0-based indices t in {0, ..., T-1} (diffusers' convention; the seed's
 t = 1..T is t_index + 1).  Only the SEM channel is ever noised; the micro-CT channel is
 concatenated unchanged, so it is bit-identical at every t.  Model input is [x_t^sem, x^mct]
-(B,2,H,W); the model returns eps^sem (B,1,H,W).
+(B,2,H,W); the model returns (B,1,H,W) in one of three parameterizations (diffusers' names in
+brackets):
+
+* ``epsilon`` (``epsilon``): the noise eps, as in the seed and Ho et al. (2020);
+* ``v`` (``v_prediction``): v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0 (Salimans & Ho, 2022);
+* ``sample`` (``sample``): the clean SEM x0 itself.
+
+Every sampler (ancestral = diffusers' ``DDPMScheduler`` with sigma_t^2 = beta_t, the seed's
+formula; ``ddim``; ``dpmsolver`` = DPM-Solver++ 2M) runs through one ``scheduler.step`` loop.
+With thresholding on, the x0 estimate of every step is computed from the model output, clipped
+(``clip``: to [-range, range]) or dynamically thresholded (``dynamic``, Imagen: s = the
+``ratio``-quantile of |x0| per image, s >= range, x0 <- clamp(x0, -s, s) * range / s), and handed
+to the scheduler as an x0 prediction, so the same thresholding applies to every sampler.
 """
 
 from __future__ import annotations
@@ -19,6 +31,13 @@ import torch.nn.functional as F
 
 SAMPLERS = ("ancestral", "ddim", "dpmsolver")
 LOSSES = ("l1", "smooth_l1", "mse")
+PREDICTIONS = ("epsilon", "v", "sample")
+THRESHOLDS = ("none", "clip", "dynamic")
+# rocksr's prediction names -> diffusers' prediction_type
+DIFFUSERS_PREDICTION = {"epsilon": "epsilon", "v": "v_prediction", "sample": "sample"}
+# x0 thresholding while sampling; the data range is [-1, 1]
+THRESHOLD_DEFAULTS: dict = {"mode": "clip", "range": 1.0, "ratio": 0.995}
+DEFAULT_STEPS = {"ddim": 50, "dpmsolver": 25}
 
 
 @dataclass(frozen=True)
@@ -81,9 +100,35 @@ def as_schedule(schedule: Schedule | dict) -> Schedule:
 
 
 def _gather(v: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """v[t] reshaped to broadcast against ``like`` (B,C,H,W), in like's dtype/device."""
+    """v[t] reshaped to broadcast against ``like`` (B,C,H,W), in float32 on like's device."""
     out = v.to(like.device)[t.to(like.device)].to(torch.float32)
     return out.view(-1, *([1] * (like.ndim - 1)))
+
+
+def check_prediction(prediction: str) -> str:
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"unknown prediction {prediction!r} (one of {PREDICTIONS})")
+    return prediction
+
+
+def threshold_config(cfg: dict | None) -> dict:
+    """``ddpm.threshold`` with defaults filled and checked: {mode, range, ratio}."""
+    c = {**THRESHOLD_DEFAULTS, **(cfg or {})}
+    if c["mode"] not in THRESHOLDS:
+        raise ValueError(f"unknown threshold mode {c['mode']!r} (one of {THRESHOLDS})")
+    c["range"], c["ratio"] = float(c["range"]), float(c["ratio"])
+    if c["range"] <= 0 or not 0 < c["ratio"] <= 1:
+        raise ValueError(f"threshold range must be > 0 and ratio in (0, 1], got {c}")
+    return c
+
+
+def sampling_options(cfg: dict | None) -> dict:
+    """``{prediction, threshold}`` for :func:`sample` from a ``ddpm`` config section or a
+    checkpoint's saved config.  Checkpoints written before ``prediction`` existed were all
+    eps-prediction models, so a missing key means ``epsilon`` (not the training default)."""
+    cfg = cfg or {}
+    return {"prediction": check_prediction(str(cfg.get("prediction", "epsilon"))),
+            "threshold": threshold_config(cfg.get("threshold"))}
 
 
 def q_sample(schedule: Schedule, sem0: torch.Tensor, mct: torch.Tensor, t: torch.Tensor,
@@ -94,22 +139,95 @@ def q_sample(schedule: Schedule, sem0: torch.Tensor, mct: torch.Tensor, t: torch
     return torch.cat([xt.to(sem0.dtype), mct], dim=1)
 
 
-def eps_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1") -> torch.Tensor:
-    """Loss between predicted and true eps^sem: l1 (seed), smooth_l1, or mse; computed in fp32."""
+def training_target(schedule: Schedule, sem0: torch.Tensor, noise: torch.Tensor,
+                    t: torch.Tensor, prediction: str = "epsilon") -> torch.Tensor:
+    """What the network must output for (x0, eps, t): eps, v or x0."""
+    check_prediction(prediction)
+    if prediction == "epsilon":
+        return noise
+    if prediction == "sample":
+        return sem0
+    abar = _gather(schedule.alphas_cumprod, t, sem0)
+    return abar.sqrt() * noise - (1.0 - abar).sqrt() * sem0
+
+
+def x0_from_output(schedule: Schedule, x_t: torch.Tensor, out: torch.Tensor, t: torch.Tensor,
+                   prediction: str = "epsilon") -> torch.Tensor:
+    """The x0 estimate implied by a model output ``out`` at (x_t^sem, t)."""
+    check_prediction(prediction)
+    if prediction == "sample":
+        return out
+    abar = _gather(schedule.alphas_cumprod, t, x_t)
+    if prediction == "epsilon":
+        return (x_t - (1.0 - abar).sqrt() * out) / abar.sqrt()
+    return abar.sqrt() * x_t - (1.0 - abar).sqrt() * out
+
+
+def threshold_x0(x0: torch.Tensor, mode: str = "clip", clip_range: float = 1.0,
+                 ratio: float = 0.995) -> torch.Tensor:
+    """Clip (``clip``) or dynamically threshold (``dynamic``, Imagen) an x0 estimate (B,C,H,W)."""
+    if mode == "none":
+        return x0
+    if mode == "clip":
+        return x0.clamp(-clip_range, clip_range)
+    if mode == "dynamic":
+        flat = x0.float().reshape(x0.shape[0], -1).abs()
+        s = torch.quantile(flat, ratio, dim=1).clamp(min=clip_range)
+        s = s.view(-1, *([1] * (x0.ndim - 1)))
+        return (torch.maximum(torch.minimum(x0, s), -s) * (clip_range / s)).to(x0.dtype)
+    raise ValueError(f"unknown threshold mode {mode!r} (one of {THRESHOLDS})")
+
+
+def snr(schedule: Schedule, t: torch.Tensor) -> torch.Tensor:
+    """Signal-to-noise ratio abar_t / (1 - abar_t), float32 (B,)."""
+    abar = schedule.alphas_cumprod[t.cpu()].to(torch.float32)
+    return (abar / (1.0 - abar)).to(t.device)
+
+
+def loss_weights(schedule: Schedule, t: torch.Tensor, prediction: str = "epsilon",
+                 min_snr_gamma: float | None = None) -> torch.Tensor | None:
+    """Min-SNR-gamma weights (Hang et al., 2023) per sample, or None for the plain mean.
+
+    The weight is min(SNR, gamma) on the x0 error, i.e. min(SNR, gamma) / SNR for an eps target
+    and min(SNR, gamma) / (SNR + 1) for a v target.
+    """
+    if min_snr_gamma is None:
+        return None
+    s = snr(schedule, t)
+    w = torch.clamp(s, max=float(min_snr_gamma))
+    if prediction == "epsilon":
+        return w / s
+    if prediction == "v":
+        return w / (s + 1.0)
+    return w
+
+
+def pixel_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1",
+               weights: torch.Tensor | None = None) -> torch.Tensor:
+    """l1 (seed), smooth_l1 or mse between prediction and target, in fp32; with ``weights`` (B,)
+    the per-image losses are weighted and averaged."""
     pred, target = pred.float(), target.float()
     if kind == "l1":
-        return F.l1_loss(pred, target)
-    if kind == "smooth_l1":
-        return F.smooth_l1_loss(pred, target)
-    if kind == "mse":
-        return F.mse_loss(pred, target)
-    raise ValueError(f"unknown loss {kind!r} (one of {LOSSES})")
+        err = (pred - target).abs()
+    elif kind == "smooth_l1":
+        err = F.smooth_l1_loss(pred, target, reduction="none")
+    elif kind == "mse":
+        err = (pred - target).square()
+    else:
+        raise ValueError(f"unknown loss {kind!r} (one of {LOSSES})")
+    if weights is None:
+        return err.mean()
+    per_image = err.reshape(err.shape[0], -1).mean(dim=1)
+    return (per_image * weights.to(per_image.device, torch.float32)).mean()
 
 
 def training_loss(model: Callable, schedule: Schedule, sem0: torch.Tensor, mct: torch.Tensor,
                   generator: torch.Generator | None = None, kind: str = "l1",
-                  t: torch.Tensor | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
-    """Draw t ~ U{0..T-1} and eps ~ N(0,I) (from ``generator``) unless given; return the eps loss."""
+                  t: torch.Tensor | None = None, noise: torch.Tensor | None = None, *,
+                  prediction: str = "epsilon",
+                  min_snr_gamma: float | None = None) -> torch.Tensor:
+    """Draw t ~ U{0..T-1} and eps ~ N(0,I) (from ``generator``) unless given; return the loss of
+    the model output against the ``prediction`` target (optionally Min-SNR weighted)."""
     b = sem0.shape[0]
     gdev = generator.device if generator is not None else sem0.device
     if t is None:
@@ -118,12 +236,15 @@ def training_loss(model: Callable, schedule: Schedule, sem0: torch.Tensor, mct: 
         noise = torch.randn(sem0.shape, generator=generator, device=gdev, dtype=torch.float32)
     t, noise = t.to(sem0.device), noise.to(sem0.device, sem0.dtype)
     x = q_sample(schedule, sem0, mct, t, noise)
-    return eps_loss(model(x, t), noise, kind)
+    target = training_target(schedule, sem0, noise, t, prediction)
+    return pixel_loss(model(x, t), target, kind,
+                      loss_weights(schedule, t, prediction, min_snr_gamma))
 
 
 def ancestral_step(schedule: Schedule, x_t: torch.Tensor, eps: torch.Tensor, t: int,
                    eta: torch.Tensor | None) -> torch.Tensor:
-    """Seed's reverse step for the SEM channel (index t, 0-based):
+    """The seed's reverse step for the SEM channel (index t, 0-based), kept as the reference the
+    scheduler-driven ancestral sampler is tested against:
 
     mu = 1/sqrt(alpha_t) * (x_t - (1-alpha_t)/sqrt(1-abar_t) * eps);  x_{t-1} = mu + sqrt(beta_t) eta.
     At t = 0 (the seed's t = 1) no noise is added (Ho et al. Algorithm 2: z = 0 at the last step).
@@ -147,57 +268,65 @@ def _randn(shape, generator: torch.Generator | None, device: torch.device) -> to
     return torch.randn(shape, generator=generator, device=gdev, dtype=torch.float32).to(device)
 
 
-def make_diffusers_scheduler(schedule: Schedule, sampler: str):
-    """DDIM (eta=0, trailing spacing) or DPM-Solver++ (2nd order multistep) on the same betas."""
-    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+def make_scheduler(schedule: Schedule, sampler: str, prediction: str = "epsilon"):
+    """A diffusers scheduler on the same betas: ``ancestral`` = DDPMScheduler with the seed's
+    sigma_t^2 = beta_t ("fixed_large"), ``ddim`` (eta 0, trailing spacing) or ``dpmsolver``
+    (DPM-Solver++ 2M).  None of them clips: thresholding is done by :func:`sample`."""
+    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
+    ptype = DIFFUSERS_PREDICTION[check_prediction(prediction)]
     betas = schedule.betas.numpy().astype(np.float64)
+    common = {"num_train_timesteps": schedule.timesteps, "trained_betas": betas,
+              "prediction_type": ptype}
+    if sampler == "ancestral":
+        return DDPMScheduler(**common, variance_type="fixed_large", clip_sample=False)
     if sampler == "ddim":
-        return DDIMScheduler(num_train_timesteps=schedule.timesteps, trained_betas=betas,
-                             clip_sample=False, set_alpha_to_one=True,
-                             timestep_spacing="trailing", prediction_type="epsilon")
+        return DDIMScheduler(**common, clip_sample=False, set_alpha_to_one=True,
+                             timestep_spacing="trailing")
     if sampler == "dpmsolver":
-        return DPMSolverMultistepScheduler(num_train_timesteps=schedule.timesteps,
-                                           trained_betas=betas, algorithm_type="dpmsolver++",
-                                           solver_order=2, prediction_type="epsilon",
+        return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2,
                                            timestep_spacing="linspace", lower_order_final=True)
     raise ValueError(f"unknown sampler {sampler!r} (one of {SAMPLERS})")
 
 
 @torch.no_grad()
-def sample(model, mct: torch.Tensor, schedule: Schedule | dict, sampler: str = "ancestral",
+def sample(model, mct: torch.Tensor, schedule: Schedule | dict, sampler: str = "ddim",
            steps: int | None = None, generator: torch.Generator | None = None, *,
+           prediction: str = "epsilon", threshold: dict | None = None,
            amp: bool | None = None) -> torch.Tensor:
     """mct (B,1,H,W) in [-1,1] -> predicted SEM (B,1,H,W) clamped to [-1,1].
 
-    sampler: 'ancestral' (seed; steps must be None or T), 'ddim', 'dpmsolver' (steps default 50
-    and 25).  Deterministic given ``generator`` (all noise is drawn from it, on its device).
-    amp: bf16 autocast for the network (None = on when mct is on CUDA).
+    sampler: 'ancestral' (seed; steps must be None or T), 'ddim', 'dpmsolver' (steps default
+    ``DEFAULT_STEPS``).  ``prediction``: what the model outputs (``PREDICTIONS``).  ``threshold``:
+    x0 thresholding at every step ({mode: none | clip | dynamic, range, ratio};
+    ``THRESHOLD_DEFAULTS`` when None).  Deterministic given ``generator`` (all noise is drawn
+    from it, on its device).  amp: bf16 autocast for the network (None = on when mct is on CUDA).
     """
     sched = as_schedule(schedule)
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r} (one of {SAMPLERS})")
+    check_prediction(prediction)
+    thr = threshold_config(threshold)
     device = mct.device
     mct = mct.float()
     b = mct.shape[0]
-    x = _randn(mct.shape, generator, device)
-
-    def eps_of(x_sem: torch.Tensor, t: int) -> torch.Tensor:
-        tt = torch.full((b,), int(t), device=device, dtype=torch.long)
-        with _amp_ctx(device, amp):
-            out = model(torch.cat([x_sem, mct], dim=1), tt)
-        return out.float()
-
     if sampler == "ancestral":
         if steps not in (None, sched.timesteps):
             raise ValueError("the ancestral sampler runs all T steps; use ddim/dpmsolver for fewer")
-        for t in range(sched.timesteps - 1, -1, -1):
-            eta = _randn(mct.shape, generator, device) if t > 0 else None
-            x = ancestral_step(sched, x, eps_of(x, t), t, eta)
+        n = sched.timesteps
     else:
-        n = int(steps or (50 if sampler == "ddim" else 25))
-        sch = make_diffusers_scheduler(sched, sampler)
-        sch.set_timesteps(n, device=device)
-        for t in sch.timesteps:
-            x = sch.step(eps_of(x, int(t)), t, x, return_dict=False)[0]
+        n = int(steps or DEFAULT_STEPS[sampler])
+    # with thresholding, the scheduler is handed the (thresholded) x0 estimate of every step
+    sch = make_scheduler(sched, sampler, prediction if thr["mode"] == "none" else "sample")
+    sch.set_timesteps(n, device=device)
+    x = _randn(mct.shape, generator, device)
+    for t in sch.timesteps:
+        tt = torch.full((b,), int(t), device=device, dtype=torch.long)
+        with _amp_ctx(device, amp):
+            out = model(torch.cat([x, mct], dim=1), tt)
+        out = out.float()
+        if thr["mode"] != "none":
+            out = threshold_x0(x0_from_output(sched, x, out, tt, prediction), thr["mode"],
+                               thr["range"], thr["ratio"])
+        x = sch.step(out, t, x, generator=generator, return_dict=False)[0]
     return x.clamp(-1.0, 1.0)

@@ -44,7 +44,17 @@ from rocksr.checkpoint import (
     schedule_config,
 )
 from rocksr.data import TileDataset, epoch_seed, make_loader
-from rocksr.diffusion import as_schedule, eps_loss, q_sample, sample, training_loss
+from rocksr.diffusion import (
+    THRESHOLD_DEFAULTS,
+    as_schedule,
+    check_prediction,
+    pixel_loss,
+    q_sample,
+    sample,
+    threshold_config,
+    training_loss,
+    training_target,
+)
 from rocksr.ema import EMA
 from rocksr.models.cgan import d_hinge_loss, g_loss
 
@@ -199,30 +209,93 @@ class CGANTask:
         self.opt_d.load_state_dict(ckpt["optimizers"]["D"])
 
 
+# DDPM training defaults: the recipe rocksr recommends (see README, "Which DDPM recipe"); the
+# seed's recipe is prediction epsilon, threshold none, select_on val_loss (configs/paper.yaml).
+DDPM_DEFAULTS: dict = {
+    "prediction": "sample",
+    "threshold": dict(THRESHOLD_DEFAULTS),
+    "min_snr_gamma": None,
+    "select_on": "val_psnr",
+    "val_sample_tiles": 8,
+    "val_sampler": "ddim",
+    "val_sampler_steps": 10,
+    "crop": None,
+    "warmup_steps": 0,
+}
+SELECT_ON = {"val_loss": "min", "val_psnr": "max", "val_ssim": "max"}
+
+
+def ddpm_config(cfg: dict) -> dict:
+    """The ``ddpm`` section with the settings that decide what the network predicts and how it
+    is sampled filled in, so that the checkpoint records them (and a config that spells out a
+    default trains the same experiment as one that leaves it out)."""
+    out = {**cfg}
+    for k in ("prediction", "threshold", "select_on"):
+        out.setdefault(k, DDPM_DEFAULTS[k])
+    out["prediction"] = check_prediction(str(out["prediction"]))
+    out["threshold"] = threshold_config(out["threshold"])
+    if out["select_on"] not in SELECT_ON:
+        raise ValueError(f"ddpm.select_on must be one of {sorted(SELECT_ON)}, "
+                         f"got {out['select_on']!r}")
+    return out
+
+
+def random_crops(mct: torch.Tensor, sem: torch.Tensor, size: int,
+                 gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same random ``size``x``size`` window of each (mct, sem) pair; offsets from ``gen``."""
+    b, _, h, w = mct.shape
+    if size >= h and size >= w:
+        return mct, sem
+    if size > h or size > w:
+        raise ValueError(f"ddpm.crop {size} is larger than the {h}x{w} tiles")
+    ys = torch.randint(0, h - size + 1, (b,), generator=gen, device=gen.device).tolist()
+    xs = torch.randint(0, w - size + 1, (b,), generator=gen, device=gen.device).tolist()
+    mc = torch.stack([mct[i, :, y:y + size, x:x + size] for i, (y, x) in enumerate(zip(ys, xs))])
+    sc = torch.stack([sem[i, :, y:y + size, x:x + size] for i, (y, x) in enumerate(zip(ys, xs))])
+    return mc, sc
+
+
 class DDPMTask:
-    """Conditional DDPM (seed §3.2): eps-prediction on [x_t^sem, x^mct], AdamW, clip, plateau LR."""
+    """Conditional DDPM (seed §3.2): the network on [x_t^sem, x^mct] predicts eps, v or x0
+    (``prediction``); AdamW, gradient clipping, optional warm-up, plateau LR on the validation
+    loss; validation = the deterministic loss plus PSNR/SSIM of sampled validation tiles."""
 
     kind = "ddpm"
 
     def __init__(self, cfg: dict, rt: Runtime, seed: int) -> None:
+        cfg = ddpm_config(cfg)
         self.cfg, self.rt, self.seed = cfg, rt, seed
         self.net = rt.prepare(build_models("ddpm", cfg)["unet"])
         self.fwd = rt.wrap(self.net)
         self.schedule = as_schedule(schedule_config(cfg.get("schedule")))
         self.loss_kind = str(cfg.get("loss", "l1"))
+        self.prediction = cfg["prediction"]
+        self.threshold = cfg["threshold"]
+        gamma = cfg.get("min_snr_gamma", DDPM_DEFAULTS["min_snr_gamma"])
+        self.min_snr_gamma = None if gamma is None else float(gamma)
+        crop = cfg.get("crop", DDPM_DEFAULTS["crop"])
+        self.crop = None if crop is None else int(crop)
         self.grad_clip = cfg.get("grad_clip", 0.7)
-        self.opt = torch.optim.AdamW(self.net.parameters(), lr=float(cfg.get("lr", 5e-5)),
+        self.base_lr = float(cfg.get("lr", 5e-5))
+        self.warmup = int(cfg.get("warmup_steps", DDPM_DEFAULTS["warmup_steps"]))
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=self.base_lr,
                                      weight_decay=float(cfg.get("weight_decay", 5e-4)))
         pl = cfg.get("plateau") or {}
+        self.use_plateau = bool(pl.get("enabled", True))
         self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.opt, mode="min", factor=float(pl.get("factor", 0.5)),
             patience=int(pl.get("patience", 5)), min_lr=float(pl.get("min_lr", 0.0)))
         ema_cfg = cfg.get("ema") or {}
         self.ema = (EMA(self.net, float(ema_cfg.get("decay", 0.999)))
                     if ema_cfg.get("enabled", True) else None)
-        self.select_key = "val_loss_ema" if self.ema else "val_loss"
-        self.sampler = str(cfg.get("val_sampler", "ddim"))
-        self.sampler_steps = int(cfg.get("val_sampler_steps", 10))
+        self.select_on = cfg["select_on"]
+        self.select_mode = SELECT_ON[self.select_on]
+        self.select_key = ("val_loss_ema" if self.ema else "val_loss") \
+            if self.select_on == "val_loss" else self.select_on
+        self.sampler = str(cfg.get("val_sampler", DDPM_DEFAULTS["val_sampler"]))
+        self.sampler_steps = cfg.get("val_sampler_steps", DDPM_DEFAULTS["val_sampler_steps"])
+        self.steps_done = 0
+        self.val_subset: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def models(self) -> dict[str, nn.Module]:
         return {"unet": self.net}
@@ -230,11 +303,25 @@ class DDPMTask:
     def eval_net(self) -> nn.Module:
         return self.ema.module if self.ema else self.net
 
+    def _set_warmup_lr(self) -> None:
+        """Linear warm-up over the first ``warmup_steps`` steps (then the plateau scheduler
+        owns the learning rate)."""
+        if self.warmup and self.steps_done < self.warmup:
+            for g in self.opt.param_groups:
+                g["lr"] = self.base_lr * (self.steps_done + 1) / self.warmup
+        elif self.warmup and self.steps_done == self.warmup:
+            for g in self.opt.param_groups:
+                g["lr"] = self.base_lr
+
     def train_step(self, mct: torch.Tensor, sem: torch.Tensor, gen: torch.Generator) -> dict:
         self.net.train()
+        if self.crop is not None:
+            mct, sem = random_crops(mct, sem, self.crop, gen)
+        self._set_warmup_lr()
         with self.rt.autocast():
             loss = training_loss(self.fwd, self.schedule, sem, mct, generator=gen,
-                                 kind=self.loss_kind)
+                                 kind=self.loss_kind, prediction=self.prediction,
+                                 min_snr_gamma=self.min_snr_gamma)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         out = {"loss": loss.item()}
@@ -242,13 +329,20 @@ class DDPMTask:
             out["grad_norm"] = float(nn.utils.clip_grad_norm_(self.net.parameters(),
                                                               float(self.grad_clip)))
         self.opt.step()
+        self.steps_done += 1
         if self.ema:
             self.ema.update(self.net)
         return out
 
+    def set_val_subset(self, mct: torch.Tensor, sem: torch.Tensor) -> None:
+        """Fixed validation tiles that every validation pass samples and scores."""
+        self.val_subset = (mct, sem)
+
     @torch.no_grad()
     def validate(self, loader, max_batches: int | None) -> dict:
-        """Deterministic eps loss: t and noise drawn from a generator re-seeded every pass."""
+        """Deterministic loss on the validation split (t and noise from a generator re-seeded
+        every pass; unweighted, in the model's parameterization), plus PSNR/SSIM of samples of
+        the fixed validation subset drawn with the validation sampler and a fixed seed."""
         nets = {"val_loss": self.net}
         if self.ema:
             nets["val_loss_ema"] = self.ema.module
@@ -266,21 +360,34 @@ class DDPMTask:
             mct, sem = self.rt.batch(mct), self.rt.batch(sem)
             t, noise = t.to(self.rt.device), self.rt.batch(noise)
             x = q_sample(self.schedule, sem, mct, t, noise)
+            target = training_target(self.schedule, sem, noise, t, self.prediction)
             for k, m in nets.items():
                 with self.rt.autocast():
                     pred = m(x, t)
-                tot[k] += eps_loss(pred, noise, self.loss_kind).item() * b
+                tot[k] += pixel_loss(pred, target, self.loss_kind).item() * b
             n += b
-        return {k: v / max(n, 1) for k, v in tot.items()}
+        out = {k: v / max(n, 1) for k, v in tot.items()}
+        if self.val_subset is not None:
+            from rocksr import metrics as M
+
+            mct, sem = self.val_subset
+            pred = self.predict(mct).cpu()
+            p = M.to_unit(_to_u8(pred[:, 0]))
+            s = M.to_unit(_to_u8(sem[:, 0]))
+            out["val_psnr"] = float(np.mean(np.minimum(np.atleast_1d(M.psnr(p, s)), 99.0)))
+            out["val_ssim"] = float(np.mean(np.atleast_1d(M.ssim(p, s))))
+        return out
 
     def after_validation(self, metrics: dict) -> None:
-        self.plateau.step(metrics["val_loss"])
+        if self.use_plateau and self.steps_done >= self.warmup:
+            self.plateau.step(metrics["val_loss"])
 
     @torch.no_grad()
     def predict(self, mct: torch.Tensor) -> torch.Tensor:
         g = torch.Generator(device="cpu").manual_seed(self.seed + VAL_SEED_OFFSET)
         steps = None if self.sampler == "ancestral" else self.sampler_steps
         return sample(self.eval_net(), self.rt.batch(mct), self.schedule, self.sampler, steps, g,
+                      prediction=self.prediction, threshold=self.threshold,
                       amp=self.rt.precision == "bf16")
 
     def lr(self) -> float:
@@ -296,6 +403,7 @@ class DDPMTask:
         self.net.load_state_dict(ckpt["models"]["unet"])
         self.opt.load_state_dict(ckpt["optimizers"]["unet"])
         self.plateau.load_state_dict(ckpt["schedulers"]["plateau"])
+        self.steps_done = int(ckpt.get("step", 0))
         if self.ema:
             if ckpt.get("ema"):
                 self.ema.load_state_dict(ckpt["ema"])
@@ -376,7 +484,9 @@ def plot_curves(history: list[dict], path: Path, kind: str) -> None:
     tr = df[df["phase"] == "train"] if len(df) else df
     va = df[df["phase"] == "val"] if len(df) else df
     panels = ([("generator L1", ["g_l1"], ["val_l1"]), ("adversarial", ["loss_d", "g_adv"], [])]
-              if kind == "cgan" else [("eps loss", ["loss"], ["val_loss", "val_loss_ema"])])
+              if kind == "cgan" else [("loss", ["loss"], ["val_loss", "val_loss_ema"]),
+                                      ("validation samples: PSNR (dB)", [], ["val_psnr"]),
+                                      ("validation samples: SSIM", [], ["val_ssim"])])
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
     for ax, (title, tcols, vcols) in zip(axes[0], panels, strict=True):
         for c in tcols:
@@ -387,7 +497,7 @@ def plot_curves(history: list[dict], path: Path, kind: str) -> None:
                 ax.plot(va["step"], va[c], "o-", ms=3, label=c)
         ax.set_title(f"{kind}: {title}")
         ax.set_xlabel("step")
-        if kind == "ddpm":
+        if kind == "ddpm" and title == "loss":
             ax.set_yscale("log")
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
@@ -441,6 +551,7 @@ def _total_steps(cfg: dict, steps_per_epoch: int) -> int:
 
 # keys that may change between a run and its resumption (budget, logging, data loading)
 RESUMABLE_KEYS = {"max_steps", "epochs", "val_every", "ckpt_every", "log_every", "n_val_samples",
+                  "val_sample_tiles",
                   "val_batch_size", "val_max_batches", "val_sampler", "val_sampler_steps",
                   "compile"}
 LOADER_KEYS = {"num_workers", "pin_memory", "persistent_workers", "prefetch_factor"}
@@ -484,6 +595,8 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
     if kind not in TASKS:
         raise ValueError(f"unknown model kind {kind!r} (one of {sorted(TASKS)})")
     cfg = dict(params)
+    if kind == "ddpm":
+        cfg = ddpm_config(cfg)
     data_cfg = dict(cfg.get("data") or {})
     state_dir, samples_dir = Path(state_dir), Path(samples_dir)
     last_path, best_path = state_dir / "last.pt", state_dir / "best.pt"
@@ -503,6 +616,11 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
     tile = int(train_ds[0][0].shape[-1])
     if kind == "ddpm":
         levels = len((cfg.get("unet") or {}).get("block_out_channels", [0, 0, 0, 0])) - 1
+        crop = cfg.get("crop")
+        if crop is not None and (int(crop) % 2**levels or int(crop) > tile):
+            raise ValueError(
+                f"ddpm.crop {crop} must be at most the tile size {tile} of {store} and divisible "
+                f"by 2**{levels} = {2**levels} (the U-Net's down-sampling factor)")
         if tile % 2**levels:
             raise ValueError(
                 f"{store}: tile size {tile} is not divisible by 2**{levels} = {2**levels}, "
@@ -528,7 +646,9 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
     gen = torch.Generator(device=dev).manual_seed(seed)
     # everything the loop carries between steps (checkpointed, so resume is exact), incl. the
     # running sums of the current logging window
-    progress: dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "best_val": math.inf,
+    select_mode = getattr(task, "select_mode", "min")
+    progress: dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0,
+                                "best_val": -math.inf if select_mode == "max" else math.inf,
                                 "best_step": -1, "log_sums": {}, "log_n": 0, "pending_val": False}
     history: list[dict] = []
     if last_path.exists():
@@ -563,6 +683,12 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
         best_path.unlink()  # stale: belongs to a run whose `last` is gone
 
     fixed_val = None
+    n_scored = int(cfg.get("val_sample_tiles", DDPM_DEFAULTS["val_sample_tiles"]))
+    if kind == "ddpm" and len(val_ds) and n_scored > 0:
+        # tiles spread evenly over the validation split, sampled and scored at every validation
+        idx = np.unique(np.linspace(0, len(val_ds) - 1, min(n_scored, len(val_ds))).round())
+        pairs = [val_ds[int(i)] for i in idx]
+        task.set_val_subset(*(torch.stack([p[k] for p in pairs]) for k in (0, 1)))
     if val_loader is not None and n_samples > 0:
         idx = list(range(min(n_samples, len(val_ds))))
         pairs = [val_ds[i] for i in idx]
@@ -585,7 +711,8 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
         m = task.validate(val_loader, None if val_max_batches is None else int(val_max_batches))
         task.after_validation(m)
         score = m[task.select_key]
-        improved = score < progress["best_val"]
+        improved = (score > progress["best_val"] if select_mode == "max"
+                    else score < progress["best_val"])
         if improved:
             progress["best_val"], progress["best_step"] = float(score), step
         history.append({"phase": "val", "step": step, "epoch": progress["epoch"], **m,

@@ -13,7 +13,7 @@ from helpers_train import single_thread  # noqa: F401 (autouse fixture)
 from rocksr.diffusion import (
     ancestral_step,
     as_schedule,
-    eps_loss,
+    pixel_loss,
     make_schedule,
     q_sample,
     sample,
@@ -100,11 +100,11 @@ def test_ancestral_step_matches_float64_reference_and_diffusers():
 
 def test_losses():
     a, b = torch.zeros(4), torch.tensor([0.5, -0.5, 2.0, 0.0])
-    assert eps_loss(a, b, "l1").item() == pytest.approx(0.75)
-    assert eps_loss(a, b, "mse").item() == pytest.approx((0.25 + 0.25 + 4) / 4)
-    assert eps_loss(a, b, "smooth_l1").item() == pytest.approx((0.125 + 0.125 + 1.5) / 4)
+    assert pixel_loss(a, b, "l1").item() == pytest.approx(0.75)
+    assert pixel_loss(a, b, "mse").item() == pytest.approx((0.25 + 0.25 + 4) / 4)
+    assert pixel_loss(a, b, "smooth_l1").item() == pytest.approx((0.125 + 0.125 + 1.5) / 4)
     with pytest.raises(ValueError):
-        eps_loss(a, b, "huber2")
+        pixel_loss(a, b, "huber2")
 
 
 def test_training_loss_noises_only_sem_and_is_seeded():

@@ -103,7 +103,8 @@ def test_cgan_overfits_tiny_batch():
 def test_ddpm_overfits_tiny_batch():
     """eps-L1 at a fixed (t, noise) drops by >= 3x within 80 steps on one batch (lr 2e-3)."""
     torch.manual_seed(0)
-    p = ddpm_params(lr=2e-3, weight_decay=0.0, grad_clip=None, ema={"enabled": False})
+    p = ddpm_params(lr=2e-3, weight_decay=0.0, grad_clip=None, ema={"enabled": False},
+                    prediction="epsilon")
     task = DDPMTask(p, Runtime({}, torch.device("cpu")), seed=0)
     mct, sem = _fixed_batch()
     g = torch.Generator().manual_seed(0)
@@ -117,8 +118,8 @@ def test_ddpm_overfits_tiny_batch():
     first = fixed_loss()
     orig = train_mod.training_loss
     try:  # train on the same (t, noise) every step
-        train_mod.training_loss = lambda m, s, x, c, generator=None, kind="l1": orig(
-            m, s, x, c, kind=kind, t=t0, noise=n0
+        train_mod.training_loss = lambda m, s, x, c, generator=None, kind="l1", **kw: orig(
+            m, s, x, c, kind=kind, t=t0, noise=n0, **kw
         )
         for _ in range(80):
             task.train_step(mct, sem, g)
@@ -172,14 +173,19 @@ def _assert_same_state(a: dict, b: dict, path: str = "") -> None:
         assert a == b, path
 
 
-@pytest.mark.parametrize("kind", ["cgan", "ddpm"])
+@pytest.mark.parametrize("variant", ["cgan", "ddpm", "ddpm-eps-minsnr-crop-warmup"])
 @pytest.mark.parametrize("kill_step", [3, 4])
-def test_resume_after_sigterm_is_exact(tmp_path, tiles, monkeypatch, kind, kill_step):
+def test_resume_after_sigterm_is_exact(tmp_path, tiles, monkeypatch, variant, kill_step):
     """8 steps straight vs. SIGTERM after step 3 (mid-epoch, between checkpoints) + resume to 8:
     bit-identical weights, EMA, optimizer/scheduler state, RNG and history (CPU is deterministic;
-    only the wall-clock columns differ)."""
+    only the wall-clock columns differ).  The third variant covers random crops (offsets from the
+    checkpointed training generator), warm-up, Min-SNR and validation on val_loss."""
     store, splits = tiles
-    params = cgan_params() if kind == "cgan" else ddpm_params()
+    kind = variant[:4]
+    params = {"cgan": cgan_params(), "ddpm": ddpm_params(),
+              "ddpm-eps-minsnr-crop-warmup": ddpm_params(
+                  prediction="epsilon", min_snr_gamma=5.0, crop=16, warmup_steps=3,
+                  select_on="val_loss", threshold={"mode": "dynamic"})}[variant]
     ref, cut = train_paths(tmp_path / "ref"), train_paths(tmp_path / "cut")
     train(kind, store, splits, **ref, params=params, seed=3, device="cpu")
 
@@ -314,3 +320,42 @@ def test_rerun_on_other_splits_trains_from_scratch(tmp_path, tiles):
     df.to_csv(other, index=False)
     train("cgan", store, other, **paths, params=cgan_params(), seed=3, device="cpu")
     assert (tmp_path / "a" / "state.previous").exists()
+
+
+def test_ddpm_checkpoint_records_the_recipe_and_refuses_another_prediction(tmp_path, tiles):
+    store, splits = tiles
+    paths = train_paths(tmp_path)
+    train("ddpm", store, splits, **paths, params=ddpm_params(max_steps=4), seed=0, device="cpu")
+    ck = load_checkpoint(paths["best_ckpt"])
+    # defaults are written into the checkpoint: the recipe is readable without the config
+    assert ck["config"]["prediction"] == "sample" and ck["arch"]["prediction"] == "sample"
+    assert ck["config"]["threshold"]["mode"] == "clip"
+    hist = pd.read_csv(paths["history_csv"])
+    val = hist[hist["phase"] == "val"]
+    assert val["val_psnr"].notna().all() and val["val_ssim"].between(-1, 1).all()
+    best = val.loc[val["val_psnr"].idxmax(), "step"]
+    assert ck["best_step"] == best  # select_on val_psnr: higher is better
+    kind, _, cfg = load_for_inference(paths["best_ckpt"])
+    assert kind == "ddpm" and cfg["prediction"] == "sample"
+    with pytest.raises(IncompatibleCheckpointError, match="trained to predict 'sample'.*epsilon"):
+        train("ddpm", store, splits, **paths, params=ddpm_params(max_steps=6, prediction="epsilon"),
+              seed=0, device="cpu")
+
+
+def test_random_crops_are_aligned_and_seeded():
+    from rocksr.train import random_crops
+
+    mct = torch.arange(2 * 16 * 16, dtype=torch.float32).view(2, 1, 16, 16)
+    sem = mct + 0.5
+    a = random_crops(mct, sem, 8, torch.Generator().manual_seed(1))
+    b = random_crops(mct, sem, 8, torch.Generator().manual_seed(1))
+    assert a[0].shape == (2, 1, 8, 8) and torch.equal(a[0], b[0])
+    assert torch.equal(a[1], a[0] + 0.5)  # the same window of both images
+    assert random_crops(mct, sem, 16, torch.Generator())[0] is mct
+
+
+def test_bad_crop_is_refused_before_training(tmp_path, tiles):
+    store, splits = tiles
+    with pytest.raises(ValueError, match="ddpm.crop 15 .*divisible"):
+        train("ddpm", store, splits, **train_paths(tmp_path), params=ddpm_params(crop=15),
+              seed=0, device="cpu")
