@@ -43,7 +43,6 @@ def baselines(store: Path, splits: Path, mct_u8: np.ndarray, sem_u8: np.ndarray)
     from rocksr import metrics as M
     from rocksr.baselines import apply_lut, fit_histmatch_lut, split_histograms
     from rocksr.predict import split_tile_ids
-
     from rocksr.store import open_tiles
 
     lut, _ = fit_histmatch_lut(store, splits)

@@ -6,8 +6,12 @@
   to the smallest SEM level ``s`` with ``F_sem(s) >= F_ct(v) - p_ct(v) / 2`` (the mid-rank of
   ``v``, so a level holding a big share of pixels maps to the middle of its quantile range).
   Both CDFs are non-decreasing, so the LUT is monotone non-decreasing by construction.
+* ``mean``: every pixel of every tile is the mean SEM grey level of the TRAIN split (all pixels
+  of all train tiles, streamed; exact integer sums), rounded half up to uint8.  The image that
+  knows nothing about the micro-CT: a model below it on PSNR or SSIM is no better than
+  predicting a constant.
 
-Both write prediction stores in the layout of :mod:`rocksr.predict` (array ``pred``).
+All write prediction stores in the layout of :mod:`rocksr.predict` (array ``pred``).
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ import numpy as np
 
 from rocksr.predict import iter_tiles, split_tile_ids, write_prediction_store
 
-BASELINES = ("identity", "histmatch")
+BASELINES = ("identity", "histmatch", "mean")
 
 __all__ = [
     "BASELINES",
     "split_histograms",
     "histogram_matching_lut",
     "fit_histmatch_lut",
+    "fit_mean_grey",
     "save_lut",
     "load_lut",
     "apply_lut",
@@ -90,6 +95,37 @@ def fit_histmatch_lut(
     return histogram_matching_lut(h_ct, h_sem), meta
 
 
+def fit_mean_grey(
+    store: str | os.PathLike, splits: str | os.PathLike, batch_size: int = 64
+) -> tuple[int, dict]:
+    """(uint8 grey level, metadata): the mean SEM grey of every pixel of the train split of
+    ``store``, rounded half up; the tiles are streamed ``batch_size`` at a time."""
+    from rocksr.store import open_tiles
+
+    group = open_tiles(store)
+    train = split_tile_ids(splits, "train")
+    total = 0
+    count = 0
+    for _, _, sem in iter_tiles(group, "sem", train, batch_size):
+        total += int(np.bincount(sem.ravel(), minlength=256) @ np.arange(256, dtype=np.int64))
+        count += int(sem.size)
+    if count == 0:
+        raise ValueError(f"{store}: the train split has no SEM pixels to average")
+    exact = total / count
+    value = int(min(255, np.floor(exact + 0.5)))
+    meta = {
+        "method": "mean SEM grey level of all train-split pixels, rounded half up to uint8",
+        "fitted_on": "train",
+        "mean_grey": value,
+        "mean_grey_exact": float(exact),
+        "n_tiles": int(len(train)),
+        "n_pixels": int(count),
+        "train_tile_ids_sha256": _ids_digest(train),
+        "dataset": str(store),
+    }
+    return value, meta
+
+
 def save_lut(lut: np.ndarray, path: str | os.PathLike, meta: dict | None = None) -> None:
     """Write the LUT as JSON ``{"lut": [256 ints], ...meta}`` (atomically)."""
     lut = np.asarray(lut)
@@ -129,7 +165,9 @@ def predict_baseline(
     """Write the ``name`` baseline's predictions for every ``split`` tile to ``out_zarr``.
 
     ``histmatch`` always fits its LUT on the train split of ``store`` (cheap: one histogram
-    pass) and, when ``lut_path`` is given, writes it there as JSON for the record.
+    pass) and, when ``lut_path`` is given, writes it there as JSON for the record.  ``mean``
+    fits its grey level on the train split the same way and records it (and how it was fitted)
+    in the store's attrs (``mean_grey``, ``fit``).
     """
     from rocksr.store import open_tiles
 
@@ -139,6 +177,7 @@ def predict_baseline(
     ids = split_tile_ids(splits, split)
     size = int(group["mct"].shape[-1])
     lut: np.ndarray | None = None
+    const: int | None = None
     attrs: dict = {"model": name, "kind": "baseline", "sampler": None, "steps": None,
                    "seed": None, "checkpoint": None, "checkpoint_sha256": None,
                    "dataset": str(store), "split": split}
@@ -148,8 +187,17 @@ def predict_baseline(
             save_lut(lut, lut_path, meta)
         attrs["lut"] = [int(v) for v in lut]
         attrs["lut_path"] = None if lut_path is None else str(lut_path)
+    elif name == "mean":
+        const, meta = fit_mean_grey(store, splits, batch_size)
+        attrs["mean_grey"] = const
+        attrs["fit"] = meta
 
     def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        if const is not None:  # no need to read the micro-CT
+            for start in range(0, len(ids), batch_size):
+                sel = ids[start : start + batch_size]
+                yield sel, np.full((len(sel), size, size), const, dtype=np.uint8)
+            return
         for _, sel, ct in iter_tiles(group, "mct", ids, batch_size):
             yield sel, (ct if lut is None else apply_lut(ct, lut))
 

@@ -167,6 +167,7 @@ def _predict(a: argparse.Namespace) -> None:
         seed=a.seed,
         device=a.device,
         progress=True,
+        n_samples=a.n_samples,
     )
 
 
@@ -190,6 +191,7 @@ def _evaluate(a: argparse.Namespace) -> None:
         a.out_table,
         a.out_markdown,
         porosity_threshold=a.porosity_threshold,
+        sample_means=not a.no_sample_means,
     )
 
 
@@ -199,8 +201,21 @@ def _figures(a: argparse.Namespace) -> None:
 
     preds = _named_paths(a.predictions)
     figure2(a.per_tile, a.out_figure2, n=a.n_figure2)
-    figure3(preds, a.store, a.splits, a.out_figure3, n_tiles=3, seed=a.seed, models=a.models)
+    figure3(preds, a.store, a.splits, a.out_figure3, n_tiles=a.n_figure3, seed=a.seed,
+            models=a.models)
     plot_training_curves(_named_paths(a.histories), a.out_curves)
+
+
+@_command("uncertainty")
+def _uncertainty(a: argparse.Namespace) -> None:
+    from rocksr.figures_eval import uncertainty_figure
+
+    name, sep, path = a.predictions.partition("=")
+    if not sep:
+        name, path = "ddpm", a.predictions
+    if not name or not path:
+        raise ValueError(f"expected STORE or NAME=STORE, got {a.predictions!r}")
+    uncertainty_figure(path, a.store, a.splits, a.out, n_tiles=a.n_tiles, seed=a.seed, name=name)
 
 
 @_command("sampler-study")
@@ -218,7 +233,19 @@ def _sampler_study(a: argparse.Namespace) -> None:
         seed=a.seed,
         batch_size=a.batch_size,
         device=a.device,
+        out_md=a.out_md,
+        tolerance_db=a.tolerance_db,
     )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
 
 
 def _add_model_parsers(sub: argparse._SubParsersAction) -> None:
@@ -242,12 +269,19 @@ def _add_model_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", required=True)
     s.add_argument("--sampler", default="ddim", choices=["ancestral", "ddim", "dpmsolver"])
     s.add_argument("--steps", type=_json_arg, default=None, help="int, or null for all T")
-    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--batch-size", type=_positive_int, default=16)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto")
+    s.add_argument(
+        "--n-samples", type=_positive_int, default=1, metavar="K",
+        help="DDPM samples per tile (pred = sample 0; adds mean, std and, for K > 1, samples); "
+        "ignored (K = 1) for the deterministic cGAN",
+    )
 
-    s = sub.add_parser("baseline", help="identity / train-fitted histogram-matching predictions")
-    s.add_argument("--name", required=True, choices=["identity", "histmatch"])
+    s = sub.add_parser(
+        "baseline", help="identity / train-fitted histogram-matching / train mean-grey predictions"
+    )
+    s.add_argument("--name", required=True, choices=["identity", "histmatch", "mean"])
     s.add_argument("--store", required=True)
     s.add_argument("--splits", required=True)
     s.add_argument("--out", required=True)
@@ -262,6 +296,10 @@ def _add_model_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out-per-tile", required=True)
     s.add_argument("--out-table", required=True)
     s.add_argument("--out-markdown", required=True)
+    s.add_argument(
+        "--no-sample-means", action="store_true",
+        help="do not add a 'NAME (mean of K)' row for stores with K > 1 samples per tile",
+    )
 
     s = sub.add_parser("figures", help="Figures 2 and 3 and the training curves")
     s.add_argument("--predictions", nargs="+", required=True, metavar="NAME=STORE")
@@ -272,6 +310,7 @@ def _add_model_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--splits", required=True)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--n-figure2", type=int, default=60)
+    s.add_argument("--n-figure3", type=_positive_int, default=3, help="tiles in Figure 3")
     s.add_argument("--out-figure2", required=True)
     s.add_argument("--out-figure3", required=True)
     s.add_argument("--out-curves", required=True)
@@ -287,6 +326,20 @@ def _add_model_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--device", default="auto")
     s.add_argument("--out-csv", required=True)
     s.add_argument("--out-png", required=True)
+    s.add_argument("--out-md", default=None, help="Markdown table + cheapest sampler within "
+                   "--tolerance-db of ancestral")
+    s.add_argument("--tolerance-db", type=float, default=0.3)
+
+    s = sub.add_parser(
+        "uncertainty", help="DDPM uncertainty figure: mean, std and error of K samples per tile"
+    )
+    s.add_argument("--predictions", required=True, metavar="[NAME=]STORE",
+                   help="prediction store with n_samples > 1")
+    s.add_argument("--store", required=True)
+    s.add_argument("--splits", required=True)
+    s.add_argument("--seed", type=int, default=0, help="tile choice (the Figure 3 seed)")
+    s.add_argument("--n-tiles", type=_positive_int, default=3)
+    s.add_argument("--out", required=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

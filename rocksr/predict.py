@@ -3,14 +3,25 @@
 Prediction store layout (also written by :mod:`rocksr.baselines`):
 
 * array ``pred``: uint8 ``(n_test, S, S)``, chunks ``(1, S, S)``, row ``i`` is tile
-  ``attrs["tile_ids"][i]``; the test tiles are in ascending ``tile_id`` order, i.e. manifest order;
+  ``attrs["tile_ids"][i]``; the test tiles are in ascending ``tile_id`` order, i.e. manifest order.
+  For a DDPM this is sample 0 (see "Several samples" below), so it means the same with any K;
 * array ``tile_ids``: int64 ``(n_test,)``, the same ids as the attribute;
+* DDPM stores only: ``mean`` uint8 ``(n_test, S, S)``, the per-pixel mean of the K samples,
+  computed in float on [-1, 1] (the model's output, before quantization) and then mapped to uint8
+  like every prediction; ``std`` float16 ``(n_test, S, S)``, the per-pixel *population* standard
+  deviation (ddof 0) of the K samples **in SEM grey levels on the 0..255 scale** (float std on
+  [-1, 1] times 127.5; 0 when K = 1 or when all samples agree); ``samples`` uint8
+  ``(n_test, K, S, S)`` (chunks ``(1, 1, S, S)``), every sample, only when K > 1;
 * attrs: ``tile_ids, model, kind ("cgan" | "ddpm" | "baseline"), sampler, steps, seed,
-  batch_size, checkpoint, checkpoint_sha256, dataset, tile_size, split, complete``.
+  batch_size, checkpoint, checkpoint_sha256, dataset, tile_size, split, n_samples, arrays,
+  complete`` (DDPM: also ``std_units``, ``sample_seeding``; a cGAN asked for K > 1 records
+  ``n_samples = 1`` and ``n_samples_requested``).
 
 The store is written under ``.<name>.partial`` next to the target and renamed into place after
 ``attrs["complete"] = True``; :func:`open_predictions` refuses a store without it, so an interrupted
-run leaves nothing a later stage accepts.
+run leaves nothing a later stage accepts.  ``open_predictions(path, array="mean")`` reads the mean
+(for a store with ``n_samples == 1`` and no ``mean`` array, e.g. a cGAN or a baseline, that is
+``pred`` itself).
 
 Value mapping: uint8 ``u`` -> model input ``u / 127.5 - 1`` (same as :func:`rocksr.data.to_unit_range`);
 model output ``y`` in [-1, 1] -> ``round((y + 1) * 127.5)`` clipped to 0..255.
@@ -21,12 +32,20 @@ bit-identical DDPM samples on the same device, and a run can be resumed or split
 DDPM sampler draws one noise tensor for the whole batch, so samples *do* depend on ``batch_size``
 (per-tile independence would need per-sample generators inside ``rocksr.diffusion.sample``).
 cGAN predictions do not depend on the seed at all (the generator is deterministic in eval mode).
+
+Several samples (``n_samples = K``, DDPM only): sample ``k`` of batch ``b`` is drawn with
+:func:`sample_generator` ``(seed, b, k)``, which is :func:`batch_generator` ``(seed, b)`` for
+``k = 0`` (so ``pred`` and a K = 1 run are bit-identical to the single-sample prediction with the
+same seed and batch size) and a generator seeded from ``SeedSequence([seed, b, k])`` for
+``k >= 1``.  Memory: one batch of tiles is sampled K times in turn; only the current sample and
+two float64 running moments (Welford) of that batch are held, never all samples of the split.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +62,15 @@ __all__ = [
     "to_model",
     "from_model",
     "batch_generator",
+    "sample_generator",
     "resolve_device",
+    "ARRAYS",
+    "PredictionStoreWriter",
+    "prediction_store",
     "write_prediction_store",
     "open_predictions",
+    "RunningMoments",
+    "write_predictions",
     "make_predictor",
     "predict",
 ]
@@ -115,7 +140,13 @@ def to_model(tiles: np.ndarray, device: Any = "cpu") -> Any:
 
 def from_model(x: Any) -> np.ndarray:
     """Tensor (B,1,S,S) in [-1, 1] -> uint8 (B,S,S): round((x + 1) * 127.5), clipped."""
-    a = x.detach().float().cpu().numpy()[:, 0]
+    return unit_to_uint8(x.detach().float().cpu().numpy()[:, 0])
+
+
+def unit_to_uint8(a: np.ndarray) -> np.ndarray:
+    """Array in [-1, 1] -> uint8: ``round((a + 1) * 127.5)`` in float32, clipped to 0..255
+    (the mapping of :func:`from_model`, for arrays already on the host)."""
+    a = np.asarray(a, dtype=np.float32)
     return np.clip(np.rint((a + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
@@ -124,6 +155,25 @@ def batch_generator(seed: int, batch_index: int, device: Any = "cpu") -> Any:
     import torch
 
     state = np.random.SeedSequence([int(seed), int(batch_index)]).generate_state(2, np.uint32)
+    g = torch.Generator(device=device)
+    g.manual_seed(int(state[0]) << 32 | int(state[1]))
+    return g
+
+
+def sample_generator(seed: int, batch_index: int, sample_index: int, device: Any = "cpu") -> Any:
+    """The generator for sample ``k = sample_index`` of batch ``b = batch_index``.
+
+    ``k = 0``: :func:`batch_generator` ``(seed, b)`` (the single-sample prediction, bit for bit);
+    ``k >= 1``: a torch.Generator seeded from ``SeedSequence([seed, b, k])``.
+    """
+    import torch
+
+    k = int(sample_index)
+    if k < 0:
+        raise ValueError(f"sample index must be >= 0, got {k}")
+    if k == 0:
+        return batch_generator(seed, batch_index, device)
+    state = np.random.SeedSequence([int(seed), int(batch_index), k]).generate_state(2, np.uint32)
     g = torch.Generator(device=device)
     g.manual_seed(int(state[0]) << 32 | int(state[1]))
     return g
@@ -141,59 +191,155 @@ def resolve_device(device: str = "auto") -> str:
 # ---------------------------------------------------------------- prediction stores
 
 
+ARRAYS = ("pred", "mean", "std", "samples")
+"""The arrays a prediction store may hold (see the module docstring)."""
+
+_STD_UNITS = ("population std (ddof 0) of the K samples per pixel, in SEM grey levels on the "
+              "0..255 scale (float16)")
+_SEEDING = ("sample k of batch b: generator batch_generator(seed, b) for k = 0, "
+            "SeedSequence([seed, b, k]) for k >= 1")
+
+
+class PredictionStoreWriter:
+    """Writes the arrays of one prediction store in tile order (use :func:`prediction_store`).
+
+    ``write(name, ids, data, sample=None)`` appends rows ``ids`` (the next ones in ``tile_ids``
+    order) of array ``name``; for ``samples`` give ``sample=k`` and ``(b, S, S)`` data.
+    """
+
+    def __init__(self, group: Any, out: Path, tile_ids: np.ndarray, tile_size: int,
+                 n_samples: int, uncertainty: bool) -> None:
+        self.out = out
+        self.tile_ids = tile_ids
+        self.tile_size = int(tile_size)
+        self.n_samples = int(n_samples)
+        n, s = len(tile_ids), self.tile_size
+        tile = {"chunks": (1, s, s), "dimension_names": ("tile", "y", "x")}
+        self.arrays: dict[str, Any] = {
+            "pred": group.create_array("pred", shape=(n, s, s), dtype="uint8", fill_value=0,
+                                       **tile),
+        }
+        if uncertainty:
+            self.arrays["mean"] = group.create_array("mean", shape=(n, s, s), dtype="uint8",
+                                                     fill_value=0, **tile)
+            self.arrays["std"] = group.create_array("std", shape=(n, s, s), dtype="float16",
+                                                    fill_value=0.0, **tile)
+        if self.n_samples > 1:
+            self.arrays["samples"] = group.create_array(
+                "samples", shape=(n, self.n_samples, s, s), dtype="uint8", fill_value=0,
+                chunks=(1, 1, s, s), dimension_names=("tile", "sample", "y", "x"))
+        self.written: dict[tuple[str, int], int] = {}
+        for name in self.arrays:
+            for k in range(self.n_samples if name == "samples" else 1):
+                self.written[(name, k)] = 0
+
+    def write(self, name: str, ids: np.ndarray, data: np.ndarray, sample: int | None = None) -> None:
+        """Append rows ``ids`` of array ``name`` (of sample ``sample`` for ``samples``)."""
+        key = (name, 0 if sample is None else int(sample))
+        if key not in self.written:
+            raise PredictionStoreError(f"{self.out}: no array {name!r} (sample {sample}) in this store")
+        ids = np.asarray(ids, dtype=np.int64)
+        pos = self.written[key]
+        if not np.array_equal(ids, self.tile_ids[pos : pos + len(ids)]):
+            raise PredictionStoreError(f"{self.out}: prediction batches arrive out of tile order")
+        want = np.float16 if name == "std" else np.uint8
+        shape = (len(ids), self.tile_size, self.tile_size)
+        if np.asarray(data).dtype != want or np.shape(data) != shape:
+            raise PredictionStoreError(
+                f"prediction batch has dtype {np.asarray(data).dtype} shape {np.shape(data)}; "
+                f"expected {np.dtype(want)} {shape}"
+            )
+        if name == "samples":
+            self.arrays[name][pos : pos + len(ids), key[1]] = data
+        else:
+            self.arrays[name][pos : pos + len(ids)] = data
+        self.written[key] = pos + len(ids)
+
+    def check_complete(self) -> None:
+        """Raise unless every row of every array has been written."""
+        n = len(self.tile_ids)
+        for (name, k), pos in self.written.items():
+            if pos != n:
+                what = "predictions" if name == "pred" else f"rows of {name!r}" + (
+                    f" (sample {k})" if name == "samples" else "")
+                raise PredictionStoreError(f"wrote {pos} of {n} {what}")
+
+
+@contextlib.contextmanager
+def prediction_store(
+    out_zarr: str | os.PathLike,
+    tile_ids: np.ndarray,
+    tile_size: int,
+    attrs: dict,
+    *,
+    n_samples: int = 1,
+    uncertainty: bool = False,
+) -> Iterator[PredictionStoreWriter]:
+    """A :class:`PredictionStoreWriter` for a new store at ``out_zarr``.
+
+    ``uncertainty``: also create ``mean`` and ``std``; ``n_samples > 1``: also ``samples``.
+    Written at ``.<name>.partial`` and renamed into place once every row of every array and the
+    attributes, ``complete`` last, are written; on any error the partial store is removed.
+    """
+    from rocksr.store import building_group
+
+    if int(n_samples) < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    tile_ids = np.asarray(tile_ids, dtype=np.int64)
+    with building_group(out_zarr) as group:
+        ids_arr = group.create_array("tile_ids", shape=(len(tile_ids),), dtype="int64",
+                                     chunks=(max(len(tile_ids), 1),))
+        ids_arr[:] = tile_ids
+        writer = PredictionStoreWriter(group, Path(out_zarr), tile_ids, tile_size, n_samples,
+                                       uncertainty)
+        yield writer
+        writer.check_complete()
+        group.attrs.update({**attrs, "tile_ids": [int(i) for i in tile_ids],
+                            "tile_size": int(tile_size), "n_tiles": len(tile_ids),
+                            "n_samples": int(n_samples), "arrays": list(writer.arrays)})
+
+
 def write_prediction_store(
     out_zarr: str | os.PathLike,
     tile_ids: np.ndarray,
     tile_size: int,
-    batches: Iterator[tuple[np.ndarray, np.ndarray]],
+    batches: Iterable[tuple[np.ndarray, np.ndarray]],
     attrs: dict,
 ) -> None:
-    """Write ``(ids, uint8 (b,S,S))`` batches (in ``tile_ids`` order) to a new prediction store.
-
-    Written at ``.<name>.partial`` and renamed into place once every row and the attributes,
-    ``complete`` last, are written; on any error the partial store is removed.
-    """
-    from rocksr.store import building_group
-
-    tile_ids = np.asarray(tile_ids, dtype=np.int64)
-    n = len(tile_ids)
-    with building_group(out_zarr) as group:
-        pred = group.create_array(
-            "pred", shape=(n, tile_size, tile_size), dtype="uint8",
-            chunks=(1, tile_size, tile_size), fill_value=0, dimension_names=("tile", "y", "x"),
-        )
-        ids_arr = group.create_array("tile_ids", shape=(n,), dtype="int64", chunks=(max(n, 1),))
-        ids_arr[:] = tile_ids
-        pos = 0
+    """Write ``(ids, uint8 (b,S,S))`` batches (in ``tile_ids`` order) to a new single-prediction
+    store (array ``pred`` only, ``n_samples = 1``); see :func:`prediction_store`."""
+    with prediction_store(out_zarr, tile_ids, tile_size, attrs) as writer:
         for ids, tiles in batches:
-            ids = np.asarray(ids, dtype=np.int64)
-            if not np.array_equal(ids, tile_ids[pos : pos + len(ids)]):
-                raise PredictionStoreError("prediction batches arrive out of tile order")
-            if tiles.dtype != np.uint8 or tiles.shape != (len(ids), tile_size, tile_size):
-                raise PredictionStoreError(
-                    f"prediction batch has dtype {tiles.dtype} shape {tiles.shape}; "
-                    f"expected uint8 {(len(ids), tile_size, tile_size)}"
-                )
-            pred[pos : pos + len(ids)] = tiles
-            pos += len(ids)
-        if pos != n:
-            raise PredictionStoreError(f"wrote {pos} of {n} predictions")
-        group.attrs.update({**attrs, "tile_ids": [int(i) for i in tile_ids],
-                            "tile_size": int(tile_size), "n_tiles": n})
+            writer.write("pred", ids, tiles)
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
 
 
 def open_predictions(
-    path: str | os.PathLike, expect_tile_ids: np.ndarray | None = None
+    path: str | os.PathLike, expect_tile_ids: np.ndarray | None = None, *, array: str = "pred"
 ) -> tuple[Any, dict]:
-    """(``pred`` zarr array, attrs) of a finished prediction store; refuses partial stores and,
-    when ``expect_tile_ids`` is given, stores whose tiles/order differ from it."""
+    """(zarr array ``array``, attrs) of a finished prediction store.
+
+    Refuses partial or unreadable stores and, when ``expect_tile_ids`` is given, stores whose
+    tiles/order differ from it.  ``array``: ``pred`` (default), ``mean``, ``std`` or ``samples``;
+    ``mean`` of a store with ``n_samples == 1`` and no ``mean`` array (cGAN, baselines, stores
+    written before K existed) is ``pred``, the mean of its one deterministic prediction.
+    """
     import zarr
 
     p = Path(path)
+    if array not in ARRAYS:
+        raise PredictionStoreError(f"{p}: unknown array {array!r} (one of {ARRAYS})")
     if not p.exists():
         raise PredictionStoreError(f"{p}: prediction store does not exist")
-    group = zarr.open_group(str(p), mode="r")
-    attrs = dict(group.attrs)
+    try:
+        group = zarr.open_group(str(p), mode="r")
+        attrs = dict(group.attrs)
+    except Exception as exc:  # noqa: BLE001 (zarr raises many types for a broken store)
+        raise PredictionStoreError(
+            f"{p}: not a readable Zarr prediction store ({_one_line(exc)})") from exc
     if not attrs.get("complete", False) or "pred" not in group:
         raise PredictionStoreError(f"{p}: incomplete prediction store (interrupted run?)")
     ids = np.asarray(attrs.get("tile_ids", []), dtype=np.int64)
@@ -205,8 +351,104 @@ def open_predictions(
             f"{p}: predicted tiles differ from the test split ({len(ids)} vs "
             f"{len(expect_tile_ids)} tiles, or a different order); re-run prediction"
         )
-    return pred, attrs
+    if array == "pred":
+        return pred, attrs
+    k = int(attrs.get("n_samples", 1))
+    if array not in group:
+        if array == "mean" and k == 1:
+            return pred, attrs
+        raise PredictionStoreError(
+            f"{p}: no {array!r} array (n_samples = {k}, kind {attrs.get('kind')!r}); "
+            "re-run prediction with `rocksr predict --n-samples K` on a DDPM checkpoint"
+        )
+    arr = group[array]
+    want = (pred.shape[0], k, *pred.shape[1:]) if array == "samples" else tuple(pred.shape)
+    if tuple(arr.shape) != want:
+        raise PredictionStoreError(
+            f"{p}: array {array!r} has shape {tuple(arr.shape)}, expected {want}")
+    return arr, attrs
 
+
+class RunningMoments:
+    """Per-pixel running mean and sum of squared deviations (Welford) in float64.
+
+    Equal inputs give a spread of exactly 0, and one input gives its own value as the mean.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean: np.ndarray | None = None
+        self.m2: np.ndarray | None = None
+
+    def add(self, x: np.ndarray) -> None:
+        """Add one sample (any shape, the same every time)."""
+        x = np.asarray(x, dtype=np.float64)
+        self.count += 1
+        if self.mean is None or self.m2 is None:
+            self.mean, self.m2 = x.copy(), np.zeros_like(x)
+            return
+        delta = x - self.mean
+        self.mean += delta / self.count
+        self.m2 += delta * (x - self.mean)
+
+    def std(self) -> np.ndarray:
+        """Population standard deviation (ddof 0)."""
+        if self.m2 is None:
+            raise ValueError("RunningMoments: no samples added")
+        return np.sqrt(np.maximum(self.m2, 0.0) / self.count)
+
+
+def write_predictions(
+    run: Callable[[Any, Any], Any],
+    group: Any,
+    ids: np.ndarray,
+    out_zarr: str | os.PathLike,
+    attrs: dict,
+    *,
+    n_samples: int = 1,
+    stochastic: bool = True,
+    seed: int = 0,
+    batch_size: int = 16,
+    device: str = "cpu",
+    progress: bool = False,
+) -> None:
+    """Predict the micro-CT tiles ``ids`` of ``group`` with ``run(mct, generator)`` and write a
+    prediction store at ``out_zarr``.
+
+    ``stochastic`` (a DDPM): draw ``n_samples`` samples per tile with :func:`sample_generator`
+    and write ``pred`` (sample 0), ``mean``, ``std`` and, for K > 1, ``samples``.  Otherwise
+    (a deterministic model) ``run`` is called once per batch and only ``pred`` is written.
+    """
+    import torch
+    from tqdm import tqdm
+
+    k_total = int(n_samples) if stochastic else 1
+    if k_total < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    size = int(group["mct"].shape[-1])
+    n_batches = (len(ids) + batch_size - 1) // batch_size
+    extra = {"std_units": _STD_UNITS, "sample_seeding": _SEEDING} if stochastic else {}
+    with prediction_store(out_zarr, ids, size, {**attrs, **extra}, n_samples=k_total,
+                          uncertainty=stochastic) as writer:
+        it = iter_tiles(group, "mct", ids, batch_size)
+        for b, sel, tiles in tqdm(it, total=n_batches, disable=not progress, desc="predict"):
+            x = to_model(tiles, device)
+            moments = RunningMoments()
+            for k in range(k_total):
+                with torch.inference_mode():
+                    y = run(x, sample_generator(seed, b, k, device))
+                y = y.detach().float().cpu().numpy()[:, 0]
+                u8 = unit_to_uint8(y)
+                if k == 0:
+                    writer.write("pred", sel, u8)
+                if k_total > 1:
+                    writer.write("samples", sel, u8, sample=k)
+                if stochastic:
+                    moments.add(y)
+                del y, u8
+            if stochastic and moments.mean is not None:
+                writer.write("mean", sel, unit_to_uint8(moments.mean))
+                writer.write("std", sel, (moments.std() * 127.5).astype(np.float16))
 
 # ---------------------------------------------------------------- model prediction
 
@@ -235,12 +477,15 @@ def make_predictor(
 
         return run_cgan
     if kind == "ddpm":
-        from rocksr.diffusion import sample
+        from rocksr.diffusion import sample, sampling_options
 
-        schedule = cfg.get("schedule") or (cfg.get("ddpm") or {}).get("schedule") or {}
+        section = cfg if "schedule" in cfg or "ddpm" not in cfg else cfg["ddpm"]
+        schedule = section.get("schedule") or {}
+        options = sampling_options(section)
 
         def run_ddpm(mct: Any, generator: Any) -> Any:
-            return sample(model, mct, schedule, sampler=sampler, steps=steps, generator=generator)
+            return sample(model, mct, schedule, sampler=sampler, steps=steps, generator=generator,
+                          **options)
 
         return run_ddpm
     raise ValueError(f"unknown model kind {kind!r} (cgan | ddpm)")
@@ -259,33 +504,27 @@ def predict(
     *,
     split: str = "test",
     progress: bool = False,
+    n_samples: int = 1,
 ) -> None:
     """Predict every ``split`` tile with the checkpoint; write a prediction store at ``out_zarr``.
 
     ``sampler``/``steps`` apply to a DDPM checkpoint (ancestral requires steps None or T) and
-    are recorded but unused for a cGAN.  See the module docstring for seeding and layout.
+    are recorded but unused for a cGAN.  ``n_samples``: samples per tile for a DDPM (the cGAN
+    is deterministic: it writes K = 1 and records the request).  See the module docstring for
+    seeding and layout.
     """
-    import torch
-
     from rocksr.checkpoint import load_for_inference
 
+    if int(n_samples) < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     dev = resolve_device(device)
     kind, model, cfg = load_for_inference(ckpt, device=dev)
     group = _open_dataset(store)
     ids = split_tile_ids(splits, split)
-    size = int(group["mct"].shape[-1])
     run = make_predictor(kind, model, cfg, sampler=sampler, steps=steps)
-
-    def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        from tqdm import tqdm
-
-        n_batches = (len(ids) + batch_size - 1) // batch_size
-        it = iter_tiles(group, "mct", ids, batch_size)
-        for b, sel, tiles in tqdm(it, total=n_batches, disable=not progress, desc="predict"):
-            with torch.inference_mode():
-                y = run(to_model(tiles, dev), batch_generator(seed, b, dev))
-            yield sel, from_model(y)
-
+    stochastic = kind == "ddpm"
     attrs = {
         "model": kind,
         "kind": kind,
@@ -299,4 +538,8 @@ def predict(
         "split": split,
         "device": dev,
     }
-    write_prediction_store(out_zarr, ids, size, batches(), attrs)
+    if not stochastic:
+        attrs["n_samples_requested"] = int(n_samples)
+    write_predictions(run, group, ids, out_zarr, attrs, n_samples=int(n_samples),
+                      stochastic=stochastic, seed=seed, batch_size=int(batch_size), device=dev,
+                      progress=progress)

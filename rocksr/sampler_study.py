@@ -5,11 +5,20 @@ each configured (sampler, steps) pair samples every tile with the same per-batch
 (:func:`rocksr.predict.batch_generator`), and the result is scored against the ground truth with
 :mod:`rocksr.metrics` on uint8/255 images, as in the main evaluation.  ``ancestral`` always runs
 all T steps (``steps`` null).  Time is wall-clock sampling time (model on ``device``, CUDA
-synchronised, after one warm-up call) divided by the number of tiles.
+synchronised, after one warm-up call) divided by the number of tiles.  The samplers use the
+checkpoint's ``prediction`` and ``threshold`` (via :func:`rocksr.predict.make_predictor`).
+
+Every row also carries its gap to the ``ancestral`` row, ``psnr_gap_to_ancestral`` (dB) and
+``ssim_gap_to_ancestral`` (row minus ancestral: negative = worse than ancestral), and
+``speedup_vs_ancestral`` (ancestral seconds per image / the row's); all NaN without an ancestral
+row.  :func:`sampler_study_markdown` writes them as a Markdown table and names the cheapest
+(sampler, steps) whose mean PSNR is within ``tolerance_db`` (0.3 dB) of ancestral, cost being the
+number of network evaluations (= steps for all three samplers), ties going to the higher PSNR.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import Any
@@ -28,7 +37,8 @@ from rocksr.predict import (
     to_model,
 )
 
-__all__ = ["DEFAULT_CONFIGS", "expand_configs", "run_sampler_study", "sampler_study"]
+__all__ = ["DEFAULT_CONFIGS", "expand_configs", "run_sampler_study", "add_ancestral_gaps",
+           "cheapest_within", "sampler_study_markdown", "sampler_study"]
 
 DEFAULT_CONFIGS: list[dict] = [
     {"sampler": "ancestral", "steps": None},
@@ -103,6 +113,103 @@ def run_sampler_study(
     return pd.DataFrame(rows)
 
 
+def add_ancestral_gaps(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` with ``psnr_gap_to_ancestral``, ``ssim_gap_to_ancestral`` (row minus
+    the first ``ancestral`` row) and ``speedup_vs_ancestral`` (ancestral seconds per image /
+    row's); NaN in every row when there is no ancestral row."""
+    out = df.copy()
+    anc = out[out["sampler"] == "ancestral"]
+    if anc.empty:
+        for c in ("psnr_gap_to_ancestral", "ssim_gap_to_ancestral", "speedup_vs_ancestral"):
+            out[c] = math.nan
+        return out
+    a = anc.iloc[0]
+    out["psnr_gap_to_ancestral"] = out["psnr_mean"] - a["psnr_mean"]
+    out["ssim_gap_to_ancestral"] = out["ssim_mean"] - a["ssim_mean"]
+    sec = out["sec_per_image"].astype(float)
+    out["speedup_vs_ancestral"] = float(a["sec_per_image"]) / sec.where(sec > 0)
+    return out
+
+
+def cheapest_within(df: pd.DataFrame, tolerance_db: float = 0.3) -> pd.Series | None:
+    """The row with the fewest steps whose PSNR gap to ancestral is >= ``-tolerance_db``
+    (ties: higher PSNR, then less time); None without an ancestral row or a finite PSNR."""
+    if "psnr_gap_to_ancestral" not in df.columns:
+        df = add_ancestral_gaps(df)
+    ok = df[df["psnr_gap_to_ancestral"].notna()
+            & (df["psnr_gap_to_ancestral"] >= -float(tolerance_db))]
+    if ok.empty:
+        return None
+    order = ok.assign(_neg_psnr=-ok["psnr_mean"]).sort_values(
+        ["steps", "_neg_psnr", "sec_per_image"], kind="stable")
+    return order.iloc[0].drop("_neg_psnr")
+
+
+def _f(v: Any, fmt: str, signed: bool = False) -> str:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return "n/a"
+    if math.isnan(x):
+        return "n/a"
+    return f"{x:+{fmt}}" if signed else f"{x:{fmt}}"
+
+
+def _times(v: Any) -> str:
+    text = _f(v, ".1f")
+    return text if text == "n/a" else f"{text}×"
+
+
+def sampler_study_markdown(df: pd.DataFrame, tolerance_db: float = 0.3) -> str:
+    """The study as a Markdown table plus one sentence naming the cheapest (sampler, steps)
+    within ``tolerance_db`` of ancestral on mean PSNR (or why there is none)."""
+    if "psnr_gap_to_ancestral" not in df.columns:
+        df = add_ancestral_gaps(df)
+    lines = [
+        "| Sampler | Steps | PSNR (dB) | SSIM | s / image | PSNR gap to ancestral (dB) | "
+        "SSIM gap to ancestral | speed-up vs ancestral |",
+        "|---|---:|---|---|---:|---:|---:|---:|",
+    ]
+    for r in df.itertuples(index=False):
+        lines.append(
+            f"| {r.sampler} | {int(r.steps)} | {_f(r.psnr_mean, '.2f')} ± {_f(r.psnr_std, '.2f')} "
+            f"| {_f(r.ssim_mean, '.3f')} ± {_f(r.ssim_std, '.3f')} | {_f(r.sec_per_image, '.3g')} "
+            f"| {_f(r.psnr_gap_to_ancestral, '.2f', True)} "
+            f"| {_f(r.ssim_gap_to_ancestral, '.3f', True)} "
+            f"| {_times(r.speedup_vs_ancestral)} |"
+        )
+    lines.append("")
+    anc = df[df["sampler"] == "ancestral"]
+    tol = float(tolerance_db)
+    if anc.empty:
+        lines.append("No ancestral row: gaps and speed-ups are n/a, and no sampler can be "
+                     f"checked against ancestral within {tol:g} dB.")
+    else:
+        a = anc.iloc[0]
+        best = cheapest_within(df, tol)
+        if best is None:
+            lines.append(f"No sampler has a finite mean PSNR within {tol:g} dB of ancestral.")
+        elif best["sampler"] == "ancestral":
+            lines.append(f"Cheapest within {tol:g} dB of ancestral (mean PSNR): ancestral "
+                         f"itself ({int(best['steps'])} steps): no faster sampler comes within "
+                         f"{tol:g} dB of its {_f(a['psnr_mean'], '.2f')} dB.")
+        else:
+            lines.append(
+                f"Cheapest within {tol:g} dB of ancestral (mean PSNR): **{best['sampler']}, "
+                f"{int(best['steps'])} steps**: {_f(best['psnr_mean'], '.2f')} dB "
+                f"({_f(best['psnr_gap_to_ancestral'], '.2f', True)} dB vs ancestral "
+                f"{_f(a['psnr_mean'], '.2f')} dB, {int(a['steps'])} steps; SSIM gap "
+                f"{_f(best['ssim_gap_to_ancestral'], '.3f', True)}), "
+                f"{_times(best['speedup_vs_ancestral'])} faster."
+            )
+    n = int(df["n_tiles"].iloc[0]) if len(df) else 0
+    dev = str(df["device"].iloc[0]) if "device" in df.columns and len(df) else "?"
+    lines += ["", f"Mean ± std over {n} test tiles; cost = network evaluations (steps), ties to "
+              f"the higher PSNR; seconds per image measured on {dev}. Gaps are row minus "
+              "ancestral (negative = worse)."]
+    return "\n".join(lines) + "\n"
+
+
 def sampler_study(
     ckpt: str | os.PathLike,
     store: str | os.PathLike,
@@ -114,11 +221,15 @@ def sampler_study(
     seed: int = 0,
     batch_size: int = 8,
     device: str = "auto",
+    *,
+    out_md: str | os.PathLike | None = None,
+    tolerance_db: float = 0.3,
 ) -> pd.DataFrame:
-    """Run the study for a DDPM checkpoint on ``n_tiles`` seeded test tiles; CSV (+ PNG)."""
+    """Run the study for a DDPM checkpoint on ``n_tiles`` seeded test tiles; CSV (+ PNG, +
+    Markdown with the cheapest sampler within ``tolerance_db`` of ancestral)."""
     from rocksr.checkpoint import load_for_inference
     from rocksr.figures_eval import plot_sampler_study
-    from rocksr.store import open_tiles, write_table
+    from rocksr.store import open_tiles, write_table, write_text
 
     dev = resolve_device(device)
     kind, model, cfg = load_for_inference(ckpt, device=dev)
@@ -132,7 +243,10 @@ def sampler_study(
     df = run_sampler_study(model, cfg, mct, sem, configs, seed=seed, batch_size=batch_size,
                            device=dev)
     df.insert(3, "tile_ids", " ".join(str(int(i)) for i in sel))
+    df = add_ancestral_gaps(df)
     write_table(df, out_csv)
+    if out_md is not None:
+        write_text(sampler_study_markdown(df, tolerance_db), out_md)
     if out_png is not None:
         plot_sampler_study(df, out_png)
     return df

@@ -250,8 +250,9 @@ def random_crops(mct: torch.Tensor, sem: torch.Tensor, size: int,
         raise ValueError(f"ddpm.crop {size} is larger than the {h}x{w} tiles")
     ys = torch.randint(0, h - size + 1, (b,), generator=gen, device=gen.device).tolist()
     xs = torch.randint(0, w - size + 1, (b,), generator=gen, device=gen.device).tolist()
-    mc = torch.stack([mct[i, :, y:y + size, x:x + size] for i, (y, x) in enumerate(zip(ys, xs))])
-    sc = torch.stack([sem[i, :, y:y + size, x:x + size] for i, (y, x) in enumerate(zip(ys, xs))])
+    windows = list(enumerate(zip(ys, xs, strict=True)))
+    mc = torch.stack([mct[i, :, y:y + size, x:x + size] for i, (y, x) in windows])
+    sc = torch.stack([sem[i, :, y:y + size, x:x + size] for i, (y, x) in windows])
     return mc, sc
 
 

@@ -13,8 +13,8 @@ from helpers_train import single_thread  # noqa: F401 (autouse fixture)
 from rocksr.diffusion import (
     ancestral_step,
     as_schedule,
-    pixel_loss,
     make_schedule,
+    pixel_loss,
     q_sample,
     sample,
     training_loss,

@@ -152,8 +152,201 @@ def test_sampler_study(tmp_path: Path) -> None:
     assert (df["n_tiles"] == 2).all() and (df["sec_per_image"] > 0).all()
     assert df["ssim_mean"].between(-1, 1).all() and np.isfinite(df["psnr_mean"]).all()
     assert (tmp_path / "s.png").exists() and len(pd.read_csv(tmp_path / "s.csv")) == 4
+    anc = df.iloc[0]
+    assert anc["psnr_gap_to_ancestral"] == 0 and anc["ssim_gap_to_ancestral"] == 0
+    assert anc["speedup_vs_ancestral"] == pytest.approx(1.0)
+    np.testing.assert_allclose(df["psnr_gap_to_ancestral"], df["psnr_mean"] - anc["psnr_mean"])
+    np.testing.assert_allclose(df["speedup_vs_ancestral"],
+                               anc["sec_per_image"] / df["sec_per_image"])
+    assert not (tmp_path / "s.md").exists()  # only written when asked for
     with pytest.raises(ValueError, match="ancestral"):
         expand_configs([{"sampler": "ancestral", "steps": 5}], 20)
     cgan = make_checkpoint(tmp_path / "cgan.pt", "cgan")
     with pytest.raises(ValueError, match="DDPM"):
         sampler_study(cgan, store, splits, tmp_path / "x.csv", configs=configs, n_tiles=1)
+
+
+# ------------------------------------------------------------------ Table 1 findings, K samples
+
+
+def _row(model: str, kind: str, ssim: float, psnr: float, **kw) -> dict:
+    r = {"model": model, "kind": kind, "count": 10, "psnr_mean": psnr, "psnr_std": 1.0,
+         "psnr_n_inf": 0, "ssim_mean": ssim, "ssim_std": 0.01, "porosity_abs_err_mean": 0.1,
+         "porosity_abs_err_std": 0.01, "sampler": None, "steps": None, "n_samples": 1,
+         "array": "pred"}
+    r.update(kw)
+    return r
+
+
+def test_table1_markdown_flags_models_below_the_mean_baseline() -> None:
+    table = pd.DataFrame([
+        _row("cgan", "cgan", 0.705, 19.61),
+        _row("ddpm", "ddpm", 0.007, 4.61, sampler="ddim", steps=10, n_samples=4),
+        _row("ddpm (mean of 4)", "ddpm", 0.20, 18.0, sampler="ddim", steps=10, n_samples=4,
+             array="mean"),
+        _row("identity", "baseline", 0.576, 13.64),
+        _row("histmatch", "baseline", 0.730, 20.63),
+        _row("mean", "baseline", 0.10, 17.70),
+    ])
+    md = E.table1_markdown(table, 0.44)
+    lines = md.splitlines()
+    ddpm = next(ln for ln in lines if ln.startswith("| ddpm |"))
+    assert "⚠ 0.007" in ddpm and "⚠ 4.61" in ddpm
+    assert "ddpm, ddim 10 steps, 1 sample (of 4)" in ddpm
+    mean_row = next(ln for ln in lines if ln.startswith("| ddpm (mean of 4) |"))
+    assert "⚠" not in mean_row and "mean of 4 samples" in mean_row
+    assert "⚠" not in next(ln for ln in lines if ln.startswith("| cgan |"))
+    assert ("⚠ ddpm: PSNR 4.61 dB is below the constant mean-grey image (17.70 dB) — no better "
+            "than predicting a constant.") in md
+    assert "⚠ ddpm: SSIM 0.007 is below the constant mean-grey image (0.100)" in md
+    assert md.count("is below the constant mean-grey image") == 2
+    assert ("Best PSNR: histmatch (baseline) 20.63 dB; best SSIM: histmatch (baseline) 0.730."
+            in md)
+    assert "No model beats the baselines on PSNR: histmatch 20.63 dB ≥ the best model, cgan" in md
+    assert "No model beats the baselines on SSIM" in md
+    assert "ddpm (mean of 4): does not beat histmatch on PSNR (18.00 dB vs 20.63 dB)" in md
+    # the header and columns are unchanged
+    assert lines[0] == "| Model | Kind | n | SSIM | PSNR (dB) | abs. porosity error |"
+    assert all(ln.count("|") == 7 for ln in lines if ln.startswith("| "))
+
+    # a model that wins is named as the winner, and the flags follow the numbers
+    win = table.copy()
+    win.loc[win["model"] == "ddpm (mean of 4)", ["psnr_mean", "ssim_mean"]] = [22.1, 0.80]
+    md2 = E.table1_markdown(win)
+    assert "Best PSNR: ddpm (mean of 4) 22.10 dB; best SSIM: ddpm (mean of 4) 0.800." in md2
+    assert "On PSNR, ddpm (mean of 4) beats every baseline (best baseline: histmatch" in md2
+    assert "ddpm (mean of 4): beats histmatch on PSNR (22.10 dB vs 20.63 dB)" in md2
+    # without the mean baseline nothing is flagged, and the text says so
+    md3 = E.table1_markdown(table[table["model"] != "mean"])
+    assert "⚠" not in md3.split("\n\n")[0] and "No `mean` baseline in this table" in md3
+
+
+def test_table1_findings_inf_psnr_and_ties() -> None:
+    table = pd.DataFrame([
+        _row("oracle", "test", 1.0, float("nan"), psnr_n_inf=10),
+        _row("mean", "baseline", 0.1, 15.0),
+        _row("twin", "cgan", 0.1, 15.0),
+    ])
+    flags, lines = E.table1_findings(table)
+    assert flags == set()  # equal is not below
+    assert "Best PSNR: oracle ∞ dB; best SSIM: oracle 1.000." in lines
+    assert "twin: ties with mean on PSNR (15.00 dB vs 15.00 dB); ties with mean on SSIM " \
+           "(0.100 vs 0.100)." in lines
+
+
+def _ddpm_store(tmp_path: Path, store: Path, splits: Path, k: int, noise: float) -> Path:
+    """A fake DDPM store: truth-like predictions (the micro-CT) plus seeded noise, K samples."""
+    import torch
+
+    from rocksr.store import open_tiles
+
+    def run(mct: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return (mct + noise * torch.randn(mct.shape, generator=generator)).clamp(-1, 1)
+
+    out = tmp_path / "ddpm.zarr"
+    P.write_predictions(run, open_tiles(store), P.split_tile_ids(splits), out,
+                        {"model": "ddpm", "kind": "ddpm", "sampler": "ddim", "steps": 5},
+                        n_samples=k, seed=0, batch_size=2)
+    return out
+
+
+def test_evaluate_adds_the_mean_of_k_row(tmp_path: Path) -> None:
+    store, manifest, splits = make_dataset(tmp_path)
+    preds = {"ddpm": _ddpm_store(tmp_path, store, splits, 3, 0.8)}
+    for name in ("identity", "histmatch", "mean"):
+        preds[name] = tmp_path / f"{name}.zarr"
+        B.predict_baseline(name, store, splits, preds[name])
+    out = tmp_path / "eval"
+    table = E.evaluate(preds, store, splits, manifest, out / "per.csv", out / "t.csv",
+                       out / "t.md", porosity_threshold=0.3)
+    names = ["ddpm", "ddpm (mean of 3)", "identity", "histmatch", "mean"]
+    assert table["model"].tolist() == names
+    t = pd.read_csv(out / "t.csv").set_index("model")
+    assert t.loc["ddpm (mean of 3)", "kind"] == "ddpm" and t.loc["ddpm", "kind"] == "ddpm"
+    assert t.loc["ddpm (mean of 3)", "array"] == "mean" and t.loc["ddpm", "array"] == "pred"
+    assert (t.loc[["ddpm", "ddpm (mean of 3)"], "n_samples"] == 3).all()
+    per = pd.read_csv(out / "per.csv")
+    assert per["model"].drop_duplicates().tolist() == names
+    g = zarr.open_group(str(store), mode="r")
+    truth = M.to_unit(np.asarray(g["sem"][:])[TEST_IDS])
+    mean = M.to_unit(np.asarray(P.open_predictions(preds["ddpm"], array="mean")[0][:]))
+    d = per[per["model"] == "ddpm (mean of 3)"]
+    assert d["tile_id"].tolist() == TEST_IDS.tolist()
+    np.testing.assert_allclose(d["psnr"], M.psnr(mean, truth), rtol=1e-12)
+    np.testing.assert_allclose(d["ssim"], M.ssim(mean, truth), rtol=1e-12)
+    pred = M.to_unit(np.asarray(P.open_predictions(preds["ddpm"])[0][:]))
+    np.testing.assert_allclose(per[per["model"] == "ddpm"]["psnr"], M.psnr(pred, truth))
+    # averaging noisy samples helps: the mean row has a higher PSNR than one sample
+    assert t.loc["ddpm (mean of 3)", "psnr_mean"] > t.loc["ddpm", "psnr_mean"]
+    md = (out / "t.md").read_text()
+    # this noisy fake is below the constant image on PSNR, and the table says so
+    assert t.loc["ddpm", "psnr_mean"] < t.loc["mean", "psnr_mean"]
+    assert f"⚠ ddpm: PSNR {t.loc['ddpm', 'psnr_mean']:.2f} dB is below the constant" in md
+    # switched off, only the store's own row remains
+    t2 = E.evaluate(preds, store, splits, manifest, out / "a.csv", out / "b.csv", out / "c.md",
+                    porosity_threshold=0.3, sample_means=False)
+    assert t2["model"].tolist() == ["ddpm", "identity", "histmatch", "mean"]
+
+
+def test_uncertainty_figure_and_correlation(tmp_path: Path) -> None:
+    store, _, splits = make_dataset(tmp_path)
+    ddpm = _ddpm_store(tmp_path, store, splits, 3, 0.3)
+    out = tmp_path / "u.png"
+    res = F.uncertainty_figure(ddpm, store, splits, out, n_tiles=3, seed=1)
+    assert np.array_equal(res["positions"], F.choose_figure3_tiles(len(TEST_IDS), 3, 1))
+    assert res["n_samples"] == 3 and res["n_pixels"] == len(TEST_IDS) * SIZE * SIZE
+    assert out.stat().st_size > 5000 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # r equals a direct computation over every test pixel
+    g = zarr.open_group(str(store), mode="r")
+    truth = np.asarray(g["sem"][:])[TEST_IDS].astype(np.float64)
+    mean = np.asarray(P.open_predictions(ddpm, array="mean")[0][:]).astype(np.float64)
+    std = np.asarray(P.open_predictions(ddpm, array="std")[0][:]).astype(np.float64)
+    r = np.corrcoef(std.ravel(), np.abs(mean - truth).ravel())[0, 1]
+    assert res["r"] == pytest.approx(r, abs=1e-9)
+    r2, n2 = F.std_error_correlation(ddpm, store, splits, batch_size=2)
+    assert r2 == pytest.approx(r, abs=1e-9) and n2 == res["n_pixels"]
+    # a K = 1 store has no spread to show
+    one = tmp_path / "one.zarr"
+    B.predict_baseline("identity", store, splits, one)
+    with pytest.raises(ValueError, match=r"one\.zarr: n_samples = 1"):
+        F.uncertainty_figure(one, store, splits, tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+
+
+def _study(rows: list[tuple[str, int, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame([{"sampler": s, "steps": n, "n_tiles": 4, "psnr_mean": p, "psnr_std": 0.5,
+                          "psnr_n_inf": 0, "ssim_mean": 0.5 + p / 100, "ssim_std": 0.01,
+                          "sec_per_image": sec, "device": "cpu", "batch_size": 4}
+                         for s, n, p, sec in rows])
+
+
+def test_sampler_study_gaps_and_cheapest_within_tolerance(tmp_path: Path) -> None:
+    from rocksr.sampler_study import add_ancestral_gaps, cheapest_within, sampler_study_markdown
+
+    df = add_ancestral_gaps(_study([
+        ("ancestral", 1000, 20.0, 10.0), ("ddim", 10, 19.5, 0.1), ("ddim", 20, 19.8, 0.2),
+        ("ddim", 50, 20.1, 0.5), ("dpmsolver", 10, 19.75, 0.12), ("dpmsolver", 20, 19.95, 0.2),
+    ]))
+    np.testing.assert_allclose(df["psnr_gap_to_ancestral"], [0, -0.5, -0.2, 0.1, -0.25, -0.05])
+    np.testing.assert_allclose(df["speedup_vs_ancestral"], [1, 100, 50, 20, 10 / 0.12, 50])
+    np.testing.assert_allclose(df["ssim_gap_to_ancestral"], df["psnr_gap_to_ancestral"] / 100)
+    best = cheapest_within(df, 0.3)
+    assert (best["sampler"], best["steps"]) == ("dpmsolver", 10)
+    best = cheapest_within(df, 0.1)
+    assert (best["sampler"], best["steps"]) == ("dpmsolver", 20)  # ties: higher PSNR wins
+    md = sampler_study_markdown(df, 0.3)
+    assert "Cheapest within 0.3 dB of ancestral (mean PSNR): **dpmsolver, 10 steps**: " \
+           "19.75 dB (-0.25 dB vs ancestral 20.00 dB, 1000 steps; SSIM gap -0.002), 83.3× " \
+           "faster." in md
+    assert "| ddim | 10 | 19.50 ± 0.50 |" in md and "| -0.50 |" in md
+    # nothing fast is close enough: ancestral itself
+    slow = add_ancestral_gaps(_study([("ancestral", 100, 20.0, 1.0), ("ddim", 10, 15.0, 0.1)]))
+    assert cheapest_within(slow)["sampler"] == "ancestral"
+    assert "ancestral itself (100 steps)" in sampler_study_markdown(slow)
+    # no ancestral row: NaN gaps, and the text says so
+    none = add_ancestral_gaps(_study([("ddim", 10, 19.5, 0.1)]))
+    assert none[["psnr_gap_to_ancestral", "ssim_gap_to_ancestral",
+                 "speedup_vs_ancestral"]].isna().all().all()
+    assert cheapest_within(none) is None
+    assert "No ancestral row" in sampler_study_markdown(none)
+    assert "| n/a | n/a | n/a |" in sampler_study_markdown(none)

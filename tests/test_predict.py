@@ -142,6 +142,35 @@ def test_histogram_matching_lut_maps_distribution() -> None:
     np.testing.assert_array_equal(lut[:128], 2 * np.arange(128) + 1)
 
 
+def test_mean_baseline_is_the_train_mean_grey(tmp_path: Path) -> None:
+    store, _, splits = make_dataset(tmp_path)
+    out = tmp_path / "mean.zarr"
+    B.predict_baseline("mean", store, splits, out, batch_size=4)
+    pred, attrs = P.open_predictions(out, expect_tile_ids=test_ids())
+    g = zarr.open_group(str(store), mode="r")
+    sem = np.asarray(g["sem"][:])
+    train = np.array([s == "train" for s in SPLIT])
+    exact = sem[train].astype(np.float64).mean()
+    value = int(np.floor(exact + 0.5))
+    assert not np.isclose(exact, sem.astype(np.float64).mean(), atol=0.5)  # the split matters
+    p = np.asarray(pred[:])
+    assert p.dtype == np.uint8 and p.shape == (len(test_ids()), SIZE, SIZE)
+    assert (p == value).all()
+    assert attrs["kind"] == "baseline" and attrs["model"] == "mean"
+    assert attrs["mean_grey"] == value
+    assert attrs["fit"]["fitted_on"] == "train" and attrs["fit"]["n_tiles"] == train.sum()
+    assert attrs["fit"]["mean_grey_exact"] == pytest.approx(exact, abs=1e-12)
+    assert attrs["fit"]["n_pixels"] == train.sum() * SIZE * SIZE
+    # changing every non-train tile leaves it unchanged; a train tile changes it
+    sem2 = sem.copy()
+    sem2[~train] = 255
+    write_store(tmp_path / "t2.zarr", np.asarray(g["mct"][:]), sem2)
+    assert B.fit_mean_grey(tmp_path / "t2.zarr", splits)[0] == value
+    sem2[train] = 255 - sem[train]
+    write_store(tmp_path / "t3.zarr", np.asarray(g["mct"][:]), sem2)
+    assert B.fit_mean_grey(tmp_path / "t3.zarr", splits)[0] == int(np.floor(255 - exact + 0.5))
+
+
 def test_unknown_baseline(tmp_path: Path) -> None:
     store, _, splits = make_dataset(tmp_path)
     with pytest.raises(ValueError, match="unknown baseline"):

@@ -60,6 +60,9 @@ def test_tiny_workflow_builds_everything(tiny_run):
         "evaluation/table1.csv",
         "evaluation/table1.md",
         "evaluation/sampler_study.csv",
+        "evaluation/sampler_study.md",
+        "predictions/mean.zarr/zarr.json",
+        "figures/uncertainty.png",
         "figures/figure2.png",
         "figures/figure3.png",
         "figures/training_curves.png",
@@ -87,10 +90,22 @@ def test_tiny_workflow_builds_everything(tiny_run):
     assert (counts["shared_footprint_pixels"] == 0).all()
     table = pd.read_csv(res / "evaluation" / "table1.csv")
     n_test = int(counts.loc["test", "views"])
-    assert set(table["model"]) == {"cgan", "ddpm", "identity", "histmatch"}
+    k = TINY["evaluate"]["n_samples"]
+    assert table["model"].tolist() == [
+        "cgan",
+        "ddpm",
+        f"ddpm (mean of {k})",
+        "identity",
+        "histmatch",
+        "mean",
+    ]
     assert (table["count"] == n_test).all()
     per_tile = pd.read_csv(res / "evaluation" / "per_tile_metrics.csv")
-    assert len(per_tile) == 4 * n_test
+    assert len(per_tile) == 6 * n_test
+    assert "Best PSNR:" in (res / "evaluation" / "table1.md").read_text()
+    study = pd.read_csv(res / "evaluation" / "sampler_study.csv")
+    assert {"psnr_gap_to_ancestral", "speedup_vs_ancestral"} <= set(study.columns)
+    assert "of ancestral" in (res / "evaluation" / "sampler_study.md").read_text()
 
 
 @pytest.mark.slow
@@ -106,6 +121,7 @@ def test_report_contains_tables_and_figures(tiny_run):
         "training_curves.png",
         "table1.csv",
         "split_map.png",
+        "uncertainty.png",
     ):
         assert name in html, name
 

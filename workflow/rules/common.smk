@@ -95,8 +95,10 @@ def dataset_targets():
 
 
 MODELS = ["cgan", "ddpm"]
-BASELINES = ["identity", "histmatch"]
+BASELINES = ["identity", "histmatch", "mean"]
 EVAL = config["evaluate"]
+# DDPM samples per test tile; the cGAN is deterministic and always gets 1
+N_SAMPLES = int(EVAL.get("n_samples", 1))
 
 
 def model_dir(kind):
@@ -119,6 +121,11 @@ def prediction_args(wildcards, input):
     return " ".join(f"{n}={p}" for n, p in zip(MODELS + BASELINES, input.predictions))
 
 
+def predict_n_samples(wildcards):
+    """Samples per test tile for `rocksr predict` (K for the DDPM, 1 for the cGAN)."""
+    return N_SAMPLES if wildcards.model == "ddpm" else 1
+
+
 def evaluate_targets():
     targets = [
         f"{R}/evaluation/table1.md",
@@ -127,9 +134,12 @@ def evaluate_targets():
         f"{R}/figures/figure3.png",
         f"{R}/figures/training_curves.png",
     ]
+    if N_SAMPLES > 1:
+        targets.append(f"{R}/figures/uncertainty.png")
     if EVAL.get("sampler_study", {}).get("enabled", False):
         targets += [
             f"{R}/evaluation/sampler_study.csv",
+            f"{R}/evaluation/sampler_study.md",
             f"{R}/figures/sampler_study.png",
         ]
     return targets

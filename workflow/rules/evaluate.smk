@@ -24,12 +24,22 @@ rule predict:
         steps=as_json(EVAL.get("steps")),
         batch=EVAL.get("batch_size", 16),
         seed=EVAL.get("seed", 0),
-        code=code_version("predict", "diffusion", "checkpoint", "models"),
+        n_samples=predict_n_samples,
+        code=code_version(
+            "predict",
+            "diffusion",
+            "checkpoint",
+            "models",
+            "store",
+            "io",
+            "tiling",
+            "errors",
+        ),
     shell:
         "OMP_NUM_THREADS={threads} rocksr predict --checkpoint {input.checkpoint:q} "
         "--store {input.store:q} --splits {input.splits:q} --out {output:q} "
         "--sampler {params.sampler} --steps {params.steps:q} --batch-size {params.batch} "
-        "--seed {params.seed} > {log:q} 2>&1"
+        "--seed {params.seed} --n-samples {params.n_samples} > {log:q} 2>&1"
 
 
 rule baseline:
@@ -52,7 +62,7 @@ rule baseline:
         runtime=res("baseline", "runtime"),
     params:
         lut=f"{R}/predictions/histmatch_lut.json",
-        code=code_version("baselines", "predict"),
+        code=code_version("baselines", "predict", "store", "tiling", "errors"),
     shell:
         "rocksr baseline --name {wildcards.baseline} --store {input.store:q} "
         "--splits {input.splits:q} --out {output:q} --lut {params.lut:q} > {log:q} 2>&1"
@@ -85,7 +95,7 @@ rule metrics:
     params:
         preds=prediction_args,
         porosity=as_json(EVAL.get("porosity_threshold")),
-        code=code_version("evaluate", "metrics"),
+        code=code_version("evaluate", "metrics", "predict", "store", "tiling", "errors"),
     shell:
         "rocksr evaluate --predictions {params.preds} --store {input.store:q} "
         "--splits {input.splits:q} --manifest {input.manifest:q} "
@@ -126,13 +136,62 @@ rule figures:
         preds=prediction_args,
         histories=" ".join(f"{k}={R}/models/{k}/history.csv" for k in MODELS),
         seed=EVAL.get("figure_seed", 0),
-        code=code_version("figures_eval", "evaluate"),
+        code=code_version(
+            "figures",
+            "evaluate",
+            "metrics",
+            "predict",
+            "store",
+            "tiling",
+            "normalize",
+            "errors",
+        ),
     shell:
         "rocksr figures --predictions {params.preds} --models cgan ddpm "
         "--histories {params.histories} --per-tile {input.per_tile:q} "
         "--store {input.store:q} --splits {input.splits:q} --seed {params.seed} "
         "--out-figure2 {output.figure2:q} --out-figure3 {output.figure3:q} "
         "--out-curves {output.curves:q} > {log:q} 2>&1"
+
+
+# only a target when evaluate.n_samples > 1 (see evaluate_targets in common.smk)
+rule uncertainty_figure:
+    input:
+        predictions=f"{R}/predictions/ddpm.zarr",
+        store=f"{R}/dataset/tiles.zarr",
+        splits=f"{R}/splits/splits.csv",
+    output:
+        report(
+            f"{R}/figures/uncertainty.png",
+            caption="../report/uncertainty.rst",
+            category="Figures",
+        ),
+    log:
+        f"{R}/logs/uncertainty_figure.log",
+    benchmark:
+        f"{R}/benchmarks/uncertainty_figure.tsv"
+    conda:
+        "../../envs/rocksr.yaml"
+    params:
+        seed=EVAL.get("figure_seed", 0),
+        code=code_version(
+            "figures",
+            "evaluate",
+            "metrics",
+            "predict",
+            "store",
+            "tiling",
+            "normalize",
+            "errors",
+        ),
+    shell:
+        "rocksr uncertainty --predictions ddpm={input.predictions:q} "
+        "--store {input.store:q} --splits {input.splits:q} --seed {params.seed} "
+        "--n-tiles 3 --out {output:q} > {log:q} 2>&1"
+
+
+localrules:
+    uncertainty_figure,
 
 
 rule sampler_study:
@@ -146,6 +205,7 @@ rule sampler_study:
             caption="../report/sampler_study.rst",
             category="Results",
         ),
+        md=f"{R}/evaluation/sampler_study.md",
         png=report(
             f"{R}/figures/sampler_study.png",
             caption="../report/sampler_study.rst",
@@ -166,11 +226,25 @@ rule sampler_study:
     params:
         configs=as_json(EVAL.get("sampler_study", {}).get("configs")),
         n_tiles=EVAL.get("sampler_study", {}).get("n_tiles", 8),
+        tolerance=EVAL.get("sampler_study", {}).get("tolerance_db", 0.3),
         seed=EVAL.get("seed", 0),
         batch=EVAL.get("batch_size", 16),
-        code=code_version("sampler_study", "predict", "diffusion", "metrics"),
+        code=code_version(
+            "sampler_study",
+            "predict",
+            "diffusion",
+            "metrics",
+            "checkpoint",
+            "models",
+            "figures",
+            "store",
+            "tiling",
+            "normalize",
+            "errors",
+        ),
     shell:
         "OMP_NUM_THREADS={threads} rocksr sampler-study --checkpoint {input.checkpoint:q} "
         "--store {input.store:q} --splits {input.splits:q} --configs {params.configs:q} "
         "--n-tiles {params.n_tiles} --seed {params.seed} --batch-size {params.batch} "
-        "--out-csv {output.csv:q} --out-png {output.png:q} > {log:q} 2>&1"
+        "--tolerance-db {params.tolerance} --out-csv {output.csv:q} --out-md {output.md:q} "
+        "--out-png {output.png:q} > {log:q} 2>&1"

@@ -1,0 +1,130 @@
+"""The evaluation rules' `code_version(...)` lists name every rocksr module their command imports.
+
+Each rule's CLI command is run on tiny data in a fresh interpreter (heavy third-party libraries
+imported once, then one forked child per command, so every child starts without rocksr), and the
+rocksr modules it imported must all be covered by the rule's `code_version` names (a name covers
+`rocksr/<name>.py`, `rocksr/<name>_*.py` and the package `rocksr/<name>/`, as in common.smk).
+`rocksr.cli`, the dispatcher every rule goes through, is left out, as in the other rules.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_predict import make_checkpoint, make_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+RULES = REPO / "workflow" / "rules" / "evaluate.smk"
+
+_CHILD = r"""
+import json, os, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot, numpy, pandas, scipy.ndimage, torch, zarr, diffusers, tqdm  # noqa
+torch.set_num_threads(1)
+results = {}
+for name, argv in json.loads(sys.argv[1]).items():
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        assert not [m for m in sys.modules if m.startswith("rocksr")]
+        from rocksr.cli import main
+        rc = main(argv)
+        mods = sorted(m for m in sys.modules if m.startswith("rocksr."))
+        os.write(w, json.dumps({"rc": rc, "mods": mods}).encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 1 << 16):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    results[name] = json.loads(data) if data else {"rc": "crashed", "mods": []}
+print(json.dumps(results))
+"""
+
+
+def rule_code_versions() -> dict[str, list[str]]:
+    """rule name -> the module names of its `code=code_version(...)` param."""
+    out = {}
+    for block in re.split(r"^rule ", RULES.read_text(), flags=re.M)[1:]:
+        name = block.split(":", 1)[0].strip()
+        m = re.search(r"code_version\(([^)]*)\)", block)
+        assert m, f"rule {name} has no code_version(...) param"
+        out[name] = re.findall(r"\"([A-Za-z_]+)\"", m.group(1))
+    return out
+
+
+def covered(module: str, names: list[str]) -> bool:
+    parts = module.split(".")  # rocksr.<x> or rocksr.<pkg>.<x>
+    top = parts[1]
+    return any(top == n or top.startswith(f"{n}_") for n in names)
+
+
+def test_code_versions_cover_imported_modules(tmp_path: Path) -> None:
+    store, manifest, splits = make_dataset(tmp_path)
+    ddpm = make_checkpoint(tmp_path / "ddpm.pt", "ddpm")
+    cgan = make_checkpoint(tmp_path / "cgan.pt", "cgan")
+    hist = tmp_path / "history.csv"
+    pd.DataFrame({"step": [1, 2], "loss": [1.0, 0.5]}).to_csv(hist, index=False)
+    d = {k: str(v) for k, v in {"store": store, "splits": splits, "manifest": manifest}.items()}
+    p = {n: str(tmp_path / f"{n}.zarr") for n in ("ddpm", "cgan", "identity", "histmatch",
+                                                  "mean")}
+    common = ["--store", d["store"], "--splits", d["splits"]]
+    preds = [f"{n}={path}" for n, path in p.items()]
+    commands = {
+        "predict": ["predict", "--checkpoint", str(ddpm), *common, "--out", p["ddpm"],
+                    "--steps", "2", "--n-samples", "2", "--device", "cpu"],
+        "predict_cgan": ["predict", "--checkpoint", str(cgan), *common, "--out", p["cgan"],
+                         "--device", "cpu"],
+        **{f"baseline_{b}": ["baseline", "--name", b, *common, "--out", p[b], "--lut",
+                             str(tmp_path / "lut.json")] for b in ("identity", "histmatch", "mean")},
+        "metrics": ["evaluate", "--predictions", *preds, *common, "--manifest", d["manifest"],
+                    "--out-per-tile", str(tmp_path / "per.csv"), "--out-table",
+                    str(tmp_path / "t.csv"), "--out-markdown", str(tmp_path / "t.md")],
+        "figures": ["figures", "--predictions", *preds, "--models", "cgan", "ddpm",
+                    "--histories", f"cgan={hist}", f"ddpm={hist}", "--per-tile",
+                    str(tmp_path / "per.csv"), *common, "--out-figure2", str(tmp_path / "f2.png"),
+                    "--out-figure3", str(tmp_path / "f3.png"), "--out-curves",
+                    str(tmp_path / "c.png")],
+        "uncertainty_figure": ["uncertainty", "--predictions", f"ddpm={p['ddpm']}", *common,
+                               "--out", str(tmp_path / "u.png")],
+        "sampler_study": ["sampler-study", "--checkpoint", str(ddpm), *common, "--configs",
+                          '[{"sampler": "ddim", "steps": 2}]', "--n-tiles", "1", "--device",
+                          "cpu", "--out-csv", str(tmp_path / "s.csv"), "--out-png",
+                          str(tmp_path / "s.png"), "--out-md", str(tmp_path / "s.md")],
+    }
+    r = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(commands)], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    results = json.loads(r.stdout.strip().splitlines()[-1])
+    versions = rule_code_versions()
+    assert set(versions) >= {"predict", "baseline", "metrics", "figures", "uncertainty_figure",
+                             "sampler_study"}
+    used: dict[str, set[str]] = {}
+    for cmd, res in results.items():
+        assert res["rc"] == 0, (cmd, r.stderr[-3000:])
+        rule = cmd.split("_")[0] if cmd.startswith(("predict", "baseline")) else cmd
+        missing = [m for m in res["mods"] if m != "rocksr.cli"
+                   and not covered(m, versions[rule])]
+        assert not missing, f"rule {rule}: code_version{tuple(versions[rule])} misses {missing}"
+        used.setdefault(rule, set()).update(res["mods"])
+    # ...and no more: a name that the command never imports would rerun the rule for nothing
+    for rule, mods in used.items():
+        extra = [n for n in versions[rule] if not any(covered(m, [n]) for m in mods)]
+        assert not extra, f"rule {rule}: code_version names modules it never imports: {extra}"
+
+
+def test_covered() -> None:
+    assert covered("rocksr.models.cgan", ["models"])
+    assert covered("rocksr.figures_eval", ["figures"])
+    assert not covered("rocksr.figures_eval", ["figures_data"])
+    with pytest.raises(AssertionError):
+        assert covered("rocksr.store", ["predict"])
