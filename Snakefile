@@ -29,3 +29,14 @@ rule all:
 rule dataset:
     input:
         dataset_targets(),
+
+
+check_rule_paths()
+
+
+onsuccess:
+    collect_warnings()
+
+
+onerror:
+    collect_warnings()

@@ -173,6 +173,9 @@ def predict_baseline(
 
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r} (one of {BASELINES})")
+    from rocksr.outputs import check_store_target
+
+    check_store_target(out_zarr)  # refuse a foreign output before any work
     group = open_tiles(store)
     ids = split_tile_ids(splits, split)
     size = int(group["mct"].shape[-1])

@@ -5,11 +5,18 @@ A checkpoint is one ``torch.save`` file holding a plain dict (loadable with ``we
 batch_in_epoch, best_val, rng, history``.  ``arch`` is the part of the config that fixes the
 network shapes (and, for the DDPM, the noise schedule); a resume whose ``arch`` or parameter
 shapes differ raises ``IncompatibleCheckpointError`` naming the differing keys.
+
+Every checkpoint carries ``digest``: the SHA-256 of its content (keys, values, tensor dtypes,
+shapes and bytes; :func:`content_digest`), added by :func:`save_atomic` and checked by
+:func:`load_checkpoint` (which removes it from the returned dict). A truncated or altered file
+raises :class:`CorruptCheckpointError`; :func:`publish_checkpoint` verifies its source before
+copying and the copy's bytes after. Checkpoints written before the digest load unchecked.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -29,6 +36,37 @@ KINDS = ("cgan", "ddpm")
 
 class IncompatibleCheckpointError(RocksrError, RuntimeError):
     """A saved checkpoint cannot be resumed with the current configuration."""
+
+
+class CorruptCheckpointError(IncompatibleCheckpointError):
+    """A checkpoint file is truncated, unreadable or does not match its digest."""
+
+
+def _feed(h: Any, obj: Any) -> None:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().to("cpu").contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)};".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(obj, dict):
+        h.update(f"D{len(obj)};".encode())
+        for k, v in obj.items():
+            _feed(h, k)
+            _feed(h, v)
+    elif isinstance(obj, list | tuple):
+        h.update(f"L{len(obj)};".encode())
+        for v in obj:
+            _feed(h, v)
+    else:
+        h.update(f"S{type(obj).__name__}:{obj!r};".encode())
+
+
+def content_digest(ckpt: dict) -> str:
+    """SHA-256 of a checkpoint dict's content (its ``digest`` key excluded), stable across
+    save/load: keys in order, scalars by repr, tensors by dtype, shape and bytes."""
+    h = hashlib.sha256()
+    _feed(h, {k: v for k, v in ckpt.items() if k != "digest"})
+    return h.hexdigest()
 
 
 def schedule_config(cfg: dict | None) -> dict:
@@ -136,8 +174,14 @@ def _fsync_dir(path: Path) -> None:
 
 def save_atomic(obj: Any, path: str | Path) -> None:
     """torch.save to a temporary file in the same directory, fsync, then os.replace: readers see
-    either the previous file or the complete new one, never a partial write."""
+    either the previous file or the complete new one, never a partial write. A rocksr
+    checkpoint dict gets its ``digest``."""
+    from rocksr.outputs import check_file_target
+
     path = Path(path)
+    check_file_target(path)
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        obj = {**obj, "digest": content_digest(obj)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -167,18 +211,50 @@ def copy_atomic(src: str | Path, dst: str | Path) -> None:
             tmp.unlink()
 
 
+def _file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def publish_checkpoint(src: str | Path, dst: str | Path) -> dict:
+    """Copy checkpoint ``src`` to ``dst`` atomically after verifying it (:func:`load_checkpoint`),
+    and check the copy's bytes; returns the loaded checkpoint. A broken ``src`` raises
+    :class:`CorruptCheckpointError` and ``dst`` is left as it was."""
+    from rocksr.outputs import check_file_target
+
+    ckpt = load_checkpoint(src)
+    check_file_target(dst)
+    copy_atomic(src, dst)
+    if _file_sha256(src) != _file_sha256(dst):
+        Path(dst).unlink(missing_ok=True)
+        raise CorruptCheckpointError(f"{dst}: copy of {src} differs from its source; removed")
+    return ckpt
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint dict (weights_only: no arbitrary code is unpickled)."""
+    """Load a checkpoint dict (weights_only: no arbitrary code is unpickled) and verify its
+    digest; a truncated, unreadable or altered file raises :class:`CorruptCheckpointError`."""
+    advice = ("delete it and re-run the stage that wrote it (a training run sets a broken "
+              "state/<kind>/last.pt or best.pt aside by itself and resumes from the other one "
+              "or starts over)")
     if not Path(path).is_file():
         raise IncompatibleCheckpointError(f"{path}: checkpoint does not exist")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, foreign pickle, ...
-        raise IncompatibleCheckpointError(
-            f"{path}: unreadable or truncated checkpoint ({type(exc).__name__}: {exc})"
+        raise CorruptCheckpointError(
+            f"{path}: unreadable or truncated checkpoint ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]}); {advice}"
         ) from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise IncompatibleCheckpointError(f"{path}: not a rocksr checkpoint ({FORMAT})")
+    digest = ckpt.pop("digest", None)
+    if digest is not None and digest != content_digest(ckpt):
+        raise CorruptCheckpointError(
+            f"{path}: checkpoint content does not match its digest (corrupted); {advice}")
     return ckpt
 
 

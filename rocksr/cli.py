@@ -88,6 +88,8 @@ def _normalize(a: argparse.Namespace) -> None:
         sample=a.sample,
         mct_page=pages.get("mct_page"),
         sem_page=pages.get("sem_page"),
+        mct_series=pages.get("mct_series"),
+        sem_series=pages.get("sem_series"),
         min_size=a.min_size,
     )
 
@@ -238,6 +240,19 @@ def _sampler_study(a: argparse.Namespace) -> None:
     )
 
 
+@_command("verify")
+def _verify(a: argparse.Namespace) -> None:
+    from rocksr.store import certify_store, verify_store
+
+    for path in a.stores:
+        if a.write_manifest:
+            n = certify_store(path)
+            print(f"{path}: decoded in full; digest manifest recorded for {n} files")
+        else:
+            verify_store(path, full=True)
+            print(f"{path}: OK (every file present, with its recorded size and SHA-256)")
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -367,7 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mct", required=True)
     s.add_argument("--sem", required=True)
     s.add_argument("--params", type=_json_arg, default={})
-    s.add_argument("--pages", type=_json_arg, default={})
+    s.add_argument("--pages", type=_json_arg, default={},
+                   help="JSON: mct_page, sem_page (a page of a stack), mct_series, sem_series")
     s.add_argument(
         "--min-size", type=int, default=2, help="smallest allowed side (the rotation-safe footprint)"
     )
@@ -399,6 +415,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--manifest", required=True)
     s.add_argument("--out", required=True)
 
+    s = sub.add_parser(
+        "verify", help="check every file of a tile or prediction store against its digests"
+    )
+    s.add_argument("stores", nargs="+", metavar="STORE")
+    s.add_argument(
+        "--write-manifest", action="store_true",
+        help="for a store written by an older rocksr without digests: decode it in full, check "
+        "that no data file is missing, and record its digest manifest",
+    )
+
     for extra in _EXTRA_PARSERS:
         extra(sub)
     return p
@@ -408,7 +434,8 @@ _EXTRA_PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [_add_model
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``rocksr`` console script."""
+    """Entry point of the ``rocksr`` console script (``argv`` None: ``sys.argv``, and the process
+    dies with its parent, see :mod:`rocksr.lifecycle`)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -416,8 +443,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     from rocksr.errors import RocksrError
+    from rocksr.lifecycle import die_with_parent, sigterm_as_exit
 
     try:
+        if argv is None:  # the console script (not a call from Python)
+            die_with_parent()  # a job killed by its shell takes rocksr with it, publishing nothing
+            sigterm_as_exit()  # so that SIGTERM removes partial outputs (training has its own)
         _COMMANDS[args.command](args)
     except (RocksrError, ValueError) as exc:
         print(f"rocksr {args.command}: error: {exc}", file=sys.stderr)

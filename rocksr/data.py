@@ -80,7 +80,15 @@ class TileDataset(Dataset):
         pos, k = (index, 0) if np.isscalar(index) else (int(index[0]), int(index[1]))
         g = self._open()
         row = int(self.ids[pos])
-        mct, sem = np.asarray(g["mct"][row]), np.asarray(g["sem"][row])
+        try:
+            mct, sem = np.asarray(g["mct"][row]), np.asarray(g["sem"][row])
+        except Exception as exc:  # noqa: BLE001 (codecs raise many types for damaged data)
+            from rocksr.store import StoreError
+
+            raise StoreError(
+                f"{self.store}: tile {row} cannot be read ({type(exc).__name__}: {exc}); the "
+                f"store is damaged: run `rocksr verify {self.store}` and rebuild it"
+            ) from exc
         if k:
             mct, sem = dihedral(mct, k), dihedral(sem, k)
         return to_unit_range(mct), to_unit_range(sem)

@@ -14,8 +14,16 @@ import numpy as np
 import pandas as pd
 
 from rocksr import __version__
+from rocksr.config_checks import check_fractions
 from rocksr.io import ImageError, check_pair, read_image, sha256_file, write_image
-from rocksr.normalize import NORMALIZE_DEFAULTS, normalize_image, stretch_limits
+from rocksr.normalize import (
+    MIN_GREY_LEVELS,
+    NORMALIZE_DEFAULTS,
+    grey_levels,
+    normalize_image,
+    stretch_limits,
+)
+from rocksr.outputs import check_file_target, check_store_target
 from rocksr.splits import leakage, make_splits, split_counts
 from rocksr.store import (
     STORE_DEFAULTS,
@@ -31,6 +39,9 @@ from rocksr.store import (
 from rocksr.tiling import footprint_size
 
 log = logging.getLogger(__name__)
+
+# a split that keeps fewer than this fraction of the views warns (the rest are `excluded`)
+EXCLUDED_WARN_FRACTION = 0.5
 
 
 def _merge(defaults: dict, given: dict | None, what: str) -> dict:
@@ -55,23 +66,40 @@ def normalize_pair(
     mct_page: int | None = None,
     sem_page: int | None = None,
     min_size: int = 2,
+    mct_series: int | None = None,
+    sem_series: int | None = None,
 ) -> dict:
     """Read and check a raw registered pair, normalize each modality to 8 bits, write outputs."""
     from rocksr.figures_data import histogram_figure
 
     p_mct = _merge(NORMALIZE_DEFAULTS, params.get("mct"), "normalize.mct")
     p_sem = _merge(NORMALIZE_DEFAULTS, params.get("sem"), "normalize.sem")
-    raw = {"mct": read_image(mct_path, mct_page), "sem": read_image(sem_path, sem_page)}
+    raw = {"mct": read_image(mct_path, mct_page, mct_series),
+           "sem": read_image(sem_path, sem_page, sem_series)}
     check_pair(raw["mct"], raw["sem"], mct_path, sem_path, min_size=min_size)
+    for key, path, p in (("mct", mct_path, p_mct), ("sem", sem_path, p_sem)):
+        lo, hi = stretch_limits(raw[key], p["p_low"], p["p_high"])
+        if hi <= lo:
+            raise ImageError(
+                f"{path}: percentiles {p['p_low']} and {p['p_high']} are both {lo:g} (nearly "
+                "every pixel has one value), so the stretch would give a blank image; widen "
+                f"normalize.{key}.p_low/p_high"
+            )
     normalized = {
         "mct": normalize_image(raw["mct"], **p_mct),
         "sem": normalize_image(raw["sem"], **p_sem),
     }
-    report = {"sample": sample, "shape": list(raw["mct"].shape), "rocksr_version": __version__}
+    report = {"sample": sample, "shape": list(raw["mct"].shape), "rocksr_version": __version__,
+              "warnings": []}
     for key, path, p in (("mct", mct_path, p_mct), ("sem", sem_path, p_sem)):
         lo, hi = stretch_limits(raw[key], p["p_low"], p["p_high"])
-        if hi <= lo:
-            log.warning("%s: constant image (percentiles %s..%s); normalized to 0", path, lo, hi)
+        levels = grey_levels(normalized[key])
+        if levels < MIN_GREY_LEVELS:
+            msg = (f"{path}: the normalized image has only {levels} grey levels (fewer than "
+                   f"{MIN_GREY_LEVELS}; stretch window {lo:g}..{hi:g} of a {raw[key].dtype} "
+                   "image): the contrast is posterized")
+            log.warning(msg)
+            report["warnings"].append(msg)
         report[key] = {
             "source": str(path),
             "sha256": sha256_file(path),
@@ -100,8 +128,9 @@ def load_pairs(samples: Sequence[tuple[str, str, str]], tile_size: int) -> list[
         check_pair(mct, sem, mct_path, sem_path, min_size=fp)
         pairs.append(SamplePair(name, mct, sem))
     names = [p.name for p in pairs]
-    if len(set(names)) != len(names):
-        raise ValueError(f"sample names must be unique, got {names}")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"duplicate sample name(s) {dup}; sample names must be unique")
     return pairs
 
 
@@ -117,9 +146,14 @@ def build_dataset(
     """Tile every sample, rotate each base tile by every angle, write the store and manifest."""
     size, stride = int(tiling["size"]), int(tiling["stride"])
     angles = [float(a) for a in tiling["angles"]]
+    repeated = sorted({a % 360 for a in angles if [b % 360 for b in angles].count(a % 360) > 1})
+    if repeated:
+        raise ValueError(f"tiling.angles repeats {repeated}; every angle must appear once")
     edge = tiling.get("edge_tiles", "unrotated")
     interpolation = tiling.get("interpolation", "linear")
     sp = _merge(STORE_DEFAULTS, store_params, "store")
+    check_store_target(out_store)  # refuse a foreign output before any work
+    check_file_target(out_manifest)
     pairs = load_pairs(samples, size)
     manifest = build_manifest([(p.name, *p.mct.shape) for p in pairs], size, stride, angles, edge)
     attributes = {
@@ -173,10 +207,13 @@ def split_dataset(
 
     manifest = read_manifest(manifest_path)
     strategy = params.get("strategy", "blocks")
+    fractions = params.get("fractions", {"train": 0.7, "val": 0.1, "test": 0.2})
+    if strategy != "holdout_sample":
+        check_fractions(fractions)
     splits = make_splits(
         manifest,
         strategy,
-        params.get("fractions", {"train": 0.7, "val": 0.1, "test": 0.2}),
+        fractions,
         int(params.get("seed", 0)),
         blocks=params.get("blocks"),
         holdout=params.get("holdout"),
@@ -197,6 +234,12 @@ def split_dataset(
             and params.get("fractions", {}).get(name, 0) > 0
         ):
             log.warning("split %s is empty; use more/larger blocks or a larger image", name)
+    kept = int(counts.loc[counts["split"] != "excluded", "views"].sum())
+    if kept < EXCLUDED_WARN_FRACTION * len(manifest):
+        per = ", ".join(f"{r.split} {r.views}" for r in counts.itertuples() if r.split != "excluded")
+        log.warning(
+            "split keeps only %d of %d views (%s); the rest straddle block borders: use fewer "
+            "split blocks (split.blocks rows/cols) or smaller tiles", kept, len(manifest), per)
     write_table(splits, out_splits)
     write_table(counts, out_counts)
     split_map_figure(manifest, splits, out_map)

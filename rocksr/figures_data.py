@@ -24,8 +24,11 @@ SPLIT_COLOURS = {
 
 
 def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 120) -> None:
-    """Save a figure atomically and close it."""
+    """Save a figure atomically and close it (refusing to replace anything but a file)."""
+    from rocksr.outputs import check_file_target
+
     p = Path(path)
+    check_file_target(p)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.stem}.partial{p.suffix}")
     fig.savefig(tmp, dpi=dpi, bbox_inches="tight")

@@ -27,6 +27,8 @@ def _to_gray(arr: np.ndarray, path: Path) -> np.ndarray:
         rgb = arr[..., :3]
         if arr.shape[-1] == 4 and not np.all(arr[..., 3] == arr[..., 3].flat[0]):
             raise ImageError(f"{path}: has a non-constant alpha channel; expected a grey image")
+        if arr.shape[-1] == 4 and arr[..., 3].flat[0] == 0:
+            raise ImageError(f"{path}: is fully transparent (alpha 0 everywhere); nothing to read")
         if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
             return np.ascontiguousarray(rgb[..., 0])
         raise ImageError(
@@ -39,24 +41,46 @@ def _to_gray(arr: np.ndarray, path: Path) -> np.ndarray:
     )
 
 
-def _read_tiff(path: Path, page: int | None) -> np.ndarray:
+def _read_tiff(path: Path, page: int | None, series: int | None = None) -> np.ndarray:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        n_pages = len(tif.pages)
-        if page is None:
-            arr = tif.asarray()
-            if arr.ndim == 3 and arr.shape[-1] not in (3, 4):
-                raise ImageError(
-                    f"{path}: is a stack of {arr.shape[0]} pages/planes (shape {arr.shape}); set "
-                    "`mct_page`/`sem_page` in the sample's config to choose the slice"
-                )
-        else:
+        n_pages, all_series = len(tif.pages), tif.series
+        if page is not None:
+            if series is not None:
+                raise ImageError(f"{path}: give a page or a series, not both")
             if not 0 <= page < n_pages:
                 raise ImageError(
                     f"{path}: page {page} requested but the file has {n_pages} page(s)"
                 )
-            arr = tif.pages[page].asarray()
+            return _planar_to_last(tif.pages[page].asarray(), tif.pages[page])
+        if series is None and len(all_series) > 1:
+            shapes = ", ".join(f"{i}: {tuple(s.shape)}" for i, s in enumerate(all_series))
+            raise ImageError(
+                f"{path}: holds {len(all_series)} image series ({shapes}); set `mct_series`/"
+                "`sem_series` in the sample's config to choose one"
+            )
+        if series is not None and not 0 <= series < len(all_series):
+            raise ImageError(
+                f"{path}: series {series} requested but the file has {len(all_series)} series"
+            )
+        chosen = all_series[series or 0]
+        arr = _planar_to_last(chosen.asarray(), chosen.pages[0])
+        if arr.ndim == 3 and arr.shape[-1] not in (3, 4):
+            raise ImageError(
+                f"{path}: is a stack of {arr.shape[0]} pages/planes (shape {arr.shape}); set "
+                "`mct_page`/`sem_page` in the sample's config to choose the slice"
+            )
+    return arr
+
+
+def _planar_to_last(arr: np.ndarray, page: object) -> np.ndarray:
+    """A planar (separate-planes) RGB(A) page (3|4, H, W) as (H, W, 3|4)."""
+    import tifffile
+
+    planar = getattr(page, "planarconfig", None) == tifffile.PLANARCONFIG.SEPARATE
+    if planar and arr.ndim == 3 and arr.shape[0] in (3, 4):
+        return np.moveaxis(arr, 0, -1)
     return arr
 
 
@@ -73,8 +97,10 @@ def _read_png(path: Path) -> np.ndarray:
     return arr
 
 
-def read_image(path: str | os.PathLike, page: int | None = None) -> np.ndarray:
-    """Read one 2-D grey image (TIFF 8/16-bit/float, single page or a chosen page; PNG).
+def read_image(
+    path: str | os.PathLike, page: int | None = None, series: int | None = None
+) -> np.ndarray:
+    """Read one 2-D grey image (TIFF 8/16-bit/float, single page, a chosen page or series; PNG).
 
     RGB(A) with equal channels becomes grey. Every problem raises :class:`ImageError` naming
     the file: missing, unreadable or truncated, unsupported format or channel layout, NaN/inf.
@@ -87,10 +113,10 @@ def read_image(path: str | os.PathLike, page: int | None = None) -> np.ndarray:
     suffix = p.suffix.lower()
     try:
         if suffix in _TIFF_SUFFIXES:
-            arr = _read_tiff(p, page)
+            arr = _read_tiff(p, page, series)
         elif suffix in _PNG_SUFFIXES:
-            if page not in (None, 0):
-                raise ImageError(f"{p}: PNG has one page; `page` must be unset or 0")
+            if page not in (None, 0) or series not in (None, 0):
+                raise ImageError(f"{p}: PNG has one image; `page`/`series` must be unset or 0")
             arr = _read_png(p)
         else:
             raise ImageError(f"{p}: unsupported file type {suffix!r}; expected .tif, .tiff or .png")
@@ -113,6 +139,10 @@ def read_image(path: str | os.PathLike, page: int | None = None) -> np.ndarray:
         raise ImageError(f"{p}: contains {n_bad} NaN/inf pixel(s)")
     if arr.size == 0:
         raise ImageError(f"{p}: image is empty")
+    if arr.min() == arr.max():
+        raise ImageError(
+            f"{p}: is constant (every pixel = {arr.flat[0]}); there is nothing to learn from it"
+        )
     return arr
 
 
@@ -147,8 +177,12 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def write_image(path: str | os.PathLike, arr: np.ndarray) -> None:
-    """Write a 2-D image atomically (tmp + rename): TIFF (zlib) or PNG by suffix."""
+    """Write a 2-D image atomically (tmp + rename): TIFF (zlib) or PNG by suffix; refuses to
+    replace anything but a file."""
+    from rocksr.outputs import check_file_target
+
     p = Path(path)
+    check_file_target(p)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.tmp{os.getpid()}{p.suffix}")
     suffix = p.suffix.lower()

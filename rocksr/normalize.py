@@ -40,9 +40,14 @@ def normalize_image(
     A constant image (``hi == lo``) maps to 0 everywhere rather than dividing by zero.
     """
     lo, hi = stretch_limits(arr, p_low, p_high)
-    scale = 1.0 / (hi - lo) if hi > lo else 0.0
-    out = (arr.astype(np.float32) - np.float32(lo)) * np.float32(scale)
+    # float64 inputs keep float64 (values like 1e-50 would underflow to 0 in float32)
+    work = np.float64 if arr.dtype == np.float64 else np.float32
+    if hi > lo:
+        out = (arr.astype(work) - work(lo)) / work(hi - lo)
+    else:
+        out = np.zeros(arr.shape, dtype=work)
     np.clip(out, 0.0, 1.0, out=out)
+    out = out.astype(np.float32)
     if clahe:
         from skimage.exposure import equalize_adapthist
 
@@ -50,6 +55,15 @@ def normalize_image(
             np.float32
         )
     return np.round(out * 255.0).astype(np.uint8)
+
+
+# fewer distinct grey levels than this in a normalized image warns (posterized contrast)
+MIN_GREY_LEVELS = 32
+
+
+def grey_levels(img: np.ndarray) -> int:
+    """Number of distinct values of a uint8 image."""
+    return int(np.count_nonzero(np.bincount(img.ravel(), minlength=256)))
 
 
 def histogram(arr: np.ndarray, bins: int = 256) -> tuple[np.ndarray, np.ndarray]:

@@ -18,8 +18,10 @@ Prediction store layout (also written by :mod:`rocksr.baselines`):
   ``n_samples = 1`` and ``n_samples_requested``).
 
 The store is written under ``.<name>.partial`` next to the target and renamed into place after
-``attrs["complete"] = True``; :func:`open_predictions` refuses a store without it, so an interrupted
-run leaves nothing a later stage accepts.  ``open_predictions(path, array="mean")`` reads the mean
+``attrs["complete"] = True`` and the digest manifest (:mod:`rocksr.digests`, written last);
+:func:`open_predictions` refuses a store without them or whose files differ from the manifest, so
+an interrupted run or a damaged store leaves nothing a later stage accepts. An existing target
+is replaced only if rocksr wrote it (:mod:`rocksr.outputs`).  ``open_predictions(path, array="mean")`` reads the mean
 (for a store with ``n_samples == 1`` and no ``mean`` array, e.g. a cGAN or a baseline, that is
 ``pred`` itself).
 
@@ -111,9 +113,17 @@ def read_tiles(group: Any, array: str, ids: np.ndarray) -> np.ndarray:
     arr = group[array]
     if ids.size and (ids.min() < 0 or ids.max() >= arr.shape[0]):
         raise ValueError(f"tile ids outside 0..{arr.shape[0] - 1} for array {array!r}")
-    if ids.size and np.all(np.diff(ids) == 1):  # contiguous: one slice read
-        return np.asarray(arr[int(ids[0]) : int(ids[-1]) + 1])
-    return np.asarray(arr.get_orthogonal_selection((ids, slice(None), slice(None))))
+    try:
+        if ids.size and np.all(np.diff(ids) == 1):  # contiguous: one slice read
+            return np.asarray(arr[int(ids[0]) : int(ids[-1]) + 1])
+        return np.asarray(arr.get_orthogonal_selection((ids, slice(None), slice(None))))
+    except Exception as exc:  # noqa: BLE001 (codecs raise many types for damaged data)
+        where = getattr(getattr(group, "store", None), "root", "store")
+        span = f"{ids.min()}-{ids.max()}" if ids.size else "-"
+        raise PredictionStoreError(
+            f"{where}: array {array!r}, tiles {span} cannot be read ({type(exc).__name__}: "
+            f"{exc}); the store is damaged: run `rocksr verify {where}` and rebuild it"
+        ) from exc
 
 
 def iter_tiles(
@@ -342,6 +352,12 @@ def open_predictions(
             f"{p}: not a readable Zarr prediction store ({_one_line(exc)})") from exc
     if not attrs.get("complete", False) or "pred" not in group:
         raise PredictionStoreError(f"{p}: incomplete prediction store (interrupted run?)")
+    from rocksr.store import StoreError, verify_store
+
+    try:
+        verify_store(p, what="prediction store")
+    except StoreError as exc:
+        raise PredictionStoreError(str(exc)) from exc
     ids = np.asarray(attrs.get("tile_ids", []), dtype=np.int64)
     pred = group["pred"]
     if pred.shape[0] != len(ids):
@@ -519,6 +535,9 @@ def predict(
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    from rocksr.outputs import check_store_target
+
+    check_store_target(out_zarr)  # refuse a foreign output before any work
     dev = resolve_device(device)
     kind, model, cfg = load_for_inference(ckpt, device=dev)
     group = _open_dataset(store)

@@ -1,8 +1,11 @@
 """The tile dataset: a Zarr v3 store (arrays ``mct``, ``sem``) plus a manifest table.
 
 The store is built in a temporary directory next to its target and renamed into place only when
-every tile and the attributes are written; ``attrs["complete"]`` is set last, and
-:func:`open_tiles` refuses a store without it. Views are computed and written by a thread pool
+every tile and the attributes are written; ``attrs["complete"]`` is set, then the digest manifest
+(:mod:`rocksr.digests`) is written last. :func:`open_tiles` refuses a store without either and
+checks every file's presence and size against the manifest (:func:`verify_store` with
+``full=True`` re-hashes them). An existing target is replaced only if rocksr wrote it
+(:mod:`rocksr.outputs`). Views are computed and written by a thread pool
 (OpenCV and the Zarr codecs release the GIL), one shard at a time, so memory stays at a few
 shards whatever the dataset size.
 """
@@ -21,7 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rocksr import digests
 from rocksr.errors import RocksrError
+from rocksr.lifecycle import check_parent
+from rocksr.outputs import STORE_MARK, check_file_target, check_store_target
 from rocksr.tiling import TileView, extract_view, plan_views
 
 MANIFEST_COLUMNS = [
@@ -108,28 +114,45 @@ def _tmp_path(out: Path) -> Path:
     return out.with_name(f".{out.name}.partial")
 
 
+def _remove_tree(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
 @contextlib.contextmanager
 def building_group(out: str | os.PathLike) -> Iterator:
     """A new Zarr v3 group at ``.<name>.partial`` next to ``out``.
 
-    When the block ends normally, ``attrs["complete"]`` is set last and the group is renamed to
-    ``out`` (replacing an old one); on any error the partial group is removed. Readers refuse
-    groups without ``complete``, so no half-written store is ever accepted downstream.
+    ``out`` must be absent or a store rocksr wrote (checked before anything is written, and again
+    before it is replaced; anything else raises :class:`~rocksr.outputs.UnsafeOutputError`).
+    When the block ends normally, ``attrs["complete"]`` is set, the digest manifest is written
+    last, and the group is renamed to ``out`` (replacing an old one); on any error the partial
+    group is removed. Readers refuse groups without ``complete`` or without the manifest, so no
+    half-written store is ever accepted downstream.
     """
     import zarr
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_store_target(out)
     tmp = _tmp_path(out)
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    check_store_target(tmp, partial=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_tree(tmp)
     try:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+        group.attrs[STORE_MARK] = 1
         yield group
         group.attrs["complete"] = True
+        digests.write_digests(tmp)
+        check_parent()  # a job killed meanwhile publishes nothing
+        check_store_target(out)
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
         if out.exists():
-            shutil.rmtree(out)
+            os.replace(out, old)
         os.replace(tmp, out)
+        _remove_tree(old)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -180,17 +203,81 @@ def write_tiles(
             arrays["sem"][start:stop] = sem
             return stop - start
 
-        with (
-            ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool,
-            tqdm(total=n, unit="tile", desc="tiles", disable=not progress, mininterval=2.0) as bar,
-        ):
-            for done in pool.map(work, range(0, n, shard)):
-                bar.update(done)
+        pool = ThreadPoolExecutor(max_workers=max(1, int(workers)))
+        try:
+            with tqdm(total=n, unit="tile", desc="tiles", disable=not progress,
+                      mininterval=2.0) as bar:
+                for done in pool.map(work, range(0, n, shard)):
+                    bar.update(done)
+        finally:  # on an error or SIGTERM, drop the queued shards instead of rendering them
+            pool.shutdown(wait=True, cancel_futures=True)
         group.attrs.update({**attributes, "n_tiles": n, "tile_size": size})
 
 
+def verify_store(path: str | os.PathLike, full: bool = False, what: str = "store") -> None:
+    """Check a finished store's files against its digest manifest; raise :class:`StoreError`
+    naming the store, the array and the tile range of every problem.
+
+    ``full=False`` (every reader, on open): presence and size of every file. ``full=True``
+    (``rocksr verify``): also every file's SHA-256.
+    """
+    p = Path(path)
+    try:
+        doc = digests.read_digests(p)
+    except ValueError as exc:
+        raise StoreError(f"{p}: {exc}; rebuild the {what}") from exc
+    if doc is None:
+        raise StoreError(
+            f"{p}: {what} has no digest manifest ({digests.DIGESTS_FILE}): it was written by an "
+            "older rocksr or not completely; rebuild it (delete it and re-run the stage that "
+            f"wrote it), or check it fully and record one with `rocksr verify --write-manifest {p}`"
+        )
+    problems = digests.verify(p, doc, full=full)
+    if problems:
+        more = f" (and {len(problems) - 5} more problems)" if len(problems) > 5 else ""
+        raise StoreError(
+            f"{p}: damaged {what}: " + "; ".join(problems[:5]) + more
+            + "; rebuild it (delete it and re-run the stage that wrote it)"
+        )
+
+
+def certify_store(path: str | os.PathLike) -> int:
+    """Record a digest manifest for a complete store written without one (older rocksr), after
+    decoding every array in full and checking that no data file is missing. Returns the number
+    of files recorded; raises :class:`StoreError` when the store cannot be vouched for."""
+    import zarr
+
+    p = Path(path)
+    group = zarr.open_group(str(p), mode="r")
+    if not group.attrs.get("complete", False):
+        raise StoreError(f"{p}: store is incomplete (an interrupted build?); rebuild it")
+    if digests.read_digests(p) is not None:
+        raise StoreError(f"{p}: already has a digest manifest; use `rocksr verify {p}`")
+    names = sorted(d.name for d in p.iterdir() if d.is_dir() and (d / "zarr.json").is_file())
+    for name in names:
+        arr = group[name]
+        grid = [math.ceil(s / c) for s, c in zip(arr.shape, arr.metadata.chunk_grid.chunk_shape,
+                                                 strict=True)]
+        for idx in np.ndindex(*grid):
+            key = arr.metadata.encode_chunk_key(idx)
+            if not (p / name / key).is_file():
+                raise StoreError(
+                    f"{p}: {digests.describe(p, f'{name}/{key}')} is missing; cannot vouch for "
+                    "this store, rebuild it")
+        step = max(1, arr.metadata.chunk_grid.chunk_shape[0])
+        for start in range(0, arr.shape[0], step):
+            try:
+                arr[start : start + step]
+            except Exception as exc:  # noqa: BLE001 (codecs raise many types)
+                raise StoreError(
+                    f"{p}: array {name!r}, tiles {start}-{min(start + step, arr.shape[0]) - 1} "
+                    f"cannot be decoded ({type(exc).__name__}: {exc}); rebuild the store"
+                ) from exc
+    return len(digests.write_digests(p)["files"])
+
+
 def open_tiles(path: str | os.PathLike):
-    """Open a finished tile store read-only; refuse a partial or foreign one."""
+    """Open a finished tile store read-only; refuse a partial, foreign or damaged one."""
     import zarr
 
     p = Path(path)
@@ -202,6 +289,7 @@ def open_tiles(path: str | os.PathLike):
         raise StoreError(f"{p}: not a readable Zarr store ({exc})") from exc
     if not group.attrs.get("complete", False):
         raise StoreError(f"{p}: tile store is incomplete (an interrupted build?); rebuild it")
+    verify_store(p, what="tile store")
     for key in ("mct", "sem"):
         if key not in group:
             raise StoreError(f"{p}: tile store has no array {key!r}")
@@ -218,6 +306,7 @@ def write_manifest(manifest: pd.DataFrame, path: str | os.PathLike) -> None:
 def write_text(text: str, path: str | os.PathLike) -> None:
     """Write a text file atomically (temporary file + rename)."""
     p = Path(path)
+    check_file_target(p)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.partial")
     tmp.write_text(text)

@@ -34,12 +34,13 @@ from torch import nn
 
 from rocksr.checkpoint import (
     FORMAT,
+    CorruptCheckpointError,
     arch_signature,
     build_models,
     check_compatible,
-    copy_atomic,
     diff_keys,
     load_checkpoint,
+    publish_checkpoint,
     save_atomic,
     schedule_config,
 )
@@ -582,6 +583,28 @@ def _payload(task, kind: str, cfg: dict, seed: int, progress: dict, gen: torch.G
             "rng": rng_state(gen), "history": history}
 
 
+def _set_aside(path: Path) -> Path:
+    """Rename a broken checkpoint to ``<name>.broken-<n>`` next to it; returns the new path."""
+    n = 1
+    while (aside := path.with_name(f"{path.name}.broken-{n}")).exists():
+        n += 1
+    path.rename(aside)
+    return aside
+
+
+def _load_state(path: Path) -> tuple[dict | None, bool]:
+    """(checkpoint, broken): a state checkpoint verified by its digest; a truncated or corrupt
+    one is set aside (named in the log) and gives ``(None, True)``; an absent one ``(None, False)``."""
+    if not path.exists():
+        return None, False
+    try:
+        return load_checkpoint(path, map_location="cpu"), False
+    except CorruptCheckpointError as exc:
+        aside = _set_aside(path)
+        log.warning("%s is broken (%s); set aside as %s", path, str(exc).split("; ")[0], aside)
+        return None, True
+
+
 def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Path,
           history_csv: str | Path, curve_png: str | Path, samples_dir: str | Path,
           state_dir: str | Path, params: dict, seed: int, device: str = "auto") -> None:
@@ -652,23 +675,28 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
                                 "best_val": -math.inf if select_mode == "max" else math.inf,
                                 "best_step": -1, "log_sums": {}, "log_n": 0, "pending_val": False}
     history: list[dict] = []
-    if last_path.exists():
-        ckpt = load_checkpoint(last_path, map_location="cpu")
-        check_compatible(ckpt, kind, cfg, task.models(), last_path)
+    ckpt, last_broken = _load_state(last_path)
+    best_ok = best_path.exists() and _load_state(best_path)[0] is not None
+    if ckpt is None and last_broken and best_ok:
+        ckpt = load_checkpoint(best_path, map_location="cpu")
+        log.warning("resuming from %s (step %d) instead", best_path, ckpt["step"])
+        resumed_from = best_path
+    else:
+        resumed_from = last_path
+    if ckpt is not None:
+        check_compatible(ckpt, kind, cfg, task.models(), resumed_from)
         if ckpt.get("fingerprint") != fingerprint:
             # same architecture, but other hyper-parameters, seed, splits or tiles: the old
             # state belongs to another experiment; keep it aside and start over
             old = state_dir.with_name(state_dir.name + ".previous")
             log.warning("%s was trained with other hyper-parameters, seed or data (changed: %s);"
-                        " moving it to %s and training from scratch", last_path,
+                        " moving it to %s and training from scratch", resumed_from,
                         diff_keys(ckpt["config"], cfg) or "data/seed", old)
             if old.exists():
                 shutil.rmtree(old)
             state_dir.rename(old)
             state_dir.mkdir(parents=True)
             ckpt = None
-    else:
-        ckpt = None
     if ckpt is not None:
         changed = diff_keys(ckpt["config"], cfg)
         if changed or ckpt.get("seed") != seed:
@@ -678,7 +706,12 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
         set_rng_state(ckpt["rng"], gen)
         progress = {k: ckpt.get(k, v) for k, v in progress.items()}
         history = list(ckpt["history"])
-        log.info("resumed from %s at step %d (epoch %d)", last_path, progress["step"],
+        if not best_path.exists() and progress["best_step"] >= 0:
+            log.warning("%s is gone; the next improving validation (or the last state) becomes "
+                        "the best checkpoint", best_path)
+            progress["best_val"] = -math.inf if select_mode == "max" else math.inf
+            progress["best_step"] = -1
+        log.info("resumed from %s at step %d (epoch %d)", resumed_from, progress["step"],
                  progress["epoch"])
     elif best_path.exists():
         best_path.unlink()  # stale: belongs to a run whose `last` is gone
@@ -791,9 +824,12 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
     # ---- outputs of a finished run (also rewritten when re-run on a finished `last`)
     if not last_path.exists():
         save_last()
+    if best_path.exists() and _load_state(best_path)[0] is None:
+        log.warning("publishing the last state (step %d) as the best checkpoint instead",
+                    progress["step"])
     if not best_path.exists():
-        copy_atomic(last_path, best_path)
-    copy_atomic(best_path, best_ckpt)
+        publish_checkpoint(last_path, best_path)
+    publish_checkpoint(best_path, best_ckpt)  # verified before it is copied
     write_history(history, Path(history_csv))
     plot_curves(history, Path(curve_png), kind)
     samples_dir.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,8 @@ import pytest
 import torch
 import zarr
 
+from rocksr.store import certify_store
+
 TINY_UNET = {
     "block_out_channels": [8, 16],
     "layers_per_block": 1,
@@ -44,6 +46,7 @@ def make_store(root: Path, n: int = 16, size: int = 32, seed: int = 0,
     for name, arr in (("mct", mct), ("sem", sem)):
         a = g.create_array(name, shape=arr.shape, dtype="uint8", chunks=(1, size, size))
         a[:] = arr
+    certify_store(store)  # record the digest manifest that rocksr's readers verify
     n_train = int(round(fractions[0] * (n - 1)))
     split = ["train"] * n_train + ["val"] * (n - 1 - n_train) + ["excluded"]
     splits = root / "splits.csv"

@@ -12,6 +12,7 @@ import zarr
 
 from rocksr import baselines as B
 from rocksr import predict as P
+from rocksr.store import certify_store
 
 SIZE = 32
 TINY_UNET = {"block_out_channels": [8, 16], "layers_per_block": 1,
@@ -60,6 +61,7 @@ def write_store(path: Path, mct: np.ndarray, sem: np.ndarray) -> None:
         a = g.create_array(name, shape=arr.shape, dtype="uint8", chunks=(1, SIZE, SIZE))
         a[:] = arr
     g.attrs.update({"tile_size": SIZE, "complete": True})
+    certify_store(path)  # record the digest manifest that rocksr's readers verify
 
 
 def make_checkpoint(path: Path, kind: str, seed: int = 0) -> Path:

@@ -18,6 +18,7 @@ from test_predict import (  # noqa: F401 (one_torch_thread: autouse fixture)
 )
 
 from rocksr import predict as P
+from rocksr.store import certify_store
 
 TEST_IDS = np.array([i for i, s in enumerate(SPLIT) if s == "test"])
 
@@ -178,6 +179,10 @@ def test_open_predictions_refuses_bad_inputs(tmp_path: Path) -> None:
     # a `mean` array that does not match `pred` is refused
     g = zarr.open_group(str(out), mode="r+")
     del g["mean"]
-    g.create_array("mean", shape=(2, SIZE, SIZE), dtype="uint8")
+    g.create_array("mean", shape=(2, SIZE, SIZE), dtype="uint8")[:] = 7
+    with pytest.raises(P.PredictionStoreError, match="damaged prediction store: array 'mean'"):
+        P.open_predictions(out, array="mean")  # the digest manifest sees the edit first
+    (out / "rocksr-digests.json").unlink()
+    certify_store(out)
     with pytest.raises(P.PredictionStoreError, match="'mean' has shape"):
         P.open_predictions(out, array="mean")

@@ -1,18 +1,26 @@
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import rocksr
+import yaml
+from rocksr.config_checks import check_outputs_under, check_run_name, precheck_config
 from rocksr.tiling import footprint_size
 from snakemake.utils import validate
 
+# one-line messages for what the schema reports in hundreds of lines, then the schema itself
+precheck_config(
+    config,
+    yaml.safe_load(
+        (Path(workflow.basedir) / "workflow/schemas/config.schema.yaml").read_text()
+    ),
+)
 validate(config, schema="../schemas/config.schema.yaml")
 
-RUN = config["run"]
+RUN = check_run_name(config["run"])
 R = f"results/{RUN}"
 SAMPLES = {s["name"]: s for s in config["samples"]}
-if len(SAMPLES) != len(config["samples"]):
-    raise ValueError("config: sample names must be unique")
 SYNTHETIC = [n for n, s in SAMPLES.items() if "synthetic" in s]
 
 # Resources per job come from `resources.<name>` in the config, else `resources.default`, else these.
@@ -147,3 +155,30 @@ def evaluate_targets():
 
 def all_targets():
     return dataset_targets() + train_targets() + evaluate_targets()
+
+
+def check_rule_paths():
+    """Every rule's outputs, logs and benchmarks stay under results/<run>/ (called last)."""
+    for r in workflow.rules:
+        paths = [*r.output, *r.log]
+        if r.benchmark:
+            paths.append(r.benchmark)
+        check_outputs_under(R, paths)
+
+
+def collect_warnings():
+    """Print every WARNING line of this run's rule logs and write them to results/<run>/warnings.txt
+    (Snakemake shows a rule's stderr only when it fails)."""
+    lines = []
+    for log_file in sorted(Path(R, "logs").rglob("*.log")):
+        for line in log_file.read_text(errors="replace").splitlines():
+            if " WARNING " in line:
+                name = log_file.relative_to(Path(R, "logs"))
+                lines.append(f"{name}: {line.split(' WARNING ', 1)[1]}")
+    out = Path(R, "warnings.txt")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(f"{line}\n" for line in lines))
+    if lines:
+        print(f"rocksr: {len(lines)} warning(s), also in {out}:", file=sys.stderr)
+        for line in lines:
+            print(f"  {line}", file=sys.stderr)

@@ -19,7 +19,16 @@ rule build_dataset:
         samples=as_json(list(SAMPLES)),
         tiling=as_json(config["tiling"]),
         store=as_json(config["store"]),
-        code=code_version("tiling", "store", "dataset", "io"),
+        code=code_version(
+            "tiling",
+            "store",
+            "digests",
+            "outputs",
+            "lifecycle",
+            "dataset",
+            "io",
+            "config_checks",
+        ),
     shell:
         "rocksr build-dataset --samples {params.samples:q} --mct {input.mct:q} "
         "--sem {input.sem:q} --tiling {params.tiling:q} --store-params {params.store:q} "
@@ -50,7 +59,9 @@ rule split:
         "../../envs/rocksr.yaml"
     params:
         split=as_json(config["split"]),
-        code=code_version("splits", "dataset", "figures_data"),
+        code=code_version(
+            "splits", "dataset", "figures_data", "config_checks", "outputs"
+        ),
     shell:
         "rocksr split --manifest {input.manifest:q} --params {params.split:q} "
         "--out-splits {output.splits:q} --out-counts {output.counts:q} "

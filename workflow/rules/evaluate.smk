@@ -31,6 +31,9 @@ rule predict:
             "checkpoint",
             "models",
             "store",
+            "digests",
+            "outputs",
+            "lifecycle",
             "io",
             "tiling",
             "errors",
@@ -62,7 +65,16 @@ rule baseline:
         runtime=res("baseline", "runtime"),
     params:
         lut=f"{R}/predictions/histmatch_lut.json",
-        code=code_version("baselines", "predict", "store", "tiling", "errors"),
+        code=code_version(
+            "baselines",
+            "predict",
+            "store",
+            "digests",
+            "outputs",
+            "lifecycle",
+            "tiling",
+            "errors",
+        ),
     shell:
         "rocksr baseline --name {wildcards.baseline} --store {input.store:q} "
         "--splits {input.splits:q} --out {output:q} --lut {params.lut:q} > {log:q} 2>&1"
@@ -95,7 +107,17 @@ rule metrics:
     params:
         preds=prediction_args,
         porosity=as_json(EVAL.get("porosity_threshold")),
-        code=code_version("evaluate", "metrics", "predict", "store", "tiling", "errors"),
+        code=code_version(
+            "evaluate",
+            "metrics",
+            "predict",
+            "store",
+            "digests",
+            "outputs",
+            "lifecycle",
+            "tiling",
+            "errors",
+        ),
     shell:
         "rocksr evaluate --predictions {params.preds} --store {input.store:q} "
         "--splits {input.splits:q} --manifest {input.manifest:q} "
@@ -142,6 +164,9 @@ rule figures:
             "metrics",
             "predict",
             "store",
+            "digests",
+            "outputs",
+            "lifecycle",
             "tiling",
             "normalize",
             "errors",
@@ -180,6 +205,9 @@ rule uncertainty_figure:
             "metrics",
             "predict",
             "store",
+            "digests",
+            "outputs",
+            "lifecycle",
             "tiling",
             "normalize",
             "errors",
@@ -238,6 +266,9 @@ rule sampler_study:
             "models",
             "figures",
             "store",
+            "digests",
+            "outputs",
+            "lifecycle",
             "tiling",
             "normalize",
             "errors",

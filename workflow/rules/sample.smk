@@ -47,10 +47,12 @@ rule normalize:
             {
                 "mct_page": SAMPLES[wc.sample].get("mct_page"),
                 "sem_page": SAMPLES[wc.sample].get("sem_page"),
+                "mct_series": SAMPLES[wc.sample].get("mct_series"),
+                "sem_series": SAMPLES[wc.sample].get("sem_series"),
             }
         ),
         min_size=footprint_size(config["tiling"]["size"]),
-        code=code_version("normalize", "io", "dataset", "figures_data"),
+        code=code_version("normalize", "io", "dataset", "figures_data", "outputs"),
     shell:
         "rocksr normalize --sample {wildcards.sample} --mct {input.mct:q} --sem {input.sem:q} "
         "--params {params.norm:q} --pages {params.pages:q} --min-size {params.min_size} "

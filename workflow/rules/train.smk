@@ -32,7 +32,17 @@ rule train_cgan:
         seed=config["seed"],
         state=f"{R}/state/cgan",
         samples=f"{R}/models/cgan/val_samples",
-        code=code_version("train", "models", "data", "checkpoint", "ema"),
+        code=code_version(
+            "train",
+            "models",
+            "data",
+            "checkpoint",
+            "ema",
+            "store",
+            "digests",
+            "outputs",
+            "lifecycle",
+        ),
     shell:
         "OMP_NUM_THREADS={threads} rocksr train --kind cgan --store {input.store:q} "
         "--splits {input.splits:q} --best {output.best:q} --history {output.history:q} "
@@ -70,7 +80,18 @@ rule train_ddpm:
         seed=config["seed"],
         state=f"{R}/state/ddpm",
         samples=f"{R}/models/ddpm/val_samples",
-        code=code_version("train", "models", "data", "checkpoint", "ema", "diffusion"),
+        code=code_version(
+            "train",
+            "models",
+            "data",
+            "checkpoint",
+            "ema",
+            "diffusion",
+            "store",
+            "digests",
+            "outputs",
+            "lifecycle",
+        ),
     shell:
         "OMP_NUM_THREADS={threads} rocksr train --kind ddpm --store {input.store:q} "
         "--splits {input.splits:q} --best {output.best:q} --history {output.history:q} "
