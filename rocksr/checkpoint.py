@@ -244,6 +244,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise IncompatibleCheckpointError(f"{path}: checkpoint does not exist")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (OSError, MemoryError):
+        raise  # the file system or the machine, not the file: never set a checkpoint aside for it
     except Exception as exc:  # truncated zip, foreign pickle, ...
         raise CorruptCheckpointError(
             f"{path}: unreadable or truncated checkpoint ({type(exc).__name__}: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -447,7 +448,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if argv is None:  # the console script (not a call from Python)
-            die_with_parent()  # a job killed by its shell takes rocksr with it, publishing nothing
+            if os.environ.get("ROCKSR_DIE_WITH_PARENT") == "1":  # set by the Snakefile for jobs
+                die_with_parent()  # a job killed by its shell takes rocksr with it
             sigterm_as_exit()  # so that SIGTERM removes partial outputs (training has its own)
         _COMMANDS[args.command](args)
     except (RocksrError, ValueError) as exc:

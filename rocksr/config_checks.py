@@ -74,12 +74,15 @@ def precheck_config(config: dict, schema: dict) -> None:
                           "sample names must be unique")
     angles = (config.get("tiling") or {}).get("angles")
     if isinstance(angles, list):
-        seen = [a for a, c in Counter(float(a) % 360 for a in angles).items() if c > 1]
+        numbers = [float(a) % 360 for a in angles if isinstance(a, int | float)]
+        seen = [a for a, c in Counter(numbers).items() if c > 1]
         if seen:
             raise ConfigError(f"config: tiling.angles repeats {sorted(seen)}; every angle must "
                               "appear once (a repeated angle duplicates every view)")
-    fractions = (config.get("split") or {}).get("fractions")
-    if isinstance(fractions, dict):
+    split = config.get("split") or {}
+    fractions = split.get("fractions")
+    if (isinstance(fractions, dict) and split.get("strategy") != "holdout_sample"
+            and all(isinstance(v, int | float) for v in fractions.values())):
         check_fractions(fractions)
 
 

@@ -115,7 +115,8 @@ def verify(root: str | os.PathLike, doc: dict, full: bool = False) -> list[str]:
     ``full``: also every file's SHA-256.
     """
     root = Path(root)
-    want: dict[str, dict] = doc["files"]
+    want: dict[str, dict] = {rel: rec for rel, rec in doc["files"].items()
+                             if rel not in TOOL_FILES}
     have = disk_files(root)
     problems = []
     for rel, rec in want.items():

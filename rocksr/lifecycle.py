@@ -18,6 +18,7 @@ from rocksr.errors import RocksrError
 
 _PR_SET_PDEATHSIG = 1
 _parent: int | None = None
+_pid: int | None = None  # the process that recorded _parent (forked children skip the check)
 
 
 class OrphanedError(RocksrError, RuntimeError):
@@ -26,8 +27,9 @@ class OrphanedError(RocksrError, RuntimeError):
 
 def die_with_parent() -> None:
     """Terminate (SIGTERM) when the parent exits; remember the parent for :func:`check_parent`."""
-    global _parent
+    global _parent, _pid
     parent = os.getppid()
+    _pid = os.getpid()
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
@@ -38,7 +40,7 @@ def die_with_parent() -> None:
 
 def check_parent() -> None:
     """Raise :class:`OrphanedError` if the parent recorded by :func:`die_with_parent` is gone."""
-    if _parent is not None and os.getppid() != _parent:
+    if _parent is not None and os.getpid() == _pid and os.getppid() != _parent:
         raise OrphanedError(
             f"the process that started rocksr (pid {_parent}) has exited; not publishing outputs"
         )
@@ -49,6 +51,9 @@ def sigterm_as_exit() -> None:
     handler is already installed."""
 
     def handler(signum: int, frame: object) -> None:
+        # once: a second SIGTERM (SLURM signals the job step, the shell's death another) must
+        # not interrupt the cleanup of partial outputs that the first one started
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise SystemExit(128 + signum)
 
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):

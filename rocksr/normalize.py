@@ -40,12 +40,15 @@ def normalize_image(
     A constant image (``hi == lo``) maps to 0 everywhere rather than dividing by zero.
     """
     lo, hi = stretch_limits(arr, p_low, p_high)
-    # float64 inputs keep float64 (values like 1e-50 would underflow to 0 in float32)
-    work = np.float64 if arr.dtype == np.float64 else np.float32
-    if hi > lo:
-        out = (arr.astype(work) - work(lo)) / work(hi - lo)
+    if arr.dtype == np.float64:
+        # float64 stays float64 (values like 1e-50 would underflow to 0 in float32)
+        out = ((arr - lo) / (hi - lo) if hi > lo else np.zeros(arr.shape, np.float64))
     else:
-        out = np.zeros(arr.shape, dtype=work)
+        # the arithmetic of earlier versions, kept bit for bit: changing it would change the
+        # normalized images by a grey level here and there, and so every tile, the training
+        # fingerprint and every trained model
+        scale = 1.0 / (hi - lo) if hi > lo else 0.0
+        out = (arr.astype(np.float32) - np.float32(lo)) * np.float32(scale)
     np.clip(out, 0.0, 1.0, out=out)
     out = out.astype(np.float32)
     if clahe:

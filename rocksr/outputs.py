@@ -60,12 +60,17 @@ def store_problem(path: str | os.PathLike, partial: bool = False) -> str | None:
     if not p.is_dir():
         return "is a file, not a rocksr Zarr store"
     attrs = _group_attrs(p)
+    if partial:
+        # ``.<name>.partial`` is rocksr's own scratch folder (its hidden name says so); an
+        # interrupted build may leave it in any state (no zarr.json yet, a half-written
+        # manifest), and a retry must be able to clear it. Refuse only a foreign Zarr group.
+        if attrs and STORE_MARK not in attrs and "rocksr_version" not in attrs:
+            return "is a Zarr store not written by rocksr (no rocksr attributes)"
+        return None
     if attrs is None:
-        if partial and not any(p.iterdir()):
-            return None
         return "is a folder that is not a Zarr store written by rocksr"
     legacy = "rocksr_version" in attrs or {"tile_ids", "arrays"} <= set(attrs)
-    if not (STORE_MARK in attrs or legacy or (partial and not attrs)):
+    if not (STORE_MARK in attrs or legacy):
         return "is a Zarr store not written by rocksr (no rocksr attributes)"
     foreign = sorted(
         e.name for e in p.iterdir()

@@ -13,6 +13,7 @@ shards whatever the dataset size.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import shutil
@@ -47,6 +48,8 @@ MANIFEST_COLUMNS = [
 ]
 
 STORE_DEFAULTS: dict = {"compressor": "lz4", "level": 1, "shard_tiles": 64, "workers": 2}
+
+log = logging.getLogger("rocksr.store")
 
 
 class StoreError(RocksrError, RuntimeError):
@@ -151,11 +154,21 @@ def building_group(out: str | os.PathLike) -> Iterator:
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         if out.exists():
             os.replace(out, old)
-        os.replace(tmp, out)
-        _remove_tree(old)
+        try:
+            os.replace(tmp, out)
+        except BaseException:
+            if old.exists() and not out.exists():
+                os.replace(old, out)  # put the previous store back
+            raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    # published: removing the replaced store is housekeeping, not a reason to fail the job
+    try:
+        _remove_tree(old)
+    except OSError as exc:
+        log.warning("%s: could not remove the replaced store %s (%s); delete it by hand",
+                    out, old, exc)
 
 
 def write_tiles(

@@ -148,3 +148,18 @@ def test_duplicate_angles_are_an_error(tmp_path):
                       tmp_path / "t.zarr", tmp_path / "man.csv",
                       {"size": 48, "stride": 24, "angles": [0, 90, 450]}, progress=False)
     assert not (tmp_path / "t.zarr").exists()
+
+
+def test_normalization_arithmetic_is_unchanged_for_integer_and_float32_images():
+    """Normalized images feed the tile store, the training fingerprint and every model: integer
+    and float32 inputs keep the arithmetic of earlier versions bit for bit."""
+    from rocksr.normalize import normalize_image, stretch_limits
+
+    rng = np.random.default_rng(0)
+    for arr in (rng.integers(0, 256, (64, 64)).astype(np.uint8),
+                rng.integers(0, 65536, (64, 64)).astype(np.uint16),
+                rng.random((64, 64), dtype=np.float32) * 7.3):
+        lo, hi = stretch_limits(arr, 0.5, 99.5)
+        old = (arr.astype(np.float32) - np.float32(lo)) * np.float32(1.0 / (hi - lo))
+        old = np.round(np.clip(old, 0.0, 1.0) * 255.0).astype(np.uint8)
+        np.testing.assert_array_equal(normalize_image(arr, 0.5, 99.5), old)

@@ -101,6 +101,12 @@ def test_snakemake_timestamp_in_a_store_is_neither_damage_nor_foreign(tmp_path, 
     (store / ".snakemake_timestamp").touch()
     open_tiles(store)
     assert run_cli(capsys, "verify", store)[0] == 0
+    # a manifest that lists the marker (recorded while it was there) does not miss it later
+    doc = json.loads((store / "rocksr-digests.json").read_text())
+    doc["files"][".snakemake_timestamp"] = {"size": 0, "sha256": "0" * 64}
+    (store / "rocksr-digests.json").write_text(json.dumps(doc))
+    (store / ".snakemake_timestamp").unlink()
+    open_tiles(store)
     assert build_cli(capsys, pair, store, manifest)[0] == 0
 
 
@@ -220,7 +226,9 @@ def test_builder_dies_with_its_shell(tmp_path, pair):
     script = tmp_path / "builder.py"
     script.write_text(code)
     # `; true` keeps bash from exec-ing python: the builder is the shell's child, as in a job
-    shell = subprocess.Popen(["bash", "-c", f"{sys.executable} {script} 2>{tmp_path}/err; true"])
+    # ROCKSR_DIE_WITH_PARENT=1 is what the Snakefile sets for every job
+    shell = subprocess.Popen(["bash", "-c", f"{sys.executable} {script} 2>{tmp_path}/err; true"],
+                             env={**os.environ, "ROCKSR_DIE_WITH_PARENT": "1"})
     deadline = time.time() + 60
     while not (tmp_path / ".tiles.zarr.partial" / "mct").exists() and time.time() < deadline:
         time.sleep(0.05)
@@ -234,3 +242,15 @@ def test_builder_dies_with_its_shell(tmp_path, pair):
     time.sleep(1.0)
     assert not out.exists() and not (tmp_path / "m.csv").exists()
     assert not (tmp_path / ".tiles.zarr.partial").exists()  # SIGTERM cleaned up the partial
+
+
+def test_a_stale_partial_folder_of_an_interrupted_build_is_cleared(tmp_path, capsys, pair):
+    """An interrupted build may leave .<name>.partial without zarr.json or with a half-written
+    manifest: the retry clears it (it is rocksr's own scratch folder) and builds."""
+    store = tmp_path / "tiles.zarr"
+    partial = tmp_path / ".tiles.zarr.partial"
+    (partial / "mct" / "c").mkdir(parents=True)
+    (partial / ".rocksr-digests.json.partial").write_text("{")
+    assert build_cli(capsys, pair, store, tmp_path / "m.csv")[0] == 0
+    open_tiles(store)
+    assert not partial.exists()

@@ -1,6 +1,8 @@
 import hashlib
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import rocksr
@@ -19,6 +21,10 @@ precheck_config(
 validate(config, schema="../schemas/config.schema.yaml")
 
 RUN = check_run_name(config["run"])
+WORKFLOW_START = time.time()
+# rocksr jobs die with the shell that runs them (rocksr.lifecycle), so that a killed job never
+# publishes later; a rocksr started by hand outside Snakemake is not tied to its terminal
+os.environ["ROCKSR_DIE_WITH_PARENT"] = "1"
 R = f"results/{RUN}"
 SAMPLES = {s["name"]: s for s in config["samples"]}
 SYNTHETIC = [n for n, s in SAMPLES.items() if "synthetic" in s]
@@ -167,10 +173,22 @@ def check_rule_paths():
 
 
 def collect_warnings():
-    """Print every WARNING line of this run's rule logs and write them to results/<run>/warnings.txt
-    (Snakemake shows a rule's stderr only when it fails)."""
+    """Print every WARNING line of the rule logs written by this invocation and write them to
+    results/<run>/warnings.txt (Snakemake shows a rule's stderr only when it fails). Never fails
+    the run itself."""
+    try:
+        _collect_warnings()
+    except OSError as exc:
+        print(
+            f"rocksr: could not collect warnings from {R}/logs ({exc})", file=sys.stderr
+        )
+
+
+def _collect_warnings():
     lines = []
     for log_file in sorted(Path(R, "logs").rglob("*.log")):
+        if log_file.stat().st_mtime < WORKFLOW_START:
+            continue  # an earlier invocation's log
         for line in log_file.read_text(errors="replace").splitlines():
             if " WARNING " in line:
                 name = log_file.relative_to(Path(R, "logs"))
