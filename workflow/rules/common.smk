@@ -23,8 +23,9 @@ validate(config, schema="../schemas/config.schema.yaml")
 RUN = check_run_name(config["run"])
 WORKFLOW_START = time.time()
 # rocksr jobs die with the shell that runs them (rocksr.lifecycle), so that a killed job never
-# publishes later; a rocksr started by hand outside Snakemake is not tied to its terminal
-os.environ["ROCKSR_DIE_WITH_PARENT"] = "1"
+# publishes later; a rocksr started by hand outside Snakemake is not tied to its terminal.
+# (Set here for the jobs, not read: no `envvars:` assertion applies. Cluster jobs re-parse this.)
+os.environ.update(ROCKSR_DIE_WITH_PARENT="1")
 R = f"results/{RUN}"
 SAMPLES = {s["name"]: s for s in config["samples"]}
 SYNTHETIC = [n for n, s in SAMPLES.items() if "synthetic" in s]
