@@ -211,14 +211,6 @@ def copy_atomic(src: str | Path, dst: str | Path) -> None:
             tmp.unlink()
 
 
-def _file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def publish_checkpoint(src: str | Path, dst: str | Path) -> dict:
     """Copy checkpoint ``src`` to ``dst`` atomically after verifying it (:func:`load_checkpoint`),
     and check the copy's bytes; returns the loaded checkpoint. A broken ``src`` raises
@@ -228,7 +220,9 @@ def publish_checkpoint(src: str | Path, dst: str | Path) -> dict:
     ckpt = load_checkpoint(src)
     check_file_target(dst)
     copy_atomic(src, dst)
-    if _file_sha256(src) != _file_sha256(dst):
+    from rocksr.io import sha256_file
+
+    if sha256_file(src) != sha256_file(dst):
         Path(dst).unlink(missing_ok=True)
         raise CorruptCheckpointError(f"{dst}: copy of {src} differs from its source; removed")
     return ckpt

@@ -160,14 +160,19 @@ def unit_to_uint8(a: np.ndarray) -> np.ndarray:
     return np.clip(np.rint((a + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def batch_generator(seed: int, batch_index: int, device: Any = "cpu") -> Any:
-    """A torch.Generator on ``device`` seeded from ``SeedSequence([seed, batch_index])``."""
+def _seeded_generator(entropy: list[int], device: Any) -> Any:
+    """A torch.Generator on ``device`` seeded with 64 bits of ``SeedSequence(entropy)``."""
     import torch
 
-    state = np.random.SeedSequence([int(seed), int(batch_index)]).generate_state(2, np.uint32)
+    state = np.random.SeedSequence([int(e) for e in entropy]).generate_state(2, np.uint32)
     g = torch.Generator(device=device)
     g.manual_seed(int(state[0]) << 32 | int(state[1]))
     return g
+
+
+def batch_generator(seed: int, batch_index: int, device: Any = "cpu") -> Any:
+    """A torch.Generator on ``device`` seeded from ``SeedSequence([seed, batch_index])``."""
+    return _seeded_generator([seed, batch_index], device)
 
 
 def sample_generator(seed: int, batch_index: int, sample_index: int, device: Any = "cpu") -> Any:
@@ -176,17 +181,12 @@ def sample_generator(seed: int, batch_index: int, sample_index: int, device: Any
     ``k = 0``: :func:`batch_generator` ``(seed, b)`` (the single-sample prediction, bit for bit);
     ``k >= 1``: a torch.Generator seeded from ``SeedSequence([seed, b, k])``.
     """
-    import torch
-
     k = int(sample_index)
     if k < 0:
         raise ValueError(f"sample index must be >= 0, got {k}")
     if k == 0:
         return batch_generator(seed, batch_index, device)
-    state = np.random.SeedSequence([int(seed), int(batch_index), k]).generate_state(2, np.uint32)
-    g = torch.Generator(device=device)
-    g.manual_seed(int(state[0]) << 32 | int(state[1]))
-    return g
+    return _seeded_generator([seed, batch_index, k], device)
 
 
 def resolve_device(device: str = "auto") -> str:
