@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from rocksr.predict import iter_tiles, split_tile_ids, write_prediction_store
+from rocksr.predict import grey_histogram, iter_tiles, split_tile_ids, write_prediction_store
 
 BASELINES = ("identity", "histmatch", "mean")
 
@@ -46,15 +46,8 @@ def split_histograms(
     group: Any, ids: np.ndarray, batch_size: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
     """256-bin pixel counts (int64) of ``mct`` and ``sem`` over the tiles ``ids`` (streamed)."""
-    h_ct = np.zeros(256, dtype=np.int64)
-    h_sem = np.zeros(256, dtype=np.int64)
-    for (_, _, ct), (_, _, sem) in zip(
-        iter_tiles(group, "mct", ids, batch_size), iter_tiles(group, "sem", ids, batch_size),
-        strict=True,
-    ):
-        h_ct += np.bincount(ct.ravel(), minlength=256)
-        h_sem += np.bincount(sem.ravel(), minlength=256)
-    return h_ct, h_sem
+    return (grey_histogram(group, "mct", ids, batch_size),
+            grey_histogram(group, "sem", ids, batch_size))
 
 
 def histogram_matching_lut(hist_src: np.ndarray, hist_ref: np.ndarray) -> np.ndarray:
@@ -104,11 +97,9 @@ def fit_mean_grey(
 
     group = open_tiles(store)
     train = split_tile_ids(splits, "train")
-    total = 0
-    count = 0
-    for _, _, sem in iter_tiles(group, "sem", train, batch_size):
-        total += int(np.bincount(sem.ravel(), minlength=256) @ np.arange(256, dtype=np.int64))
-        count += int(sem.size)
+    hist = grey_histogram(group, "sem", train, batch_size)
+    total = int(hist @ np.arange(256, dtype=np.int64))
+    count = int(hist.sum())
     if count == 0:
         raise ValueError(f"{store}: the train split has no SEM pixels to average")
     exact = total / count

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from rocksr import metrics as M
-from rocksr.predict import iter_tiles, open_predictions, read_tiles, split_tile_ids
+from rocksr.predict import grey_histogram, iter_tiles, open_predictions, read_tiles, split_tile_ids
 
 __all__ = [
     "MEAN_BASELINE",
@@ -103,10 +103,7 @@ def otsu_sem_threshold(store: str | os.PathLike | Any, splits: str | os.PathLike
 
     group = open_tiles(store) if isinstance(store, str | os.PathLike) else store
     ids = split_tile_ids(splits, "train")
-    hist = np.zeros(256, dtype=np.int64)
-    for _, _, sem in iter_tiles(group, "sem", ids, batch_size):
-        hist += np.bincount(sem.ravel(), minlength=256)
-    return M.otsu_threshold_from_histogram(hist)
+    return M.otsu_threshold_from_histogram(grey_histogram(group, "sem", ids, batch_size))
 
 
 def _read_csv(path: str | os.PathLike, what: str) -> pd.DataFrame:

@@ -61,6 +61,7 @@ __all__ = [
     "split_tile_ids",
     "read_tiles",
     "iter_tiles",
+    "grey_histogram",
     "to_model",
     "from_model",
     "batch_generator",
@@ -136,6 +137,14 @@ def iter_tiles(
         sel = ids[start : start + batch_size]
         yield b, sel, read_tiles(group, array, sel)
 
+
+
+def grey_histogram(group: Any, array: str, ids: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """256-bin pixel counts (int64) of uint8 ``group[array]`` over the tiles ``ids`` (streamed)."""
+    hist = np.zeros(256, dtype=np.int64)
+    for _, _, tiles in iter_tiles(group, array, ids, batch_size):
+        hist += np.bincount(tiles.ravel(), minlength=256)
+    return hist
 
 # ---------------------------------------------------------------- value mapping / seeding
 
