@@ -46,7 +46,9 @@ def main() -> None:
     ap.add_argument("--angles", type=int, default=18, help="number of angles, 360/n apart")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--naive-views", type=int, default=40)
-    ap.add_argument("--workdir", default=None, help="where to write the store (default: a temp dir)")
+    ap.add_argument(
+        "--workdir", default=None, help="where to write the store (default: a temp dir)"
+    )
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--compressor", default="lz4", choices=["lz4", "zstd", "none"])
     ap.add_argument("--level", type=int, default=1)
@@ -99,13 +101,17 @@ def main() -> None:
     t_build_per_view = t_build / (2 * n)
 
     print(f"views (manifest rows): {n} ({manifest['view'].value_counts().to_dict()})")
-    print(f"build wall time:       {t_build:.1f} s  ({n / t_build:.0f} tiles/s, {2 * n / t_build:.0f} views/s incl. both modalities)")
+    print(
+        f"build wall time:       {t_build:.1f} s  ({n / t_build:.0f} tiles/s, {2 * n / t_build:.0f} views/s incl. both modalities)"
+    )
     print(f"peak RSS:              {peak_rss_mib():.0f} MiB (before build: {rss_before:.0f} MiB)")
     print(f"store on disk:         {size_gib:.2f} GiB (uncompressed {raw_gib:.2f} GiB)")
     print(f"naive view (skimage rotate of footprint + crop): {t_naive * 1e3:.2f} ms/view")
     print(f"fast view  (OpenCV inverse warp, one thread):    {t_fast * 1e3:.2f} ms/view")
     print(f"build, end to end, per view:                     {t_build_per_view * 1e3:.3f} ms/view")
-    print(f"speed-up vs naive: {t_naive / t_fast:.1f}x per view (kernel), {t_naive / t_build_per_view:.1f}x end to end")
+    print(
+        f"speed-up vs naive: {t_naive / t_fast:.1f}x per view (kernel), {t_naive / t_build_per_view:.1f}x end to end"
+    )
     if not a.keep:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -49,8 +49,11 @@ def baselines(store: Path, splits: Path, mct_u8: np.ndarray, sem_u8: np.ndarray)
     _, h_sem = split_histograms(open_tiles(store), split_tile_ids(splits, "train"))
     mean_grey = int(round(float((np.arange(256) * h_sem).sum() / h_sem.sum())))
     truth = M.to_unit(sem_u8)
-    preds = {"identity": mct_u8, "histmatch": apply_lut(mct_u8, lut),
-             "mean": np.full_like(sem_u8, mean_grey)}
+    preds = {
+        "identity": mct_u8,
+        "histmatch": apply_lut(mct_u8, lut),
+        "mean": np.full_like(sem_u8, mean_grey),
+    }
     return {k: score(v, truth) for k, v in preds.items()}
 
 
@@ -58,21 +61,35 @@ def score(pred_u8: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     from rocksr import metrics as M
 
     p = M.to_unit(pred_u8)
-    return (float(np.mean(np.atleast_1d(M.psnr(p, truth)))),
-            float(np.mean(np.atleast_1d(M.ssim(p, truth)))))
+    return (
+        float(np.mean(np.atleast_1d(M.psnr(p, truth)))),
+        float(np.mean(np.atleast_1d(M.ssim(p, truth)))),
+    )
 
 
-def run_recipe(name: str, cfg: dict, store: Path, splits: Path, mct: torch.Tensor,
-               sem_truth: np.ndarray, eval_at: list[int], sampler_steps: int, seed: int,
-               batch_size: int) -> list[dict]:
+def run_recipe(
+    name: str,
+    cfg: dict,
+    store: Path,
+    splits: Path,
+    mct: torch.Tensor,
+    sem_truth: np.ndarray,
+    eval_at: list[int],
+    sampler_steps: int,
+    seed: int,
+    batch_size: int,
+) -> list[dict]:
     from rocksr.data import TileDataset, epoch_seed, make_loader
     from rocksr.predict import from_model
     from rocksr.train import DDPMTask, Runtime, seed_everything
 
     seed_everything(seed)
     rt = Runtime({"precision": "fp32"}, torch.device("cpu"))
-    task = DDPMTask({**cfg, **RECIPES[name], "val_sampler": "ddim",
-                     "val_sampler_steps": sampler_steps}, rt, seed)
+    task = DDPMTask(
+        {**cfg, **RECIPES[name], "val_sampler": "ddim", "val_sampler_steps": sampler_steps},
+        rt,
+        seed,
+    )
     ds = TileDataset(store, splits, "train")
     loader = make_loader(ds, batch_size, {"num_workers": 0}, "cpu", seed, train=True)
     gen = torch.Generator().manual_seed(seed)
@@ -89,11 +106,22 @@ def run_recipe(name: str, cfg: dict, store: Path, splits: Path, mct: torch.Tenso
                 t0 = time.perf_counter()
                 pred = from_model(task.predict(mct))
                 psnr, ssim = score(pred, sem_truth)
-                rows.append({"recipe": name, "step": step, "train_s": t_train, "psnr": psnr,
-                             "ssim": ssim, "loss": out["loss"],
-                             "sample_s": time.perf_counter() - t0})
-                print(f"  {name:16s} step {step:5d}  {t_train:7.1f} s  PSNR {psnr:6.2f}  "
-                      f"SSIM {ssim:.3f}  (train loss {out['loss']:.4f})", flush=True)
+                rows.append(
+                    {
+                        "recipe": name,
+                        "step": step,
+                        "train_s": t_train,
+                        "psnr": psnr,
+                        "ssim": ssim,
+                        "loss": out["loss"],
+                        "sample_s": time.perf_counter() - t0,
+                    }
+                )
+                print(
+                    f"  {name:16s} step {step:5d}  {t_train:7.1f} s  PSNR {psnr:6.2f}  "
+                    f"SSIM {ssim:.3f}  (train loss {out['loss']:.4f})",
+                    flush=True,
+                )
             if step >= max(eval_at):
                 break
         epoch += 1
@@ -103,15 +131,24 @@ def run_recipe(name: str, cfg: dict, store: Path, splits: Path, mct: torch.Tenso
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--results", type=Path, default=Path("results/demo"))
-    ap.add_argument("--config", type=Path, default=Path("config.yaml"),
-                    help="the DDPM section (U-Net, lr, crop, EMA...) comes from here")
+    ap.add_argument(
+        "--config",
+        type=Path,
+        default=Path("config.yaml"),
+        help="the DDPM section (U-Net, lr, crop, EMA...) comes from here",
+    )
     ap.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     ap.add_argument("--eval-at", nargs="+", type=int, default=[50, 100, 200, 300])
     ap.add_argument("--n-tiles", type=int, default=24)
     ap.add_argument("--sampler-steps", type=int, default=10)
     ap.add_argument("--batch-size", type=int, default=None)
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
-                    help="override ddpm keys, e.g. lr=1e-3 crop=64")
+    ap.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=JSON",
+        help="override ddpm keys, e.g. lr=1e-3 crop=64",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
@@ -132,31 +169,51 @@ def main() -> None:
     bs = int(a.batch_size or cfg.get("batch_size", 8))
     group = open_tiles(store)
     test = split_tile_ids(splits, "test")
-    sel = test[np.sort(np.random.default_rng(a.seed).choice(len(test), min(a.n_tiles, len(test)),
-                                                             replace=False))]
+    sel = test[
+        np.sort(
+            np.random.default_rng(a.seed).choice(
+                len(test), min(a.n_tiles, len(test)), replace=False
+            )
+        )
+    ]
     mct_u8, sem_u8 = read_tiles(group, "mct", sel), read_tiles(group, "sem", sel)
     from rocksr import metrics as M
 
     truth = M.to_unit(sem_u8)
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; {len(sel)} test tiles of {mct_u8.shape[-1]} px; "
-          f"DDIM {a.sampler_steps} steps from the EMA weights; batch {bs}; "
-          f"ddpm config: { {k: cfg[k] for k in sorted(cfg) if k not in ('unet',)} }")
+    print(
+        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; {len(sel)} test tiles of {mct_u8.shape[-1]} px; "
+        f"DDIM {a.sampler_steps} steps from the EMA weights; batch {bs}; "
+        f"ddpm config: { {k: cfg[k] for k in sorted(cfg) if k not in ('unet',)} }"
+    )
     base = baselines(store, splits, mct_u8, sem_u8)
     for k, (p, s) in base.items():
         print(f"  baseline {k:10s} PSNR {p:6.2f}  SSIM {s:.3f}")
     rows = []
     for name in a.recipes:
-        rows += run_recipe(name, cfg, store, splits, to_model(mct_u8), truth, sorted(a.eval_at),
-                           a.sampler_steps, a.seed, bs)
+        rows += run_recipe(
+            name,
+            cfg,
+            store,
+            splits,
+            to_model(mct_u8),
+            truth,
+            sorted(a.eval_at),
+            a.sampler_steps,
+            a.seed,
+            bs,
+        )
     print("\n| recipe | " + " | ".join(f"{s} steps" for s in sorted(a.eval_at)) + " |")
     print("|---|" + "---|" * len(a.eval_at))
     for k, (p, s) in base.items():
         print(f"| {k} (baseline) | " + " | ".join(f"{p:.2f} / {s:.3f}" for _ in a.eval_at) + " |")
     for name in a.recipes:
         r = [x for x in rows if x["recipe"] == name]
-        print(f"| {name} | " + " | ".join(f"{x['psnr']:.2f} / {x['ssim']:.3f} ({x['train_s']:.0f} s)"
-                                          for x in r) + " |")
+        print(
+            f"| {name} | "
+            + " | ".join(f"{x['psnr']:.2f} / {x['ssim']:.3f} ({x['train_s']:.0f} s)" for x in r)
+            + " |"
+        )
     print("\nCells: sample PSNR (dB) / SSIM (train wall time to that step).")
 
 

@@ -177,8 +177,11 @@ def label(img: np.ndarray, text: str) -> np.ndarray:
 def montage(panels: list[tuple[str, np.ndarray]], cols: int, size: int) -> np.ndarray:
     tiles = []
     for text, im in panels:
-        t = cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA if im.shape[0] > size
-                       else cv2.INTER_NEAREST)
+        t = cv2.resize(
+            im,
+            (size, size),
+            interpolation=cv2.INTER_AREA if im.shape[0] > size else cv2.INTER_NEAREST,
+        )
         tiles.append(label(t, text))
     while len(tiles) % cols:
         tiles.append(np.zeros_like(tiles[0]))
@@ -195,8 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="write a montage PNG here")
     ap.add_argument("--size", type=int, default=2048, help="synthetic image size (px)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--grain-radius", type=float, default=40.0,
-                    help="synthetic grain_radius_px; 40 matches the real SEM at 0.95 um/px")
+    ap.add_argument(
+        "--grain-radius",
+        type=float,
+        default=40.0,
+        help="synthetic grain_radius_px; 40 matches the real SEM at 0.95 um/px",
+    )
     ap.add_argument("--time", action="store_true", help="also time 256^2, 1024^2 generation")
     a = ap.parse_args(argv)
     if not (a.real / SEM_NAME).is_file():
@@ -211,12 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     mct = simulate_mct(sem, a.seed + 7919, phases=phases)
     t2 = time.perf_counter()
     sim_real = simulate_mct(real_sem, a.seed)
-    print(f"synthetic {a.size}^2: SEM {t1 - t0:.2f} s, micro-CT {t2 - t1:.2f} s; "
-          f"grain_radius_px={a.grain_radius}")
-    print(f"phase fractions: { {int(k): round(float(v), 3) for k, v in enumerate(np.bincount(phases.ravel(), minlength=8) / phases.size)} }\n")
+    print(
+        f"synthetic {a.size}^2: SEM {t1 - t0:.2f} s, micro-CT {t2 - t1:.2f} s; "
+        f"grain_radius_px={a.grain_radius}"
+    )
+    print(
+        f"phase fractions: { {int(k): round(float(v), 3) for k, v in enumerate(np.bincount(phases.ravel(), minlength=8) / phases.size)} }\n"
+    )
 
-    ct_mean = {k: float(np.mean([stats(c, CT_UM)[k] for c in real_cts]))
-               for k in stats(real_cts[0], CT_UM)}
+    ct_mean = {
+        k: float(np.mean([stats(c, CT_UM)[k] for c in real_cts])) for k in stats(real_cts[0], CT_UM)
+    }
     rows = [
         ("real SEM", SEM_UM, stats(real_sem, SEM_UM)),
         ("synthetic SEM", SEM_UM, stats(sem, SEM_UM)),
@@ -226,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         ("micro-CT sim. from real SEM", SEM_UM, stats(sim_real, SEM_UM)),
         ("  same @2.2um", CT_UM, stats(to_um(sim_real, SEM_UM, CT_UM), CT_UM)),
     ]
-    print("pNN: grey percentiles; noise: pixel noise std (flat half); flat_sd: 5x5 std at grain level; sharp: mean|grad|/std (1/px);")
+    print(
+        "pNN: grey percentiles; noise: pixel noise std (flat half); flat_sd: 5x5 std at grain level; sharp: mean|grad|/std (1/px);"
+    )
     print("acf_um: autocorrelation 1/e length; pore_*: dark phase (median-5, multi-Otsu)\n")
     print_table(rows)
 
@@ -240,14 +254,18 @@ def main(argv: list[str] | None = None) -> int:
         f"synthetic {n}^2 (grain r {a.grain_radius:g})": (m1, s1),
         "synthetic 1024^2 (defaults)": (m2, s2),
         "synthetic 1024^2, factor 8": generate_pair(
-            1024, 1024, a.seed, forward={"partial_volume_factor": 8}),
+            1024, 1024, a.seed, forward={"partial_volume_factor": 8}
+        ),
         "synthetic 1024^2, f4 + 1.5 px misreg.": generate_pair(
-            1024, 1024, a.seed, forward={"misregistration_px": 1.5}),
+            1024, 1024, a.seed, forward={"misregistration_px": 1.5}
+        ),
         "semi-real 1024^2 (real SEM crop)": (simulate_mct(rs, a.seed), rs),
     }.items():
         ip, iss, hp, hs, sp, ss = difficulty(mc, se)
-        print(f"  {name:36s} identity {ip:5.2f} / {iss:.3f}   hist-matched {hp:5.2f} / {hs:.3f}"
-              f"   both p0.5-99.5 stretched {sp:5.2f} / {ss:.3f}")
+        print(
+            f"  {name:36s} identity {ip:5.2f} / {iss:.3f}   hist-matched {hp:5.2f} / {hs:.3f}"
+            f"   both p0.5-99.5 stretched {sp:5.2f} / {ss:.3f}"
+        )
 
     if a.time:
         print("\nTimings (generate_pair, this process, all cores cv2 may use):")

@@ -33,11 +33,19 @@ PRECISIONS = {
     "bf16-cl-compile": {"precision": "bf16", "channels_last": True, "compile": True},
 }
 UNETS = {
-    "tiny": {"block_out_channels": [16, 32, 32], "layers_per_block": 1,
-             "attention_levels": [False, False, True], "norm_num_groups": 8},
-    "paper": {"block_out_channels": [64, 128, 256, 512], "layers_per_block": 2,
-              "attention_levels": [False, False, True, True], "norm_num_groups": 32,
-              "attention_head_dim": 32},
+    "tiny": {
+        "block_out_channels": [16, 32, 32],
+        "layers_per_block": 1,
+        "attention_levels": [False, False, True],
+        "norm_num_groups": 8,
+    },
+    "paper": {
+        "block_out_channels": [64, 128, 256, 512],
+        "layers_per_block": 2,
+        "attention_levels": [False, False, True, True],
+        "norm_num_groups": 32,
+        "attention_head_dim": 32,
+    },
 }
 
 
@@ -84,8 +92,14 @@ def run_one(model: str, precision: str, args: argparse.Namespace) -> dict:
     dev = resolve_device(args.device)
     cfg = {**PRECISIONS[precision], "lr": 1e-4}
     if model == "ddpm":
-        cfg.update({"unet": UNETS[args.unet], "ema": {"enabled": True, "decay": 0.999},
-                    "schedule": {"timesteps": 1000}, "grad_clip": 0.7})
+        cfg.update(
+            {
+                "unet": UNETS[args.unet],
+                "ema": {"enabled": True, "decay": 0.999},
+                "schedule": {"timesteps": 1000},
+                "grad_clip": 0.7,
+            }
+        )
     rt = Runtime(cfg, dev)
     torch.manual_seed(0)
     task = (CGANTask if model == "cgan" else DDPMTask)(cfg, rt, seed=0)
@@ -116,12 +130,21 @@ def run_one(model: str, precision: str, args: argparse.Namespace) -> dict:
     else:
         mem = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         mem_kind = "peak RSS"
-    out = {"model": model, "precision": precision, "device": str(dev), "size": args.size,
-           "batch": args.batch, "unet": args.unet if model == "ddpm" else "-",
-           "params_M": sum(p.numel() for m in task.models().values()
-                           for p in m.parameters()) / 1e6,
-           "img_per_s": ips, "step_s": dt / args.steps, "peak_mem_MiB": mem, "mem_kind": mem_kind,
-           "train_GFLOP_per_img": train_flops / 1e9, "infer_GFLOP_per_img": infer_flops / 1e9}
+    out = {
+        "model": model,
+        "precision": precision,
+        "device": str(dev),
+        "size": args.size,
+        "batch": args.batch,
+        "unet": args.unet if model == "ddpm" else "-",
+        "params_M": sum(p.numel() for m in task.models().values() for p in m.parameters()) / 1e6,
+        "img_per_s": ips,
+        "step_s": dt / args.steps,
+        "peak_mem_MiB": mem,
+        "mem_kind": mem_kind,
+        "train_GFLOP_per_img": train_flops / 1e9,
+        "infer_GFLOP_per_img": infer_flops / 1e9,
+    }
     if args.peak_tflops:
         out["MFU"] = train_flops * ips / (args.peak_tflops * 1e12)
     return out
@@ -138,8 +161,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=5, help="timed optimizer steps")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = default)")
-    ap.add_argument("--peak-tflops", type=float, default=0.0,
-                    help="device peak (e.g. 989 for H100 SXM bf16 dense) to print MFU")
+    ap.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=0.0,
+        help="device peak (e.g. 989 for H100 SXM bf16 dense) to print MFU",
+    )
     ap.add_argument("--one", nargs=2, metavar=("MODEL", "PRECISION"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -147,8 +174,10 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(run_one(args.one[0], args.one[1], args)))
         return
 
-    print(f"# {platform.node()} {platform.processor() or platform.machine()}; python "
-          f"{platform.python_version()}; args {vars(args)}")
+    print(
+        f"# {platform.node()} {platform.processor() or platform.machine()}; python "
+        f"{platform.python_version()}; args {vars(args)}"
+    )
     base = [a for a in (argv if argv is not None else sys.argv[1:])]
     for model in args.model:
         for prec in args.precision:
@@ -158,11 +187,13 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{model:5s} {prec:16s} FAILED: {res.stderr.strip().splitlines()[-1:]}")
                 continue
             r = json.loads(res.stdout.strip().splitlines()[-1])
-            line = (f"{r['model']:5s} {r['precision']:16s} {r['device']:5s} {r['size']}px b{r['batch']}"
-                    f" unet={r['unet']:5s} params {r['params_M']:7.2f}M | {r['img_per_s']:8.2f} img/s"
-                    f" ({r['step_s'] * 1e3:8.1f} ms/step) | {r['mem_kind']} {r['peak_mem_MiB']:8.0f}"
-                    f" MiB | train {r['train_GFLOP_per_img']:8.3f} GFLOP/img, inference "
-                    f"{r['infer_GFLOP_per_img']:8.3f} GFLOP/img/eval")
+            line = (
+                f"{r['model']:5s} {r['precision']:16s} {r['device']:5s} {r['size']}px b{r['batch']}"
+                f" unet={r['unet']:5s} params {r['params_M']:7.2f}M | {r['img_per_s']:8.2f} img/s"
+                f" ({r['step_s'] * 1e3:8.1f} ms/step) | {r['mem_kind']} {r['peak_mem_MiB']:8.0f}"
+                f" MiB | train {r['train_GFLOP_per_img']:8.3f} GFLOP/img, inference "
+                f"{r['infer_GFLOP_per_img']:8.3f} GFLOP/img/eval"
+            )
             if "MFU" in r:
                 line += f" | MFU {100 * r['MFU']:.1f}%"
             print(line, flush=True)

@@ -46,8 +46,10 @@ def split_histograms(
     group: Any, ids: np.ndarray, batch_size: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
     """256-bin pixel counts (int64) of ``mct`` and ``sem`` over the tiles ``ids`` (streamed)."""
-    return (grey_histogram(group, "mct", ids, batch_size),
-            grey_histogram(group, "sem", ids, batch_size))
+    return (
+        grey_histogram(group, "mct", ids, batch_size),
+        grey_histogram(group, "sem", ids, batch_size),
+    )
 
 
 def histogram_matching_lut(hist_src: np.ndarray, hist_ref: np.ndarray) -> np.ndarray:
@@ -172,9 +174,17 @@ def predict_baseline(
     size = int(group["mct"].shape[-1])
     lut: np.ndarray | None = None
     const: int | None = None
-    attrs: dict = {"model": name, "kind": "baseline", "sampler": None, "steps": None,
-                   "seed": None, "checkpoint": None, "checkpoint_sha256": None,
-                   "dataset": str(store), "split": split}
+    attrs: dict = {
+        "model": name,
+        "kind": "baseline",
+        "sampler": None,
+        "steps": None,
+        "seed": None,
+        "checkpoint": None,
+        "checkpoint_sha256": None,
+        "dataset": str(store),
+        "split": split,
+    }
     if name == "histmatch":
         lut, meta = fit_histmatch_lut(store, splits)
         if lut_path is not None:

@@ -71,8 +71,13 @@ def content_digest(ckpt: dict) -> str:
 
 def schedule_config(cfg: dict | None) -> dict:
     """``ddpm.schedule`` with defaults filled (T=1000, linear 1e-4 -> 0.02)."""
-    c = {"timesteps": 1000, "beta_schedule": "linear", "beta_start": 1e-4, "beta_end": 0.02,
-         **(cfg or {})}
+    c = {
+        "timesteps": 1000,
+        "beta_schedule": "linear",
+        "beta_start": 1e-4,
+        "beta_end": 0.02,
+        **(cfg or {}),
+    }
     c["timesteps"] = int(c["timesteps"])
     c["beta_start"], c["beta_end"] = float(c["beta_start"]), float(c["beta_end"])
     as_schedule(c)  # validates
@@ -86,8 +91,11 @@ def arch_signature(kind: str, cfg: dict) -> dict:
     if kind == "ddpm":
         # what the network outputs is part of the model: a checkpoint trained to predict x0
         # cannot be resumed or sampled as an eps model (older checkpoints: epsilon)
-        return {"unet": unet_config(cfg.get("unet")), "schedule": schedule_config(cfg.get("schedule")),
-                "prediction": str(cfg.get("prediction", "epsilon"))}
+        return {
+            "unet": unet_config(cfg.get("unet")),
+            "schedule": schedule_config(cfg.get("schedule")),
+            "prediction": str(cfg.get("prediction", "epsilon")),
+        }
     raise ValueError(f"unknown model kind {kind!r} (one of {KINDS})")
 
 
@@ -126,20 +134,27 @@ def state_shape_diff(saved: dict[str, torch.Tensor], model: nn.Module) -> list[s
     cur = model.state_dict()
     out = [f"{k}: missing in model" for k in sorted(set(saved) - set(cur))]
     out += [f"{k}: not in checkpoint" for k in sorted(set(cur) - set(saved))]
-    out += [f"{k}: shape {tuple(saved[k].shape)} -> {tuple(cur[k].shape)}"
-            for k in sorted(set(saved) & set(cur))
-            if hasattr(saved[k], "shape") and tuple(saved[k].shape) != tuple(cur[k].shape)]
+    out += [
+        f"{k}: shape {tuple(saved[k].shape)} -> {tuple(cur[k].shape)}"
+        for k in sorted(set(saved) & set(cur))
+        if hasattr(saved[k], "shape") and tuple(saved[k].shape) != tuple(cur[k].shape)
+    ]
     return out
 
 
-def check_compatible(ckpt: dict, kind: str, cfg: dict, models: dict[str, nn.Module],
-                     path: str | Path = "checkpoint") -> None:
+def check_compatible(
+    ckpt: dict, kind: str, cfg: dict, models: dict[str, nn.Module], path: str | Path = "checkpoint"
+) -> None:
     """Raise IncompatibleCheckpointError (naming the differing keys) unless ``ckpt`` can be resumed
     by ``models`` built from (kind, cfg)."""
     if ckpt.get("format") != FORMAT:
-        raise IncompatibleCheckpointError(f"{path}: unknown checkpoint format {ckpt.get('format')!r}")
+        raise IncompatibleCheckpointError(
+            f"{path}: unknown checkpoint format {ckpt.get('format')!r}"
+        )
     if ckpt.get("kind") != kind:
-        raise IncompatibleCheckpointError(f"{path}: holds a {ckpt.get('kind')!r} model, not {kind!r}")
+        raise IncompatibleCheckpointError(
+            f"{path}: holds a {ckpt.get('kind')!r} model, not {kind!r}"
+        )
     saved_arch = dict(ckpt.get("arch", {}))
     if kind == "ddpm":
         saved_arch.setdefault("prediction", "epsilon")  # checkpoints older than the option
@@ -149,7 +164,8 @@ def check_compatible(ckpt: dict, kind: str, cfg: dict, models: dict[str, nn.Modu
                 f"{path} holds a DDPM trained to predict {saved_arch['prediction']!r}, but the "
                 f"config asks for ddpm.prediction: {want!r}; set ddpm.prediction: "
                 f"{saved_arch['prediction']} to use it, or delete the training state directory "
-                "to train afresh")
+                "to train afresh"
+            )
     problems = diff_keys(saved_arch, arch_signature(kind, cfg))
     for name, m in models.items():
         if name not in ckpt["models"]:
@@ -160,7 +176,8 @@ def check_compatible(ckpt: dict, kind: str, cfg: dict, models: dict[str, nn.Modu
         raise IncompatibleCheckpointError(
             f"{path} was written with a different architecture; cannot resume. Differing keys:\n  "
             + "\n  ".join(problems)
-            + "\nDelete the training state directory to start afresh, or restore the old config.")
+            + "\nDelete the training state directory to start afresh, or restore the old config."
+        )
 
 
 def _fsync_dir(path: Path) -> None:
@@ -231,9 +248,11 @@ def publish_checkpoint(src: str | Path, dst: str | Path) -> dict:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint dict (weights_only: no arbitrary code is unpickled) and verify its
     digest; a truncated, unreadable or altered file raises :class:`CorruptCheckpointError`."""
-    advice = ("delete it and re-run the stage that wrote it (a training run sets a broken "
-              "state/<kind>/last.pt or best.pt aside by itself and resumes from the other one "
-              "or starts over)")
+    advice = (
+        "delete it and re-run the stage that wrote it (a training run sets a broken "
+        "state/<kind>/last.pt or best.pt aside by itself and resumes from the other one "
+        "or starts over)"
+    )
     if not Path(path).is_file():
         raise IncompatibleCheckpointError(f"{path}: checkpoint does not exist")
     try:
@@ -250,7 +269,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     digest = ckpt.pop("digest", None)
     if digest is not None and digest != content_digest(ckpt):
         raise CorruptCheckpointError(
-            f"{path}: checkpoint content does not match its digest (corrupted); {advice}")
+            f"{path}: checkpoint content does not match its digest (corrupted); {advice}"
+        )
     return ckpt
 
 

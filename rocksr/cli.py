@@ -204,8 +204,9 @@ def _figures(a: argparse.Namespace) -> None:
 
     preds = _named_paths(a.predictions)
     figure2(a.per_tile, a.out_figure2, n=a.n_figure2)
-    figure3(preds, a.store, a.splits, a.out_figure3, n_tiles=a.n_figure3, seed=a.seed,
-            models=a.models)
+    figure3(
+        preds, a.store, a.splits, a.out_figure3, n_tiles=a.n_figure3, seed=a.seed, models=a.models
+    )
     plot_training_curves(_named_paths(a.histories), a.out_curves)
 
 
@@ -289,7 +290,10 @@ def _add_model_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto")
     s.add_argument(
-        "--n-samples", type=_positive_int, default=1, metavar="K",
+        "--n-samples",
+        type=_positive_int,
+        default=1,
+        metavar="K",
         help="DDPM samples per tile (pred = sample 0; adds mean, std and, for K > 1, samples); "
         "ignored (K = 1) for the deterministic cGAN",
     )
@@ -313,7 +317,8 @@ def _add_model_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out-table", required=True)
     s.add_argument("--out-markdown", required=True)
     s.add_argument(
-        "--no-sample-means", action="store_true",
+        "--no-sample-means",
+        action="store_true",
         help="do not add a 'NAME (mean of K)' row for stores with K > 1 samples per tile",
     )
 
@@ -342,15 +347,22 @@ def _add_model_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--device", default="auto")
     s.add_argument("--out-csv", required=True)
     s.add_argument("--out-png", required=True)
-    s.add_argument("--out-md", default=None, help="Markdown table + cheapest sampler within "
-                   "--tolerance-db of ancestral")
+    s.add_argument(
+        "--out-md",
+        default=None,
+        help="Markdown table + cheapest sampler within --tolerance-db of ancestral",
+    )
     s.add_argument("--tolerance-db", type=float, default=0.3)
 
     s = sub.add_parser(
         "uncertainty", help="DDPM uncertainty figure: mean, std and error of K samples per tile"
     )
-    s.add_argument("--predictions", required=True, metavar="[NAME=]STORE",
-                   help="prediction store with n_samples > 1")
+    s.add_argument(
+        "--predictions",
+        required=True,
+        metavar="[NAME=]STORE",
+        help="prediction store with n_samples > 1",
+    )
     s.add_argument("--store", required=True)
     s.add_argument("--splits", required=True)
     s.add_argument("--seed", type=int, default=0, help="tile choice (the Figure 3 seed)")
@@ -366,7 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("synthesize", help="generate the built-in synthetic paired sample")
-    s.add_argument("--spec", type=_json_arg, required=True, help="JSON: height, width, seed, rock, forward")
+    s.add_argument(
+        "--spec", type=_json_arg, required=True, help="JSON: height, width, seed, rock, forward"
+    )
     s.add_argument("--out-mct", required=True)
     s.add_argument("--out-sem", required=True)
 
@@ -383,10 +397,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mct", required=True)
     s.add_argument("--sem", required=True)
     s.add_argument("--params", type=_json_arg, default={})
-    s.add_argument("--pages", type=_json_arg, default={},
-                   help="JSON: mct_page, sem_page (a page of a stack), mct_series, sem_series")
     s.add_argument(
-        "--min-size", type=int, default=2, help="smallest allowed side (the rotation-safe footprint)"
+        "--pages",
+        type=_json_arg,
+        default={},
+        help="JSON: mct_page, sem_page (a page of a stack), mct_series, sem_series",
+    )
+    s.add_argument(
+        "--min-size",
+        type=int,
+        default=2,
+        help="smallest allowed side (the rotation-safe footprint)",
     )
     s.add_argument("--out-mct", required=True)
     s.add_argument("--out-sem", required=True)
@@ -421,7 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("stores", nargs="+", metavar="STORE")
     s.add_argument(
-        "--write-manifest", action="store_true",
+        "--write-manifest",
+        action="store_true",
         help="for a store written by an older rocksr without digests: decode it in full, check "
         "that no data file is missing, and record its digest manifest",
     )

@@ -70,19 +70,26 @@ def precheck_config(config: dict, schema: dict) -> None:
             )
     dup = sorted(n for n, c in Counter(str(s["name"]) for s in samples).items() if c > 1)
     if dup:
-        raise ConfigError(f"config: duplicate sample name(s) {', '.join(map(repr, dup))}; "
-                          "sample names must be unique")
+        raise ConfigError(
+            f"config: duplicate sample name(s) {', '.join(map(repr, dup))}; "
+            "sample names must be unique"
+        )
     angles = (config.get("tiling") or {}).get("angles")
     if isinstance(angles, list):
         numbers = [float(a) % 360 for a in angles if isinstance(a, int | float)]
         seen = [a for a, c in Counter(numbers).items() if c > 1]
         if seen:
-            raise ConfigError(f"config: tiling.angles repeats {sorted(seen)}; every angle must "
-                              "appear once (a repeated angle duplicates every view)")
+            raise ConfigError(
+                f"config: tiling.angles repeats {sorted(seen)}; every angle must "
+                "appear once (a repeated angle duplicates every view)"
+            )
     split = config.get("split") or {}
     fractions = split.get("fractions")
-    if (isinstance(fractions, dict) and split.get("strategy") != "holdout_sample"
-            and all(isinstance(v, int | float) for v in fractions.values())):
+    if (
+        isinstance(fractions, dict)
+        and split.get("strategy") != "holdout_sample"
+        and all(isinstance(v, int | float) for v in fractions.values())
+    ):
         check_fractions(fractions)
 
 

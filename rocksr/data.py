@@ -54,8 +54,9 @@ class TileDataset(Dataset):
     ``(position, transform)`` where transform in 0..7 is applied identically to both images.
     """
 
-    def __init__(self, store: str | Path, splits: str | Path, split: str,
-                 ids: np.ndarray | None = None) -> None:
+    def __init__(
+        self, store: str | Path, splits: str | Path, split: str, ids: np.ndarray | None = None
+    ) -> None:
         self.store = str(store)
         self.split = split
         self.ids = read_split_ids(splits, split) if ids is None else np.asarray(ids, np.int64)
@@ -119,7 +120,7 @@ class EpochSampler(Sampler):
         return list(zip(perm.tolist(), ks.tolist(), strict=True))
 
     def __iter__(self) -> Iterator:
-        return iter(self.order(self.epoch)[self.start:])
+        return iter(self.order(self.epoch)[self.start :])
 
     def __len__(self) -> int:
         return max(0, self.n - self.start)
@@ -154,14 +155,27 @@ def loader_kwargs(data_cfg: dict | None, device: str | torch.device) -> dict:
     return kw
 
 
-def make_loader(dataset: TileDataset, batch_size: int, data_cfg: dict | None,
-                device: str | torch.device, seed: int, train: bool) -> DataLoader:
+def make_loader(
+    dataset: TileDataset,
+    batch_size: int,
+    data_cfg: dict | None,
+    device: str | torch.device,
+    seed: int,
+    train: bool,
+) -> DataLoader:
     """DataLoader with an ``EpochSampler`` (shuffled + optional flips/rot90 for train; in order for
     eval).  Call ``loader.sampler.set_epoch(epoch, start)`` before iterating a training epoch."""
     cfg = data_cfg or {}
-    sampler = EpochSampler(len(dataset), seed, shuffle=train,
-                           augment=bool(train and cfg.get("train_flips", False)))
+    sampler = EpochSampler(
+        len(dataset), seed, shuffle=train, augment=bool(train and cfg.get("train_flips", False))
+    )
     drop_last = train and len(dataset) >= batch_size
     g = torch.Generator().manual_seed(int(seed))
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last,
-                      generator=g, **loader_kwargs(cfg, device))
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=drop_last,
+        generator=g,
+        **loader_kwargs(cfg, device),
+    )

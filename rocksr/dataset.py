@@ -74,8 +74,10 @@ def normalize_pair(
 
     p_mct = _merge(NORMALIZE_DEFAULTS, params.get("mct"), "normalize.mct")
     p_sem = _merge(NORMALIZE_DEFAULTS, params.get("sem"), "normalize.sem")
-    raw = {"mct": read_image(mct_path, mct_page, mct_series),
-           "sem": read_image(sem_path, sem_page, sem_series)}
+    raw = {
+        "mct": read_image(mct_path, mct_page, mct_series),
+        "sem": read_image(sem_path, sem_page, sem_series),
+    }
     check_pair(raw["mct"], raw["sem"], mct_path, sem_path, min_size=min_size)
     for key, path, p in (("mct", mct_path, p_mct), ("sem", sem_path, p_sem)):
         lo, hi = stretch_limits(raw[key], p["p_low"], p["p_high"])
@@ -89,15 +91,21 @@ def normalize_pair(
         "mct": normalize_image(raw["mct"], **p_mct),
         "sem": normalize_image(raw["sem"], **p_sem),
     }
-    report = {"sample": sample, "shape": list(raw["mct"].shape), "rocksr_version": __version__,
-              "warnings": []}
+    report = {
+        "sample": sample,
+        "shape": list(raw["mct"].shape),
+        "rocksr_version": __version__,
+        "warnings": [],
+    }
     for key, path, p in (("mct", mct_path, p_mct), ("sem", sem_path, p_sem)):
         lo, hi = stretch_limits(raw[key], p["p_low"], p["p_high"])
         levels = grey_levels(normalized[key])
         if levels < MIN_GREY_LEVELS:
-            msg = (f"{path}: the normalized image has only {levels} grey levels (fewer than "
-                   f"{MIN_GREY_LEVELS}; stretch window {lo:g}..{hi:g} of a {raw[key].dtype} "
-                   "image): the contrast is posterized")
+            msg = (
+                f"{path}: the normalized image has only {levels} grey levels (fewer than "
+                f"{MIN_GREY_LEVELS}; stretch window {lo:g}..{hi:g} of a {raw[key].dtype} "
+                "image): the contrast is posterized"
+            )
             log.warning(msg)
             report["warnings"].append(msg)
         report[key] = {
@@ -236,10 +244,16 @@ def split_dataset(
             log.warning("split %s is empty; use more/larger blocks or a larger image", name)
     kept = int(counts.loc[counts["split"] != "excluded", "views"].sum())
     if kept < EXCLUDED_WARN_FRACTION * len(manifest):
-        per = ", ".join(f"{r.split} {r.views}" for r in counts.itertuples() if r.split != "excluded")
+        per = ", ".join(
+            f"{r.split} {r.views}" for r in counts.itertuples() if r.split != "excluded"
+        )
         log.warning(
             "split keeps only %d of %d views (%s); the rest straddle block borders: use fewer "
-            "split blocks (split.blocks rows/cols) or smaller tiles", kept, len(manifest), per)
+            "split blocks (split.blocks rows/cols) or smaller tiles",
+            kept,
+            len(manifest),
+            per,
+        )
     write_table(splits, out_splits)
     write_table(counts, out_counts)
     split_map_figure(manifest, splits, out_map)

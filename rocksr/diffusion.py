@@ -65,13 +65,15 @@ def _cosine_betas(timesteps: int, s: float = 0.008, max_beta: float = 0.999) -> 
     def abar(u: float) -> float:
         return math.cos((u + s) / (1 + s) * math.pi / 2) ** 2
 
-    b = [min(1 - abar((i + 1) / timesteps) / abar(i / timesteps), max_beta)
-         for i in range(timesteps)]
+    b = [
+        min(1 - abar((i + 1) / timesteps) / abar(i / timesteps), max_beta) for i in range(timesteps)
+    ]
     return torch.tensor(b, dtype=torch.float64)
 
 
-def make_schedule(timesteps: int, beta_schedule: str = "linear", beta_start: float = 1e-4,
-                  beta_end: float = 0.02) -> Schedule:
+def make_schedule(
+    timesteps: int, beta_schedule: str = "linear", beta_start: float = 1e-4, beta_end: float = 0.02
+) -> Schedule:
     """beta_schedule: 'linear' (beta_start -> beta_end, Ho et al.) or 'cosine' (ignores start/end)."""
     timesteps = int(timesteps)
     if timesteps < 1:
@@ -127,20 +129,28 @@ def sampling_options(cfg: dict | None) -> dict:
     checkpoint's saved config.  Checkpoints written before ``prediction`` existed were all
     eps-prediction models, so a missing key means ``epsilon`` (not the training default)."""
     cfg = cfg or {}
-    return {"prediction": check_prediction(str(cfg.get("prediction", "epsilon"))),
-            "threshold": threshold_config(cfg.get("threshold"))}
+    return {
+        "prediction": check_prediction(str(cfg.get("prediction", "epsilon"))),
+        "threshold": threshold_config(cfg.get("threshold")),
+    }
 
 
-def q_sample(schedule: Schedule, sem0: torch.Tensor, mct: torch.Tensor, t: torch.Tensor,
-             noise: torch.Tensor) -> torch.Tensor:
+def q_sample(
+    schedule: Schedule, sem0: torch.Tensor, mct: torch.Tensor, t: torch.Tensor, noise: torch.Tensor
+) -> torch.Tensor:
     """x^(t) = [sqrt(abar_t) x0^sem + sqrt(1-abar_t) eps, x^mct]  (B,2,H,W); mct untouched."""
     abar = _gather(schedule.alphas_cumprod, t, sem0)
     xt = abar.sqrt() * sem0 + (1.0 - abar).sqrt() * noise
     return torch.cat([xt.to(sem0.dtype), mct], dim=1)
 
 
-def training_target(schedule: Schedule, sem0: torch.Tensor, noise: torch.Tensor,
-                    t: torch.Tensor, prediction: str = "epsilon") -> torch.Tensor:
+def training_target(
+    schedule: Schedule,
+    sem0: torch.Tensor,
+    noise: torch.Tensor,
+    t: torch.Tensor,
+    prediction: str = "epsilon",
+) -> torch.Tensor:
     """What the network must output for (x0, eps, t): eps, v or x0."""
     check_prediction(prediction)
     if prediction == "epsilon":
@@ -151,8 +161,13 @@ def training_target(schedule: Schedule, sem0: torch.Tensor, noise: torch.Tensor,
     return abar.sqrt() * noise - (1.0 - abar).sqrt() * sem0
 
 
-def x0_from_output(schedule: Schedule, x_t: torch.Tensor, out: torch.Tensor, t: torch.Tensor,
-                   prediction: str = "epsilon") -> torch.Tensor:
+def x0_from_output(
+    schedule: Schedule,
+    x_t: torch.Tensor,
+    out: torch.Tensor,
+    t: torch.Tensor,
+    prediction: str = "epsilon",
+) -> torch.Tensor:
     """The x0 estimate implied by a model output ``out`` at (x_t^sem, t)."""
     check_prediction(prediction)
     if prediction == "sample":
@@ -163,8 +178,9 @@ def x0_from_output(schedule: Schedule, x_t: torch.Tensor, out: torch.Tensor, t: 
     return abar.sqrt() * x_t - (1.0 - abar).sqrt() * out
 
 
-def threshold_x0(x0: torch.Tensor, mode: str = "clip", clip_range: float = 1.0,
-                 ratio: float = 0.995) -> torch.Tensor:
+def threshold_x0(
+    x0: torch.Tensor, mode: str = "clip", clip_range: float = 1.0, ratio: float = 0.995
+) -> torch.Tensor:
     """Clip (``clip``) or dynamically threshold (``dynamic``, Imagen) an x0 estimate (B,C,H,W)."""
     if mode == "none":
         return x0
@@ -184,8 +200,12 @@ def snr(schedule: Schedule, t: torch.Tensor) -> torch.Tensor:
     return (abar / (1.0 - abar)).to(t.device)
 
 
-def loss_weights(schedule: Schedule, t: torch.Tensor, prediction: str = "epsilon",
-                 min_snr_gamma: float | None = None) -> torch.Tensor | None:
+def loss_weights(
+    schedule: Schedule,
+    t: torch.Tensor,
+    prediction: str = "epsilon",
+    min_snr_gamma: float | None = None,
+) -> torch.Tensor | None:
     """Min-SNR-gamma weights (Hang et al., 2023) per sample, or None for the plain mean.
 
     The weight is min(SNR, gamma) on the x0 error, i.e. min(SNR, gamma) / SNR for an eps target
@@ -202,8 +222,9 @@ def loss_weights(schedule: Schedule, t: torch.Tensor, prediction: str = "epsilon
     return w
 
 
-def pixel_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1",
-               weights: torch.Tensor | None = None) -> torch.Tensor:
+def pixel_loss(
+    pred: torch.Tensor, target: torch.Tensor, kind: str = "l1", weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """l1 (seed), smooth_l1 or mse between prediction and target, in fp32; with ``weights`` (B,)
     the per-image losses are weighted and averaged."""
     pred, target = pred.float(), target.float()
@@ -221,11 +242,19 @@ def pixel_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1",
     return (per_image * weights.to(per_image.device, torch.float32)).mean()
 
 
-def training_loss(model: Callable, schedule: Schedule, sem0: torch.Tensor, mct: torch.Tensor,
-                  generator: torch.Generator | None = None, kind: str = "l1",
-                  t: torch.Tensor | None = None, noise: torch.Tensor | None = None, *,
-                  prediction: str = "epsilon",
-                  min_snr_gamma: float | None = None) -> torch.Tensor:
+def training_loss(
+    model: Callable,
+    schedule: Schedule,
+    sem0: torch.Tensor,
+    mct: torch.Tensor,
+    generator: torch.Generator | None = None,
+    kind: str = "l1",
+    t: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
+    *,
+    prediction: str = "epsilon",
+    min_snr_gamma: float | None = None,
+) -> torch.Tensor:
     """Draw t ~ U{0..T-1} and eps ~ N(0,I) (from ``generator``) unless given; return the loss of
     the model output against the ``prediction`` target (optionally Min-SNR weighted)."""
     b = sem0.shape[0]
@@ -237,12 +266,14 @@ def training_loss(model: Callable, schedule: Schedule, sem0: torch.Tensor, mct: 
     t, noise = t.to(sem0.device), noise.to(sem0.device, sem0.dtype)
     x = q_sample(schedule, sem0, mct, t, noise)
     target = training_target(schedule, sem0, noise, t, prediction)
-    return pixel_loss(model(x, t), target, kind,
-                      loss_weights(schedule, t, prediction, min_snr_gamma))
+    return pixel_loss(
+        model(x, t), target, kind, loss_weights(schedule, t, prediction, min_snr_gamma)
+    )
 
 
-def ancestral_step(schedule: Schedule, x_t: torch.Tensor, eps: torch.Tensor, t: int,
-                   eta: torch.Tensor | None) -> torch.Tensor:
+def ancestral_step(
+    schedule: Schedule, x_t: torch.Tensor, eps: torch.Tensor, t: int, eta: torch.Tensor | None
+) -> torch.Tensor:
     """The seed's reverse step for the SEM channel (index t, 0-based), kept as the reference the
     scheduler-driven ancestral sampler is tested against:
 
@@ -276,24 +307,41 @@ def make_scheduler(schedule: Schedule, sampler: str, prediction: str = "epsilon"
 
     ptype = DIFFUSERS_PREDICTION[check_prediction(prediction)]
     betas = schedule.betas.numpy().astype(np.float64)
-    common = {"num_train_timesteps": schedule.timesteps, "trained_betas": betas,
-              "prediction_type": ptype}
+    common = {
+        "num_train_timesteps": schedule.timesteps,
+        "trained_betas": betas,
+        "prediction_type": ptype,
+    }
     if sampler == "ancestral":
         return DDPMScheduler(**common, variance_type="fixed_large", clip_sample=False)
     if sampler == "ddim":
-        return DDIMScheduler(**common, clip_sample=False, set_alpha_to_one=True,
-                             timestep_spacing="trailing")
+        return DDIMScheduler(
+            **common, clip_sample=False, set_alpha_to_one=True, timestep_spacing="trailing"
+        )
     if sampler == "dpmsolver":
-        return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2,
-                                           timestep_spacing="linspace", lower_order_final=True)
+        return DPMSolverMultistepScheduler(
+            **common,
+            algorithm_type="dpmsolver++",
+            solver_order=2,
+            timestep_spacing="linspace",
+            lower_order_final=True,
+        )
     raise ValueError(f"unknown sampler {sampler!r} (one of {SAMPLERS})")
 
 
 @torch.no_grad()
-def sample(model, mct: torch.Tensor, schedule: Schedule | dict, sampler: str = "ddim",
-           steps: int | None = None, generator: torch.Generator | None = None, *,
-           prediction: str = "epsilon", threshold: dict | None = None,
-           amp: bool | None = None) -> torch.Tensor:
+def sample(
+    model,
+    mct: torch.Tensor,
+    schedule: Schedule | dict,
+    sampler: str = "ddim",
+    steps: int | None = None,
+    generator: torch.Generator | None = None,
+    *,
+    prediction: str = "epsilon",
+    threshold: dict | None = None,
+    amp: bool | None = None,
+) -> torch.Tensor:
     """mct (B,1,H,W) in [-1,1] -> predicted SEM (B,1,H,W) clamped to [-1,1].
 
     sampler: 'ancestral' (seed; steps must be None or T), 'ddim', 'dpmsolver' (steps default
@@ -326,7 +374,11 @@ def sample(model, mct: torch.Tensor, schedule: Schedule | dict, sampler: str = "
             out = model(torch.cat([x, mct], dim=1), tt)
         out = out.float()
         if thr["mode"] != "none":
-            out = threshold_x0(x0_from_output(sched, x, out, tt, prediction), thr["mode"],
-                               thr["range"], thr["ratio"])
+            out = threshold_x0(
+                x0_from_output(sched, x, out, tt, prediction),
+                thr["mode"],
+                thr["range"],
+                thr["ratio"],
+            )
         x = sch.step(out, t, x, generator=generator, return_dict=False)[0]
     return x.clamp(-1.0, 1.0)

@@ -46,8 +46,10 @@ def disk_files(root: Path) -> dict[str, int]:
 def write_digests(root: str | os.PathLike) -> dict:
     """Hash every file of the store at ``root`` and write the manifest (atomically, fsynced)."""
     root = Path(root)
-    files = {rel: {"size": size, "sha256": _sha256(root / rel)}
-             for rel, size in sorted(disk_files(root).items())}
+    files = {
+        rel: {"size": size, "sha256": _sha256(root / rel)}
+        for rel, size in sorted(disk_files(root).items())
+    }
     doc = {"format": FORMAT, "files": files}
     tmp = root / f".{DIGESTS_FILE}.partial"
     with open(tmp, "w") as fh:
@@ -67,8 +69,11 @@ def read_digests(root: str | os.PathLike) -> dict | None:
         doc = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ValueError(f"its digest manifest {DIGESTS_FILE} is unreadable ({exc})") from exc
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(
-            doc.get("files"), dict):
+    if (
+        not isinstance(doc, dict)
+        or doc.get("format") != FORMAT
+        or not isinstance(doc.get("files"), dict)
+    ):
         raise ValueError(f"its digest manifest {DIGESTS_FILE} is not in format {FORMAT}")
     return doc
 
@@ -103,8 +108,7 @@ def describe(root: str | os.PathLike, rel: str) -> str:
     ids = _json(root / "zarr.json").get("attributes", {}).get("tile_ids")
     span = f"{first}-{last}" if last > first else f"{first}"
     if isinstance(ids, list) and len(ids) == n and array != "tile_ids":
-        return (f"array {array!r}, data file {key} (rows {span}, tile_ids "
-                f"{ids[first]}-{ids[last]})")
+        return f"array {array!r}, data file {key} (rows {span}, tile_ids {ids[first]}-{ids[last]})"
     return f"array {array!r}, data file {key} (tiles {span})"
 
 
@@ -115,19 +119,23 @@ def verify(root: str | os.PathLike, doc: dict, full: bool = False) -> list[str]:
     ``full``: also every file's SHA-256.
     """
     root = Path(root)
-    want: dict[str, dict] = {rel: rec for rel, rec in doc["files"].items()
-                             if rel not in TOOL_FILES}
+    want: dict[str, dict] = {rel: rec for rel, rec in doc["files"].items() if rel not in TOOL_FILES}
     have = disk_files(root)
     problems = []
     for rel, rec in want.items():
         if rel not in have:
             problems.append(f"{describe(root, rel)} is missing")
         elif have[rel] != int(rec["size"]):
-            problems.append(f"{describe(root, rel)} has {have[rel]} bytes, {rec['size']} were "
-                            "written (truncated or overwritten)")
+            problems.append(
+                f"{describe(root, rel)} has {have[rel]} bytes, {rec['size']} were "
+                "written (truncated or overwritten)"
+            )
         elif full and _sha256(root / rel) != rec["sha256"]:
-            problems.append(f"{describe(root, rel)} does not match its recorded SHA-256 "
-                            "(corrupted)")
-    problems += [f"{describe(root, rel)} was not written by rocksr (an added file)"
-                 for rel in sorted(set(have) - set(want))]
+            problems.append(
+                f"{describe(root, rel)} does not match its recorded SHA-256 (corrupted)"
+            )
+    problems += [
+        f"{describe(root, rel)} was not written by rocksr (an added file)"
+        for rel in sorted(set(have) - set(want))
+    ]
     return problems

@@ -27,15 +27,19 @@ class EMA:
         d = self.current_decay()
         ema_p = [p for p in self.module.parameters()]
         src_p = [p.detach() for p in model.parameters()]
-        torch._foreach_lerp_(ema_p, [p.to(e.dtype) for p, e in zip(src_p, ema_p, strict=True)],
-                             1.0 - d)
+        torch._foreach_lerp_(
+            ema_p, [p.to(e.dtype) for p, e in zip(src_p, ema_p, strict=True)], 1.0 - d
+        )
         for b_ema, b in zip(self.module.buffers(), model.buffers(), strict=True):
             b_ema.copy_(b)
         self.num_updates += 1
 
     def state_dict(self) -> dict:
-        return {"decay": self.decay, "num_updates": self.num_updates,
-                "module": self.module.state_dict()}
+        return {
+            "decay": self.decay,
+            "num_updates": self.num_updates,
+            "module": self.module.state_dict(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.num_updates = int(state["num_updates"])

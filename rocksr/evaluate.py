@@ -96,8 +96,9 @@ def expand_sample_means(pred_stores: Mapping[str, StoreSpec]) -> dict[str, tuple
     return out
 
 
-def otsu_sem_threshold(store: str | os.PathLike | Any, splits: str | os.PathLike,
-                       batch_size: int = 64) -> float:
+def otsu_sem_threshold(
+    store: str | os.PathLike | Any, splits: str | os.PathLike, batch_size: int = 64
+) -> float:
     """Otsu threshold (on [0, 1]) of the pooled train-split ground-truth SEM histogram."""
     from rocksr.store import open_tiles
 
@@ -125,8 +126,10 @@ def _read_manifest(manifest: str | os.PathLike | pd.DataFrame, ids: np.ndarray) 
     man = man.set_index("tile_id")
     missing = np.setdiff1d(ids, man.index.to_numpy())
     if missing.size:
-        raise ValueError(f"{where}: manifest lacks {missing.size} test tile(s), e.g. tile_id "
-                         f"{int(missing[0])}; is it the manifest of this dataset?")
+        raise ValueError(
+            f"{where}: manifest lacks {missing.size} test tile(s), e.g. tile_id "
+            f"{int(missing[0])}; is it the manifest of this dataset?"
+        )
     return man
 
 
@@ -155,8 +158,20 @@ def per_tile_metrics(
         path, array = _spec(value)
         opened[name] = open_predictions(path, expect_tile_ids=ids, array=array)
     sopts = dict(ssim_opts or {})
-    cols: dict[str, list] = {k: [] for k in ("model", "kind", "index", "tile_id", "mse", "psnr",
-                                            "ssim", "porosity_pred", "porosity_true")}
+    cols: dict[str, list] = {
+        k: []
+        for k in (
+            "model",
+            "kind",
+            "index",
+            "tile_id",
+            "mse",
+            "psnr",
+            "ssim",
+            "porosity_pred",
+            "porosity_true",
+        )
+    }
     pos = 0
     for _, sel, truth_u8 in iter_tiles(group, "sem", ids, batch_size):
         truth = M.to_unit(truth_u8)
@@ -170,8 +185,9 @@ def per_tile_metrics(
             cols["tile_id"] += [int(i) for i in sel]
             cols["mse"] += list(np.atleast_1d(M.mse(pred, truth, crop_border=crop_border)))
             cols["psnr"] += list(np.atleast_1d(M.psnr(pred, truth, crop_border=crop_border)))
-            cols["ssim"] += list(np.atleast_1d(M.ssim(pred, truth, crop_border=crop_border,
-                                                      **sopts)))
+            cols["ssim"] += list(
+                np.atleast_1d(M.ssim(pred, truth, crop_border=crop_border, **sopts))
+            )
             cols["porosity_pred"] += list(np.atleast_1d(M.porosity(pred, porosity_threshold)))
             cols["porosity_true"] += list(p_true)
         pos += n
@@ -183,9 +199,12 @@ def per_tile_metrics(
     return df
 
 
-def table1(per_tile: pd.DataFrame, porosity_threshold: float | None = None,
-           store_attrs: Mapping[str, dict] | None = None,
-           arrays: Mapping[str, str] | None = None) -> pd.DataFrame:
+def table1(
+    per_tile: pd.DataFrame,
+    porosity_threshold: float | None = None,
+    store_attrs: Mapping[str, dict] | None = None,
+    arrays: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """mean / std / count per model (order of first appearance in ``per_tile``); ``arrays``
     says which store array each row was read from (``pred`` unless given)."""
     rows = []
@@ -194,21 +213,27 @@ def table1(per_tile: pd.DataFrame, porosity_threshold: float | None = None,
         ps, ss = M.summarize(d["psnr"].to_numpy()), M.summarize(d["ssim"].to_numpy())
         pe = M.summarize(d["porosity_abs_err"].to_numpy())
         attrs = (store_attrs or {}).get(name, {})
-        rows.append({
-            "model": name,
-            "kind": d["kind"].iloc[0],
-            "count": ps["count"],
-            "psnr_mean": ps["mean"], "psnr_std": ps["std"], "psnr_n_inf": ps["n_inf"],
-            "ssim_mean": ss["mean"], "ssim_std": ss["std"],
-            "porosity_abs_err_mean": pe["mean"], "porosity_abs_err_std": pe["std"],
-            "porosity_pred_mean": float(d["porosity_pred"].mean()),
-            "porosity_true_mean": float(d["porosity_true"].mean()),
-            "porosity_threshold": porosity_threshold,
-            "sampler": attrs.get("sampler"),
-            "steps": attrs.get("steps"),
-            "n_samples": int(attrs.get("n_samples", 1)),
-            "array": (arrays or {}).get(name, "pred"),
-        })
+        rows.append(
+            {
+                "model": name,
+                "kind": d["kind"].iloc[0],
+                "count": ps["count"],
+                "psnr_mean": ps["mean"],
+                "psnr_std": ps["std"],
+                "psnr_n_inf": ps["n_inf"],
+                "ssim_mean": ss["mean"],
+                "ssim_std": ss["std"],
+                "porosity_abs_err_mean": pe["mean"],
+                "porosity_abs_err_std": pe["std"],
+                "porosity_pred_mean": float(d["porosity_pred"].mean()),
+                "porosity_true_mean": float(d["porosity_true"].mean()),
+                "porosity_threshold": porosity_threshold,
+                "sampler": attrs.get("sampler"),
+                "steps": attrs.get("steps"),
+                "n_samples": int(attrs.get("n_samples", 1)),
+                "array": (arrays or {}).get(name, "pred"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -285,8 +310,10 @@ def table1_findings(table: pd.DataFrame) -> tuple[set[tuple[int, str]], list[str
                         "constant."
                     )
     elif models:
-        lines.append(f"No `{MEAN_BASELINE}` baseline in this table: the models are not checked "
-                     "against a constant image.")
+        lines.append(
+            f"No `{MEAN_BASELINE}` baseline in this table: the models are not checked "
+            "against a constant image."
+        )
 
     def best_of(idx: list[int], metric: str) -> int | None:
         cand = [(i, _score(rows[i], metric)) for i in idx]
@@ -310,12 +337,16 @@ def table1_findings(table: pd.DataFrame) -> tuple[set[tuple[int, str]], list[str
             continue
         vm, vb = _score(rows[bm], metric), _score(rows[bb], metric)
         if vm > vb:
-            lines.append(f"On {label}, {rows[bm].model} beats every baseline (best baseline: "
-                         f"{rows[bb].model} {_fmt(metric, vb)}).")
+            lines.append(
+                f"On {label}, {rows[bm].model} beats every baseline (best baseline: "
+                f"{rows[bb].model} {_fmt(metric, vb)})."
+            )
         else:
-            lines.append(f"No model beats the baselines on {label}: {rows[bb].model} "
-                         f"{_fmt(metric, vb)} ≥ the best model, {rows[bm].model} "
-                         f"{_fmt(metric, vm)}.")
+            lines.append(
+                f"No model beats the baselines on {label}: {rows[bb].model} "
+                f"{_fmt(metric, vb)} ≥ the best model, {rows[bm].model} "
+                f"{_fmt(metric, vm)}."
+            )
     for i in models:
         parts = []
         for metric, label in _METRICS:
@@ -325,15 +356,17 @@ def table1_findings(table: pd.DataFrame) -> tuple[set[tuple[int, str]], list[str
                 continue
             vb = _score(rows[bb], metric)
             verdict = "beats" if v > vb else ("ties with" if v == vb else "does not beat")
-            parts.append(f"{verdict} {rows[bb].model} on {label} ({_fmt(metric, v)} vs "
-                         f"{_fmt(metric, vb)})")
+            parts.append(
+                f"{verdict} {rows[bb].model} on {label} ({_fmt(metric, v)} vs {_fmt(metric, vb)})"
+            )
         if parts:
             lines.append(f"{rows[i].model}: " + "; ".join(parts) + ".")
     return flags, lines
 
 
-def table1_markdown(table: pd.DataFrame, porosity_threshold: float | None = None,
-                    note: str = "") -> str:
+def table1_markdown(
+    table: pd.DataFrame, porosity_threshold: float | None = None, note: str = ""
+) -> str:
     """Table 1 as a Markdown table (mean ± std, count) with the findings of
     :func:`table1_findings` (⚠ on flagged cells, sentences under the table) and a methods note."""
     flags, findings = table1_findings(table)
@@ -397,16 +430,27 @@ def evaluate(
 
     if not pred_stores:
         raise ValueError("evaluate: no prediction stores given")
-    specs = (expand_sample_means(pred_stores) if sample_means
-             else {n: _spec(v) for n, v in pred_stores.items()})
+    specs = (
+        expand_sample_means(pred_stores)
+        if sample_means
+        else {n: _spec(v) for n, v in pred_stores.items()}
+    )
     if porosity_threshold is None:
         thr = otsu_sem_threshold(store, splits)
         source = "Otsu on the train-split ground-truth SEM"
     else:
         thr = float(porosity_threshold)
         source = "from the config"
-    per_tile = per_tile_metrics(specs, store, splits, manifest, thr, ssim_opts=ssim_opts,
-                                crop_border=crop_border, batch_size=batch_size)
+    per_tile = per_tile_metrics(
+        specs,
+        store,
+        splits,
+        manifest,
+        thr,
+        ssim_opts=ssim_opts,
+        crop_border=crop_border,
+        batch_size=batch_size,
+    )
     attrs = {name: open_predictions(path)[1] for name, (path, _) in specs.items()}
     table = table1(per_tile, thr, attrs, {name: arr for name, (_, arr) in specs.items()})
     write_table(per_tile, out_per_tile_csv)
@@ -421,8 +465,10 @@ def evaluate(
 
 
 def read_tiles_for_figure(
-    pred_stores: Mapping[str, StoreSpec], store: str | os.PathLike,
-    splits: str | os.PathLike, positions: np.ndarray,
+    pred_stores: Mapping[str, StoreSpec],
+    store: str | os.PathLike,
+    splits: str | os.PathLike,
+    positions: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """(mct, sem, {model: array}) for test positions ``positions`` (used by the figures); a
     store given as ``(path, array)`` gives that array (e.g. ``mean``, or ``std`` as float16)."""

@@ -32,15 +32,26 @@ from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter  # noq
 
 from rocksr.figures_data import save_figure  # noqa: E402
 
-__all__ = ["figure2", "figure3", "choose_figure3_tiles", "plot_training_curves",
-           "plot_sampler_study", "std_error_correlation", "uncertainty_figure"]
+__all__ = [
+    "figure2",
+    "figure3",
+    "choose_figure3_tiles",
+    "plot_training_curves",
+    "plot_sampler_study",
+    "std_error_correlation",
+    "uncertainty_figure",
+]
 
-_STYLE = {"identity": dict(ls="--", color="0.5"), "histmatch": dict(ls=":", color="0.3"),
-          "mean": dict(ls="-.", color="0.6")}
+_STYLE = {
+    "identity": dict(ls="--", color="0.5"),
+    "histmatch": dict(ls=":", color="0.3"),
+    "mean": dict(ls="-.", color="0.6"),
+}
 
 
-def figure2(per_tile: str | os.PathLike | pd.DataFrame, out_png: str | os.PathLike,
-            n: int = 60) -> None:
+def figure2(
+    per_tile: str | os.PathLike | pd.DataFrame, out_png: str | os.PathLike, n: int = 60
+) -> None:
     """Per-sample SSIM and PSNR of the first ``n`` test tiles, all models on the same axes."""
     if isinstance(per_tile, pd.DataFrame):
         df = per_tile
@@ -50,8 +61,10 @@ def figure2(per_tile: str | os.PathLike | pd.DataFrame, out_png: str | os.PathLi
         df = _read_csv(per_tile, "per-tile metrics table")
     missing = {"model", "index", "ssim", "psnr"} - set(df.columns)
     if missing:
-        raise ValueError(f"{per_tile if not isinstance(per_tile, pd.DataFrame) else 'per-tile'}: "
-                         f"per-tile metrics table lacks columns {sorted(missing)}")
+        raise ValueError(
+            f"{per_tile if not isinstance(per_tile, pd.DataFrame) else 'per-tile'}: "
+            f"per-tile metrics table lacks columns {sorted(missing)}"
+        )
     df = df[df["index"] < n]
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
     for name in dict.fromkeys(df["model"]):
@@ -135,8 +148,9 @@ def _is_skipped(col: str) -> bool:
     return c in _SKIP_COLS or c.startswith("gpu_") or c.endswith("_mb") or c.startswith("lr")
 
 
-def plot_training_curves(histories: dict[str, str | os.PathLike], out_png: str | os.PathLike,
-                         logy: bool | None = None) -> None:
+def plot_training_curves(
+    histories: dict[str, str | os.PathLike], out_png: str | os.PathLike, logy: bool | None = None
+) -> None:
     """One panel per model history CSV: every numeric loss-like column against ``step``.
 
     Columns ``step, epoch, lr*, img_per_s, gpu_*`` are not drawn (the learning rate goes on a
@@ -166,8 +180,14 @@ def plot_training_curves(histories: dict[str, str | os.PathLike], out_png: str |
                     continue
                 is_val = "val" in c.lower() or (ph is not None and str(ph) == "val")
                 label = c if ph is None or c.lower().startswith(str(ph)) else f"{ph} {c}"
-                ax.plot(d[xcol][ok], d[c][ok], marker="o" if is_val else None, ms=3,
-                        lw=1.5 if is_val else 0.8, label=label)
+                ax.plot(
+                    d[xcol][ok],
+                    d[c][ok],
+                    marker="o" if is_val else None,
+                    ms=3,
+                    lw=1.5 if is_val else 0.8,
+                    label=label,
+                )
                 drawn.append(d[c][ok].to_numpy(dtype=float))
         lr_cols = [c for c in df.select_dtypes("number").columns if c.lower().startswith("lr")]
         if lr_cols:
@@ -190,18 +210,19 @@ def plot_training_curves(histories: dict[str, str | os.PathLike], out_png: str |
     save_figure(fig, out_png)
 
 
-def plot_sampler_study(study: str | os.PathLike | pd.DataFrame,
-                       out_png: str | os.PathLike) -> None:
+def plot_sampler_study(study: str | os.PathLike | pd.DataFrame, out_png: str | os.PathLike) -> None:
     """PSNR, SSIM and seconds per image vs. steps, one line per sampler (log-scaled x)."""
     df = study if isinstance(study, pd.DataFrame) else pd.read_csv(study)
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for s in dict.fromkeys(df["sampler"]):
         d = df[df["sampler"] == s].sort_values("steps")
         mk = "s" if s == "ancestral" else "o"
-        axes[0].errorbar(d["steps"], d["psnr_mean"], yerr=d["psnr_std"], marker=mk, capsize=3,
-                         label=s)
-        axes[1].errorbar(d["steps"], d["ssim_mean"], yerr=d["ssim_std"], marker=mk, capsize=3,
-                         label=s)
+        axes[0].errorbar(
+            d["steps"], d["psnr_mean"], yerr=d["psnr_std"], marker=mk, capsize=3, label=s
+        )
+        axes[1].errorbar(
+            d["steps"], d["ssim_mean"], yerr=d["ssim_std"], marker=mk, capsize=3, label=s
+        )
         axes[2].plot(d["steps"], d["sec_per_image"], marker=mk, label=s)
     ticks = sorted({int(v) for v in df["steps"]})
     for ax, yl in zip(axes, ("PSNR (dB)", "SSIM", "seconds per image"), strict=True):
@@ -302,12 +323,15 @@ def uncertainty_figure(
     _, attrs = open_predictions(pred_store)
     k = int(attrs.get("n_samples", 1))
     if k < 2:
-        raise ValueError(f"{pred_store}: n_samples = {k}; the uncertainty figure needs a store "
-                         "with several samples per tile (rocksr predict --n-samples K, K > 1)")
+        raise ValueError(
+            f"{pred_store}: n_samples = {k}; the uncertainty figure needs a store "
+            "with several samples per tile (rocksr predict --n-samples K, K > 1)"
+        )
     ids = split_tile_ids(splits, "test")
     pos = choose_figure3_tiles(len(ids), n_tiles, seed)
     mct, sem, arrays = read_tiles_for_figure(
-        {"mean": (pred_store, "mean"), "std": (pred_store, "std")}, store, splits, pos)
+        {"mean": (pred_store, "mean"), "std": (pred_store, "std")}, store, splits, pos
+    )
     mean = arrays["mean"].astype(np.float64)
     std = arrays["std"].astype(np.float64)
     err = np.abs(mean - sem.astype(np.float64))
@@ -315,19 +339,26 @@ def uncertainty_figure(
     std_max = max(1.0, float(np.ceil(np.percentile(std, 99.5))))
     err_max = max(1.0, float(np.ceil(np.percentile(err, 99.5))))
     rows = len(pos)
-    fig, axes = plt.subplots(rows, 5, figsize=(14, 2.8 * rows + 1.6), squeeze=False,
-                             layout="constrained")
-    titles = ["micro-CT", f"mean of {k} samples", "ground truth", f"std of {k} samples",
-              "|mean − truth|"]
+    fig, axes = plt.subplots(
+        rows, 5, figsize=(14, 2.8 * rows + 1.6), squeeze=False, layout="constrained"
+    )
+    titles = [
+        "micro-CT",
+        f"mean of {k} samples",
+        "ground truth",
+        f"std of {k} samples",
+        "|mean − truth|",
+    ]
     grey_im = std_im = err_im = None
     for r, p in enumerate(pos):
         for c, img in enumerate((mct[r], mean[r], sem[r])):
-            grey_im = axes[r, c].imshow(img, cmap="gray", vmin=0, vmax=255,
-                                        interpolation="nearest")
-        std_im = axes[r, 3].imshow(std[r], cmap="viridis", vmin=0, vmax=std_max,
-                                   interpolation="nearest")
-        err_im = axes[r, 4].imshow(err[r], cmap="magma", vmin=0, vmax=err_max,
-                                   interpolation="nearest")
+            grey_im = axes[r, c].imshow(img, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        std_im = axes[r, 3].imshow(
+            std[r], cmap="viridis", vmin=0, vmax=std_max, interpolation="nearest"
+        )
+        err_im = axes[r, 4].imshow(
+            err[r], cmap="magma", vmin=0, vmax=err_max, interpolation="nearest"
+        )
         for c in range(5):
             axes[r, c].set_xticks([])
             axes[r, c].set_yticks([])

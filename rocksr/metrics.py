@@ -77,9 +77,7 @@ def check_images(
                 f"[0, {data_range:g}] (convert uint8 with rocksr.metrics.to_unit)"
             )
         if a.ndim not in (2, 3):
-            raise ValueError(
-                f"{name}: {label} has shape {a.shape}; expected (H, W) or (N, H, W)"
-            )
+            raise ValueError(f"{name}: {label} has shape {a.shape}; expected (H, W) or (N, H, W)")
         if a.size == 0:
             raise ValueError(f"{name}: {label} is empty (shape {a.shape})")
         if not np.all(np.isfinite(a)):
@@ -115,8 +113,9 @@ def mse(
     """Mean squared error per image (float for (H, W), array for (N, H, W))."""
     p, t = check_images(pred, target, data_range, name="mse")
     batched = p.ndim == 3
-    p, t = _crop(p.reshape((-1,) + p.shape[-2:]), crop_border), _crop(
-        t.reshape((-1,) + t.shape[-2:]), crop_border
+    p, t = (
+        _crop(p.reshape((-1,) + p.shape[-2:]), crop_border),
+        _crop(t.reshape((-1,) + t.shape[-2:]), crop_border),
     )
     return _result(np.mean((p - t) ** 2, axis=(-2, -1), dtype=np.float64), batched)
 
@@ -127,8 +126,9 @@ def psnr(
     """PSNR in dB: ``10 log10(data_range^2 / MSE)`` per image; identical images give ``inf``."""
     p, t = check_images(pred, target, data_range, name="psnr")
     batched = p.ndim == 3
-    p, t = _crop(p.reshape((-1,) + p.shape[-2:]), crop_border), _crop(
-        t.reshape((-1,) + t.shape[-2:]), crop_border
+    p, t = (
+        _crop(p.reshape((-1,) + p.shape[-2:]), crop_border),
+        _crop(t.reshape((-1,) + t.shape[-2:]), crop_border),
     )
     err = np.mean((p - t) ** 2, axis=(-2, -1), dtype=np.float64)
     with np.errstate(divide="ignore"):
@@ -223,8 +223,15 @@ def ssim_map(
         pred, target, data_range, sigma, win_size, gaussian_weights, crop_border
     )
     out = _ssim_map_batch(
-        p, t, data_range=float(data_range), gaussian_weights=gaussian_weights, sigma=sigma,
-        win_size=win, use_sample_covariance=use_sample_covariance, K1=K1, K2=K2,
+        p,
+        t,
+        data_range=float(data_range),
+        gaussian_weights=gaussian_weights,
+        sigma=sigma,
+        win_size=win,
+        use_sample_covariance=use_sample_covariance,
+        K1=K1,
+        K2=K2,
     )
     return out if batched else out[0]
 
@@ -257,9 +264,15 @@ def ssim(
     step = max(1, _SSIM_SLICE_PX // (p.shape[-2] * p.shape[-1]))
     for i in range(0, p.shape[0], step):
         s = _ssim_map_batch(
-            p[i : i + step], t[i : i + step], data_range=float(data_range),
-            gaussian_weights=gaussian_weights, sigma=sigma, win_size=win,
-            use_sample_covariance=use_sample_covariance, K1=K1, K2=K2,
+            p[i : i + step],
+            t[i : i + step],
+            data_range=float(data_range),
+            gaussian_weights=gaussian_weights,
+            sigma=sigma,
+            win_size=win,
+            use_sample_covariance=use_sample_covariance,
+            K1=K1,
+            K2=K2,
         )
         if pad:
             s = s[:, pad:-pad, pad:-pad]

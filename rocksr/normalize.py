@@ -42,7 +42,7 @@ def normalize_image(
     lo, hi = stretch_limits(arr, p_low, p_high)
     if arr.dtype == np.float64:
         # float64 stays float64 (values like 1e-50 would underflow to 0 in float32)
-        out = ((arr - lo) / (hi - lo) if hi > lo else np.zeros(arr.shape, np.float64))
+        out = (arr - lo) / (hi - lo) if hi > lo else np.zeros(arr.shape, np.float64)
     else:
         # the arithmetic of earlier versions, kept bit for bit: changing it would change the
         # normalized images by a grey level here and there, and so every tile, the training

@@ -73,11 +73,14 @@ def store_problem(path: str | os.PathLike, partial: bool = False) -> str | None:
     if not (STORE_MARK in attrs or legacy):
         return "is a Zarr store not written by rocksr (no rocksr attributes)"
     foreign = sorted(
-        e.name for e in p.iterdir()
+        e.name
+        for e in p.iterdir()
         if e.name not in ("zarr.json", DIGESTS_FILE, *TOOL_FILES) and not _is_zarr_node_dir(e)
     )
     if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        shown = ", ".join(foreign[:3]) + (
+            f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        )
         return f"holds files rocksr did not write ({shown})"
     return None
 

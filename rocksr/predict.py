@@ -138,13 +138,13 @@ def iter_tiles(
         yield b, sel, read_tiles(group, array, sel)
 
 
-
 def grey_histogram(group: Any, array: str, ids: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """256-bin pixel counts (int64) of uint8 ``group[array]`` over the tiles ``ids`` (streamed)."""
     hist = np.zeros(256, dtype=np.int64)
     for _, _, tiles in iter_tiles(group, array, ids, batch_size):
         hist += np.bincount(tiles.ravel(), minlength=256)
     return hist
+
 
 # ---------------------------------------------------------------- value mapping / seeding
 
@@ -213,10 +213,14 @@ def resolve_device(device: str = "auto") -> str:
 ARRAYS = ("pred", "mean", "std", "samples")
 """The arrays a prediction store may hold (see the module docstring)."""
 
-_STD_UNITS = ("population std (ddof 0) of the K samples per pixel, in SEM grey levels on the "
-              "0..255 scale (float16)")
-_SEEDING = ("sample k of batch b: generator batch_generator(seed, b) for k = 0, "
-            "SeedSequence([seed, b, k]) for k >= 1")
+_STD_UNITS = (
+    "population std (ddof 0) of the K samples per pixel, in SEM grey levels on the "
+    "0..255 scale (float16)"
+)
+_SEEDING = (
+    "sample k of batch b: generator batch_generator(seed, b) for k = 0, "
+    "SeedSequence([seed, b, k]) for k >= 1"
+)
 
 
 class PredictionStoreWriter:
@@ -226,8 +230,15 @@ class PredictionStoreWriter:
     order) of array ``name``; for ``samples`` give ``sample=k`` and ``(b, S, S)`` data.
     """
 
-    def __init__(self, group: Any, out: Path, tile_ids: np.ndarray, tile_size: int,
-                 n_samples: int, uncertainty: bool) -> None:
+    def __init__(
+        self,
+        group: Any,
+        out: Path,
+        tile_ids: np.ndarray,
+        tile_size: int,
+        n_samples: int,
+        uncertainty: bool,
+    ) -> None:
         self.out = out
         self.tile_ids = tile_ids
         self.tile_size = int(tile_size)
@@ -235,28 +246,40 @@ class PredictionStoreWriter:
         n, s = len(tile_ids), self.tile_size
         tile = {"chunks": (1, s, s), "dimension_names": ("tile", "y", "x")}
         self.arrays: dict[str, Any] = {
-            "pred": group.create_array("pred", shape=(n, s, s), dtype="uint8", fill_value=0,
-                                       **tile),
+            "pred": group.create_array(
+                "pred", shape=(n, s, s), dtype="uint8", fill_value=0, **tile
+            ),
         }
         if uncertainty:
-            self.arrays["mean"] = group.create_array("mean", shape=(n, s, s), dtype="uint8",
-                                                     fill_value=0, **tile)
-            self.arrays["std"] = group.create_array("std", shape=(n, s, s), dtype="float16",
-                                                    fill_value=0.0, **tile)
+            self.arrays["mean"] = group.create_array(
+                "mean", shape=(n, s, s), dtype="uint8", fill_value=0, **tile
+            )
+            self.arrays["std"] = group.create_array(
+                "std", shape=(n, s, s), dtype="float16", fill_value=0.0, **tile
+            )
         if self.n_samples > 1:
             self.arrays["samples"] = group.create_array(
-                "samples", shape=(n, self.n_samples, s, s), dtype="uint8", fill_value=0,
-                chunks=(1, 1, s, s), dimension_names=("tile", "sample", "y", "x"))
+                "samples",
+                shape=(n, self.n_samples, s, s),
+                dtype="uint8",
+                fill_value=0,
+                chunks=(1, 1, s, s),
+                dimension_names=("tile", "sample", "y", "x"),
+            )
         self.written: dict[tuple[str, int], int] = {}
         for name in self.arrays:
             for k in range(self.n_samples if name == "samples" else 1):
                 self.written[(name, k)] = 0
 
-    def write(self, name: str, ids: np.ndarray, data: np.ndarray, sample: int | None = None) -> None:
+    def write(
+        self, name: str, ids: np.ndarray, data: np.ndarray, sample: int | None = None
+    ) -> None:
         """Append rows ``ids`` of array ``name`` (of sample ``sample`` for ``samples``)."""
         key = (name, 0 if sample is None else int(sample))
         if key not in self.written:
-            raise PredictionStoreError(f"{self.out}: no array {name!r} (sample {sample}) in this store")
+            raise PredictionStoreError(
+                f"{self.out}: no array {name!r} (sample {sample}) in this store"
+            )
         ids = np.asarray(ids, dtype=np.int64)
         pos = self.written[key]
         if not np.array_equal(ids, self.tile_ids[pos : pos + len(ids)]):
@@ -279,8 +302,11 @@ class PredictionStoreWriter:
         n = len(self.tile_ids)
         for (name, k), pos in self.written.items():
             if pos != n:
-                what = "predictions" if name == "pred" else f"rows of {name!r}" + (
-                    f" (sample {k})" if name == "samples" else "")
+                what = (
+                    "predictions"
+                    if name == "pred"
+                    else f"rows of {name!r}" + (f" (sample {k})" if name == "samples" else "")
+                )
                 raise PredictionStoreError(f"wrote {pos} of {n} {what}")
 
 
@@ -306,16 +332,25 @@ def prediction_store(
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     tile_ids = np.asarray(tile_ids, dtype=np.int64)
     with building_group(out_zarr) as group:
-        ids_arr = group.create_array("tile_ids", shape=(len(tile_ids),), dtype="int64",
-                                     chunks=(max(len(tile_ids), 1),))
+        ids_arr = group.create_array(
+            "tile_ids", shape=(len(tile_ids),), dtype="int64", chunks=(max(len(tile_ids), 1),)
+        )
         ids_arr[:] = tile_ids
-        writer = PredictionStoreWriter(group, Path(out_zarr), tile_ids, tile_size, n_samples,
-                                       uncertainty)
+        writer = PredictionStoreWriter(
+            group, Path(out_zarr), tile_ids, tile_size, n_samples, uncertainty
+        )
         yield writer
         writer.check_complete()
-        group.attrs.update({**attrs, "tile_ids": [int(i) for i in tile_ids],
-                            "tile_size": int(tile_size), "n_tiles": len(tile_ids),
-                            "n_samples": int(n_samples), "arrays": list(writer.arrays)})
+        group.attrs.update(
+            {
+                **attrs,
+                "tile_ids": [int(i) for i in tile_ids],
+                "tile_size": int(tile_size),
+                "n_tiles": len(tile_ids),
+                "n_samples": int(n_samples),
+                "arrays": list(writer.arrays),
+            }
+        )
 
 
 def write_prediction_store(
@@ -358,7 +393,8 @@ def open_predictions(
         attrs = dict(group.attrs)
     except Exception as exc:  # noqa: BLE001 (zarr raises many types for a broken store)
         raise PredictionStoreError(
-            f"{p}: not a readable Zarr prediction store ({_one_line(exc)})") from exc
+            f"{p}: not a readable Zarr prediction store ({_one_line(exc)})"
+        ) from exc
     if not attrs.get("complete", False) or "pred" not in group:
         raise PredictionStoreError(f"{p}: incomplete prediction store (interrupted run?)")
     from rocksr.store import StoreError, verify_store
@@ -390,7 +426,8 @@ def open_predictions(
     want = (pred.shape[0], k, *pred.shape[1:]) if array == "samples" else tuple(pred.shape)
     if tuple(arr.shape) != want:
         raise PredictionStoreError(
-            f"{p}: array {array!r} has shape {tuple(arr.shape)}, expected {want}")
+            f"{p}: array {array!r} has shape {tuple(arr.shape)}, expected {want}"
+        )
     return arr, attrs
 
 
@@ -453,8 +490,9 @@ def write_predictions(
     size = int(group["mct"].shape[-1])
     n_batches = (len(ids) + batch_size - 1) // batch_size
     extra = {"std_units": _STD_UNITS, "sample_seeding": _SEEDING} if stochastic else {}
-    with prediction_store(out_zarr, ids, size, {**attrs, **extra}, n_samples=k_total,
-                          uncertainty=stochastic) as writer:
+    with prediction_store(
+        out_zarr, ids, size, {**attrs, **extra}, n_samples=k_total, uncertainty=stochastic
+    ) as writer:
         it = iter_tiles(group, "mct", ids, batch_size)
         for b, sel, tiles in tqdm(it, total=n_batches, disable=not progress, desc="predict"):
             x = to_model(tiles, device)
@@ -474,6 +512,7 @@ def write_predictions(
             if stochastic and moments.mean is not None:
                 writer.write("mean", sel, unit_to_uint8(moments.mean))
                 writer.write("std", sel, (moments.std() * 127.5).astype(np.float16))
+
 
 # ---------------------------------------------------------------- model prediction
 
@@ -509,8 +548,9 @@ def make_predictor(
         options = sampling_options(section)
 
         def run_ddpm(mct: Any, generator: Any) -> Any:
-            return sample(model, mct, schedule, sampler=sampler, steps=steps, generator=generator,
-                          **options)
+            return sample(
+                model, mct, schedule, sampler=sampler, steps=steps, generator=generator, **options
+            )
 
         return run_ddpm
     raise ValueError(f"unknown model kind {kind!r} (cgan | ddpm)")
@@ -568,6 +608,16 @@ def predict(
     }
     if not stochastic:
         attrs["n_samples_requested"] = int(n_samples)
-    write_predictions(run, group, ids, out_zarr, attrs, n_samples=int(n_samples),
-                      stochastic=stochastic, seed=seed, batch_size=int(batch_size), device=dev,
-                      progress=progress)
+    write_predictions(
+        run,
+        group,
+        ids,
+        out_zarr,
+        attrs,
+        n_samples=int(n_samples),
+        stochastic=stochastic,
+        seed=seed,
+        batch_size=int(batch_size),
+        device=dev,
+        progress=progress,
+    )

@@ -37,8 +37,15 @@ from rocksr.predict import (
     to_model,
 )
 
-__all__ = ["DEFAULT_CONFIGS", "expand_configs", "run_sampler_study", "add_ancestral_gaps",
-           "cheapest_within", "sampler_study_markdown", "sampler_study"]
+__all__ = [
+    "DEFAULT_CONFIGS",
+    "expand_configs",
+    "run_sampler_study",
+    "add_ancestral_gaps",
+    "cheapest_within",
+    "sampler_study_markdown",
+    "sampler_study",
+]
 
 DEFAULT_CONFIGS: list[dict] = [
     {"sampler": "ancestral", "steps": None},
@@ -100,16 +107,21 @@ def run_sampler_study(
         pred = M.to_unit(np.concatenate(preds))
         ps = M.summarize(np.atleast_1d(M.psnr(pred, truth)))
         ss = M.summarize(np.atleast_1d(M.ssim(pred, truth)))
-        rows.append({
-            "sampler": sampler,
-            "steps": timesteps if steps is None else steps,
-            "n_tiles": len(mct),
-            "psnr_mean": ps["mean"], "psnr_std": ps["std"], "psnr_n_inf": ps["n_inf"],
-            "ssim_mean": ss["mean"], "ssim_std": ss["std"],
-            "sec_per_image": dt / len(mct),
-            "device": device,
-            "batch_size": batch_size,
-        })
+        rows.append(
+            {
+                "sampler": sampler,
+                "steps": timesteps if steps is None else steps,
+                "n_tiles": len(mct),
+                "psnr_mean": ps["mean"],
+                "psnr_std": ps["std"],
+                "psnr_n_inf": ps["n_inf"],
+                "ssim_mean": ss["mean"],
+                "ssim_std": ss["std"],
+                "sec_per_image": dt / len(mct),
+                "device": device,
+                "batch_size": batch_size,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -136,12 +148,14 @@ def cheapest_within(df: pd.DataFrame, tolerance_db: float = 0.3) -> pd.Series | 
     (ties: higher PSNR, then less time); None without an ancestral row or a finite PSNR."""
     if "psnr_gap_to_ancestral" not in df.columns:
         df = add_ancestral_gaps(df)
-    ok = df[df["psnr_gap_to_ancestral"].notna()
-            & (df["psnr_gap_to_ancestral"] >= -float(tolerance_db))]
+    ok = df[
+        df["psnr_gap_to_ancestral"].notna() & (df["psnr_gap_to_ancestral"] >= -float(tolerance_db))
+    ]
     if ok.empty:
         return None
     order = ok.assign(_neg_psnr=-ok["psnr_mean"]).sort_values(
-        ["steps", "_neg_psnr", "sec_per_image"], kind="stable")
+        ["steps", "_neg_psnr", "sec_per_image"], kind="stable"
+    )
     return order.iloc[0].drop("_neg_psnr")
 
 
@@ -182,17 +196,21 @@ def sampler_study_markdown(df: pd.DataFrame, tolerance_db: float = 0.3) -> str:
     anc = df[df["sampler"] == "ancestral"]
     tol = float(tolerance_db)
     if anc.empty:
-        lines.append("No ancestral row: gaps and speed-ups are n/a, and no sampler can be "
-                     f"checked against ancestral within {tol:g} dB.")
+        lines.append(
+            "No ancestral row: gaps and speed-ups are n/a, and no sampler can be "
+            f"checked against ancestral within {tol:g} dB."
+        )
     else:
         a = anc.iloc[0]
         best = cheapest_within(df, tol)
         if best is None:
             lines.append(f"No sampler has a finite mean PSNR within {tol:g} dB of ancestral.")
         elif best["sampler"] == "ancestral":
-            lines.append(f"Cheapest within {tol:g} dB of ancestral (mean PSNR): ancestral "
-                         f"itself ({int(best['steps'])} steps): no faster sampler comes within "
-                         f"{tol:g} dB of its {_f(a['psnr_mean'], '.2f')} dB.")
+            lines.append(
+                f"Cheapest within {tol:g} dB of ancestral (mean PSNR): ancestral "
+                f"itself ({int(best['steps'])} steps): no faster sampler comes within "
+                f"{tol:g} dB of its {_f(a['psnr_mean'], '.2f')} dB."
+            )
         else:
             lines.append(
                 f"Cheapest within {tol:g} dB of ancestral (mean PSNR): **{best['sampler']}, "
@@ -204,9 +222,12 @@ def sampler_study_markdown(df: pd.DataFrame, tolerance_db: float = 0.3) -> str:
             )
     n = int(df["n_tiles"].iloc[0]) if len(df) else 0
     dev = str(df["device"].iloc[0]) if "device" in df.columns and len(df) else "?"
-    lines += ["", f"Mean ± std over {n} test tiles; cost = network evaluations (steps), ties to "
-              f"the higher PSNR; seconds per image measured on {dev}. Gaps are row minus "
-              "ancestral (negative = worse)."]
+    lines += [
+        "",
+        f"Mean ± std over {n} test tiles; cost = network evaluations (steps), ties to "
+        f"the higher PSNR; seconds per image measured on {dev}. Gaps are row minus "
+        "ancestral (negative = worse).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -240,8 +261,9 @@ def sampler_study(
     k = min(int(n_tiles), len(ids))
     sel = ids[np.sort(np.random.default_rng(seed).choice(len(ids), size=k, replace=False))]
     mct, sem = read_tiles(group, "mct", sel), read_tiles(group, "sem", sel)
-    df = run_sampler_study(model, cfg, mct, sem, configs, seed=seed, batch_size=batch_size,
-                           device=dev)
+    df = run_sampler_study(
+        model, cfg, mct, sem, configs, seed=seed, batch_size=batch_size, device=dev
+    )
     df.insert(3, "tile_ids", " ".join(str(int(i)) for i in sel))
     df = add_ancestral_gaps(df)
     write_table(df, out_csv)

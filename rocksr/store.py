@@ -167,8 +167,9 @@ def building_group(out: str | os.PathLike) -> Iterator:
     try:
         _remove_tree(old)
     except OSError as exc:
-        log.warning("%s: could not remove the replaced store %s (%s); delete it by hand",
-                    out, old, exc)
+        log.warning(
+            "%s: could not remove the replaced store %s (%s); delete it by hand", out, old, exc
+        )
 
 
 def write_tiles(
@@ -218,8 +219,9 @@ def write_tiles(
 
         pool = ThreadPoolExecutor(max_workers=max(1, int(workers)))
         try:
-            with tqdm(total=n, unit="tile", desc="tiles", disable=not progress,
-                      mininterval=2.0) as bar:
+            with tqdm(
+                total=n, unit="tile", desc="tiles", disable=not progress, mininterval=2.0
+            ) as bar:
                 for done in pool.map(work, range(0, n, shard)):
                     bar.update(done)
         finally:  # on an error or SIGTERM, drop the queued shards instead of rendering them
@@ -249,7 +251,9 @@ def verify_store(path: str | os.PathLike, full: bool = False, what: str = "store
     if problems:
         more = f" (and {len(problems) - 5} more problems)" if len(problems) > 5 else ""
         raise StoreError(
-            f"{p}: damaged {what}: " + "; ".join(problems[:5]) + more
+            f"{p}: damaged {what}: "
+            + "; ".join(problems[:5])
+            + more
             + "; rebuild it (delete it and re-run the stage that wrote it)"
         )
 
@@ -269,14 +273,17 @@ def certify_store(path: str | os.PathLike) -> int:
     names = sorted(d.name for d in p.iterdir() if d.is_dir() and (d / "zarr.json").is_file())
     for name in names:
         arr = group[name]
-        grid = [math.ceil(s / c) for s, c in zip(arr.shape, arr.metadata.chunk_grid.chunk_shape,
-                                                 strict=True)]
+        grid = [
+            math.ceil(s / c)
+            for s, c in zip(arr.shape, arr.metadata.chunk_grid.chunk_shape, strict=True)
+        ]
         for idx in np.ndindex(*grid):
             key = arr.metadata.encode_chunk_key(idx)
             if not (p / name / key).is_file():
                 raise StoreError(
                     f"{p}: {digests.describe(p, f'{name}/{key}')} is missing; cannot vouch for "
-                    "this store, rebuild it")
+                    "this store, rebuild it"
+                )
         step = max(1, arr.metadata.chunk_grid.chunk_shape[0])
         for start in range(0, arr.shape[0], step):
             try:

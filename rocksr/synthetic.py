@@ -89,9 +89,7 @@ FORWARD_DEFAULTS: dict[str, Any] = {
 def _check_keys(given: dict[str, Any], defaults: dict[str, Any], what: str) -> dict[str, Any]:
     unknown = sorted(set(given) - set(defaults))
     if unknown:
-        raise ValueError(
-            f"unknown {what} parameter(s) {unknown}; valid keys: {sorted(defaults)}"
-        )
+        raise ValueError(f"unknown {what} parameter(s) {unknown}; valid keys: {sorted(defaults)}")
     out = dict(defaults)
     out.update(given)
     return out
@@ -295,9 +293,7 @@ def generate_sem(height: int, width: int, seed: int, **rock: Any) -> tuple[np.nd
         del yy, xx, warp
         is_k = mineral[g] == KFS
         # perthite: darker albite lamellae in K-feldspar
-        delta.ravel()[feld_idx] += np.where(is_k & (stripe > 0.55), -16.0, 0.0).astype(
-            np.float32
-        )
+        delta.ravel()[feld_idx] += np.where(is_k & (stripe > 0.55), -16.0, 0.0).astype(np.float32)
         score = 0.75 * _smooth_noise(r_feld, h, w, 2.0).ravel()[feld_idx]
         score += 0.65 * _smooth_noise(r_feld, h, w, 7.0).ravel()[feld_idx]
         score += 0.5 * stripe * np.where(is_k, 0.4, 1.0).astype(np.float32)
@@ -372,8 +368,8 @@ def generate_sem(height: int, width: int, seed: int, **rock: Any) -> tuple[np.nd
             sp = r_tex.standard_normal(cl.size).astype(np.float32)
             mp = r_tex.standard_normal(cl.size).astype(np.float32)
             mot = _smooth_noise(r_tex, h, w, 3.0).ravel()[cl]
-            delta.ravel()[cl] += 20.0 * sp + 16.0 * mot - np.where(mp > 1.2, 60.0, 0.0).astype(
-                np.float32
+            delta.ravel()[cl] += (
+                20.0 * sp + 16.0 * mot - np.where(mp > 1.2, 60.0, 0.0).astype(np.float32)
             )
             del mot
             phases.ravel()[cl[sp > 3.1]] = HEAVY

@@ -156,21 +156,28 @@ class CGANTask:
             fake = self.G_fwd(mct)
             # discriminator
             self.D.requires_grad_(True)
-            loss_d = d_hinge_loss(self.D_fwd(mct, sem).float(), self.D_fwd(mct, fake.detach()).float())
+            loss_d = d_hinge_loss(
+                self.D_fwd(mct, sem).float(), self.D_fwd(mct, fake.detach()).float()
+            )
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
         # generator (D frozen, as in pix2pix)
         self.D.requires_grad_(False)
         with self.rt.autocast():
-            loss_g, adv, l1 = g_loss(self.D_fwd(mct, fake).float(), fake.float(), sem.float(),
-                                     self.lambda_l1)
+            loss_g, adv, l1 = g_loss(
+                self.D_fwd(mct, fake).float(), fake.float(), sem.float(), self.lambda_l1
+            )
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
         self.D.requires_grad_(True)
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "g_adv": adv.item(),
-                "g_l1": l1.item()}
+        return {
+            "loss_d": loss_d.item(),
+            "loss_g": loss_g.item(),
+            "g_adv": adv.item(),
+            "g_l1": l1.item(),
+        }
 
     @torch.no_grad()
     def validate(self, loader, max_batches: int | None) -> dict:
@@ -199,9 +206,12 @@ class CGANTask:
         return float(self.opt_g.param_groups[0]["lr"])
 
     def state(self) -> dict:
-        return {"models": {k: v.state_dict() for k, v in self.models().items()}, "ema": None,
-                "optimizers": {"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
-                "schedulers": {}}
+        return {
+            "models": {k: v.state_dict() for k, v in self.models().items()},
+            "ema": None,
+            "optimizers": {"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
+            "schedulers": {},
+        }
 
     def load(self, ckpt: dict) -> None:
         for k, m in self.models().items():
@@ -236,13 +246,15 @@ def ddpm_config(cfg: dict) -> dict:
     out["prediction"] = check_prediction(str(out["prediction"]))
     out["threshold"] = threshold_config(out["threshold"])
     if out["select_on"] not in SELECT_ON:
-        raise ValueError(f"ddpm.select_on must be one of {sorted(SELECT_ON)}, "
-                         f"got {out['select_on']!r}")
+        raise ValueError(
+            f"ddpm.select_on must be one of {sorted(SELECT_ON)}, got {out['select_on']!r}"
+        )
     return out
 
 
-def random_crops(mct: torch.Tensor, sem: torch.Tensor, size: int,
-                 gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def random_crops(
+    mct: torch.Tensor, sem: torch.Tensor, size: int, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The same random ``size``x``size`` window of each (mct, sem) pair; offsets from ``gen``."""
     b, _, h, w = mct.shape
     if size >= h and size >= w:
@@ -252,8 +264,8 @@ def random_crops(mct: torch.Tensor, sem: torch.Tensor, size: int,
     ys = torch.randint(0, h - size + 1, (b,), generator=gen, device=gen.device).tolist()
     xs = torch.randint(0, w - size + 1, (b,), generator=gen, device=gen.device).tolist()
     windows = list(enumerate(zip(ys, xs, strict=True)))
-    mc = torch.stack([mct[i, :, y:y + size, x:x + size] for i, (y, x) in windows])
-    sc = torch.stack([sem[i, :, y:y + size, x:x + size] for i, (y, x) in windows])
+    mc = torch.stack([mct[i, :, y : y + size, x : x + size] for i, (y, x) in windows])
+    sc = torch.stack([sem[i, :, y : y + size, x : x + size] for i, (y, x) in windows])
     return mc, sc
 
 
@@ -280,20 +292,33 @@ class DDPMTask:
         self.grad_clip = cfg.get("grad_clip", 0.7)
         self.base_lr = float(cfg.get("lr", 5e-5))
         self.warmup = int(cfg.get("warmup_steps", DDPM_DEFAULTS["warmup_steps"]))
-        self.opt = torch.optim.AdamW(self.net.parameters(), lr=self.base_lr,
-                                     weight_decay=float(cfg.get("weight_decay", 5e-4)))
+        self.opt = torch.optim.AdamW(
+            self.net.parameters(),
+            lr=self.base_lr,
+            weight_decay=float(cfg.get("weight_decay", 5e-4)),
+        )
         pl = cfg.get("plateau") or {}
         self.use_plateau = bool(pl.get("enabled", True))
         self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.opt, mode="min", factor=float(pl.get("factor", 0.5)),
-            patience=int(pl.get("patience", 5)), min_lr=float(pl.get("min_lr", 0.0)))
+            self.opt,
+            mode="min",
+            factor=float(pl.get("factor", 0.5)),
+            patience=int(pl.get("patience", 5)),
+            min_lr=float(pl.get("min_lr", 0.0)),
+        )
         ema_cfg = cfg.get("ema") or {}
-        self.ema = (EMA(self.net, float(ema_cfg.get("decay", 0.999)))
-                    if ema_cfg.get("enabled", True) else None)
+        self.ema = (
+            EMA(self.net, float(ema_cfg.get("decay", 0.999)))
+            if ema_cfg.get("enabled", True)
+            else None
+        )
         self.select_on = cfg["select_on"]
         self.select_mode = SELECT_ON[self.select_on]
-        self.select_key = ("val_loss_ema" if self.ema else "val_loss") \
-            if self.select_on == "val_loss" else self.select_on
+        self.select_key = (
+            ("val_loss_ema" if self.ema else "val_loss")
+            if self.select_on == "val_loss"
+            else self.select_on
+        )
         self.sampler = str(cfg.get("val_sampler", DDPM_DEFAULTS["val_sampler"]))
         self.sampler_steps = cfg.get("val_sampler_steps", DDPM_DEFAULTS["val_sampler_steps"])
         self.steps_done = 0
@@ -321,15 +346,23 @@ class DDPMTask:
             mct, sem = random_crops(mct, sem, self.crop, gen)
         self._set_warmup_lr()
         with self.rt.autocast():
-            loss = training_loss(self.fwd, self.schedule, sem, mct, generator=gen,
-                                 kind=self.loss_kind, prediction=self.prediction,
-                                 min_snr_gamma=self.min_snr_gamma)
+            loss = training_loss(
+                self.fwd,
+                self.schedule,
+                sem,
+                mct,
+                generator=gen,
+                kind=self.loss_kind,
+                prediction=self.prediction,
+                min_snr_gamma=self.min_snr_gamma,
+            )
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         out = {"loss": loss.item()}
         if self.grad_clip:
-            out["grad_norm"] = float(nn.utils.clip_grad_norm_(self.net.parameters(),
-                                                              float(self.grad_clip)))
+            out["grad_norm"] = float(
+                nn.utils.clip_grad_norm_(self.net.parameters(), float(self.grad_clip))
+            )
         self.opt.step()
         self.steps_done += 1
         if self.ema:
@@ -388,18 +421,28 @@ class DDPMTask:
     def predict(self, mct: torch.Tensor) -> torch.Tensor:
         g = torch.Generator(device="cpu").manual_seed(self.seed + VAL_SEED_OFFSET)
         steps = None if self.sampler == "ancestral" else self.sampler_steps
-        return sample(self.eval_net(), self.rt.batch(mct), self.schedule, self.sampler, steps, g,
-                      prediction=self.prediction, threshold=self.threshold,
-                      amp=self.rt.precision == "bf16")
+        return sample(
+            self.eval_net(),
+            self.rt.batch(mct),
+            self.schedule,
+            self.sampler,
+            steps,
+            g,
+            prediction=self.prediction,
+            threshold=self.threshold,
+            amp=self.rt.precision == "bf16",
+        )
 
     def lr(self) -> float:
         return float(self.opt.param_groups[0]["lr"])
 
     def state(self) -> dict:
-        return {"models": {"unet": self.net.state_dict()},
-                "ema": self.ema.state_dict() if self.ema else None,
-                "optimizers": {"unet": self.opt.state_dict()},
-                "schedulers": {"plateau": self.plateau.state_dict()}}
+        return {
+            "models": {"unet": self.net.state_dict()},
+            "ema": self.ema.state_dict() if self.ema else None,
+            "optimizers": {"unet": self.opt.state_dict()},
+            "schedulers": {"plateau": self.plateau.state_dict()},
+        }
 
     def load(self, ckpt: dict) -> None:
         self.net.load_state_dict(ckpt["models"]["unet"])
@@ -419,10 +462,19 @@ TASKS = {"cgan": CGANTask, "ddpm": DDPMTask}
 # --------------------------------------------------------------------------- RNG state
 def rng_state(gen: torch.Generator) -> dict:
     npst = np.random.get_state()  # noqa: NPY002
-    st = {"python": random.getstate(),
-          "numpy": {"name": npst[0], "keys": torch.from_numpy(npst[1].astype(np.int64)),
-                    "pos": int(npst[2]), "has_gauss": int(npst[3]), "cached": float(npst[4])},
-          "torch": torch.get_rng_state(), "train_gen": gen.get_state(), "cuda": None}
+    st = {
+        "python": random.getstate(),
+        "numpy": {
+            "name": npst[0],
+            "keys": torch.from_numpy(npst[1].astype(np.int64)),
+            "pos": int(npst[2]),
+            "has_gauss": int(npst[3]),
+            "cached": float(npst[4]),
+        },
+        "torch": torch.get_rng_state(),
+        "train_gen": gen.get_state(),
+        "cuda": None,
+    }
     if torch.cuda.is_available():
         st["cuda"] = torch.cuda.get_rng_state_all()
     return st
@@ -445,8 +497,9 @@ def _to_u8(x: torch.Tensor) -> np.ndarray:
     return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
 
 
-def save_sample_grid(path: Path, mct: torch.Tensor, pred: torch.Tensor, truth: torch.Tensor,
-                     gap: int = 4) -> None:
+def save_sample_grid(
+    path: Path, mct: torch.Tensor, pred: torch.Tensor, truth: torch.Tensor, gap: int = 4
+) -> None:
     """One row per sample: micro-CT | prediction | truth (8-bit PNG, white gaps)."""
     from PIL import Image
 
@@ -485,10 +538,15 @@ def plot_curves(history: list[dict], path: Path, kind: str) -> None:
     df = pd.DataFrame(history)
     tr = df[df["phase"] == "train"] if len(df) else df
     va = df[df["phase"] == "val"] if len(df) else df
-    panels = ([("generator L1", ["g_l1"], ["val_l1"]), ("adversarial", ["loss_d", "g_adv"], [])]
-              if kind == "cgan" else [("loss", ["loss"], ["val_loss", "val_loss_ema"]),
-                                      ("validation samples: PSNR (dB)", [], ["val_psnr"]),
-                                      ("validation samples: SSIM", [], ["val_ssim"])])
+    panels = (
+        [("generator L1", ["g_l1"], ["val_l1"]), ("adversarial", ["loss_d", "g_adv"], [])]
+        if kind == "cgan"
+        else [
+            ("loss", ["loss"], ["val_loss", "val_loss_ema"]),
+            ("validation samples: PSNR (dB)", [], ["val_psnr"]),
+            ("validation samples: SSIM", [], ["val_ssim"]),
+        ]
+    )
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
     for ax, (title, tcols, vcols) in zip(axes[0], panels, strict=True):
         for c in tcols:
@@ -510,8 +568,10 @@ def plot_curves(history: list[dict], path: Path, kind: str) -> None:
 def _gpu_mem(device: torch.device) -> dict:
     if device.type != "cuda":
         return {}
-    return {"gpu_mem_mb": torch.cuda.memory_allocated(device) / 2**20,
-            "gpu_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20}
+    return {
+        "gpu_mem_mb": torch.cuda.memory_allocated(device) / 2**20,
+        "gpu_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20,
+    }
 
 
 # --------------------------------------------------------------------------- SIGTERM
@@ -552,10 +612,20 @@ def _total_steps(cfg: dict, steps_per_epoch: int) -> int:
 
 
 # keys that may change between a run and its resumption (budget, logging, data loading)
-RESUMABLE_KEYS = {"max_steps", "epochs", "val_every", "ckpt_every", "log_every", "n_val_samples",
-                  "val_sample_tiles",
-                  "val_batch_size", "val_max_batches", "val_sampler", "val_sampler_steps",
-                  "compile"}
+RESUMABLE_KEYS = {
+    "max_steps",
+    "epochs",
+    "val_every",
+    "ckpt_every",
+    "log_every",
+    "n_val_samples",
+    "val_sample_tiles",
+    "val_batch_size",
+    "val_max_batches",
+    "val_sampler",
+    "val_sampler_steps",
+    "compile",
+}
 LOADER_KEYS = {"num_workers", "pin_memory", "persistent_workers", "prefetch_factor"}
 
 
@@ -568,19 +638,44 @@ def run_fingerprint(cfg: dict, seed: int, store: str | Path, splits: str | Path)
     attrs = dict(open_tiles(store).attrs)
     hyper = {k: v for k, v in cfg.items() if k not in RESUMABLE_KEYS and k != "data"}
     hyper["data"] = {k: v for k, v in (cfg.get("data") or {}).items() if k not in LOADER_KEYS}
-    blob = json.dumps({"hyper": hyper, "seed": seed, "splits": sha256_file(splits),
-                       "store": {k: attrs.get(k) for k in ("sources", "tiling", "tile_size",
-                                                           "stride", "angles", "n_tiles")}},
-                      sort_keys=True, default=str)
+    blob = json.dumps(
+        {
+            "hyper": hyper,
+            "seed": seed,
+            "splits": sha256_file(splits),
+            "store": {
+                k: attrs.get(k)
+                for k in ("sources", "tiling", "tile_size", "stride", "angles", "n_tiles")
+            },
+        },
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _payload(task, kind: str, cfg: dict, seed: int, progress: dict, gen: torch.Generator,
-             history: list[dict], fingerprint: str = "") -> dict:
-    return {"format": FORMAT, "kind": kind, "config": cfg, "seed": seed,
-            "fingerprint": fingerprint,
-            "arch": arch_signature(kind, cfg), **task.state(), **progress,
-            "rng": rng_state(gen), "history": history}
+def _payload(
+    task,
+    kind: str,
+    cfg: dict,
+    seed: int,
+    progress: dict,
+    gen: torch.Generator,
+    history: list[dict],
+    fingerprint: str = "",
+) -> dict:
+    return {
+        "format": FORMAT,
+        "kind": kind,
+        "config": cfg,
+        "seed": seed,
+        "fingerprint": fingerprint,
+        "arch": arch_signature(kind, cfg),
+        **task.state(),
+        **progress,
+        "rng": rng_state(gen),
+        "history": history,
+    }
 
 
 def _set_aside(path: Path) -> Path:
@@ -605,9 +700,19 @@ def _load_state(path: Path) -> tuple[dict | None, bool]:
         return None, True
 
 
-def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Path,
-          history_csv: str | Path, curve_png: str | Path, samples_dir: str | Path,
-          state_dir: str | Path, params: dict, seed: int, device: str = "auto") -> None:
+def train(
+    kind: str,
+    store: str | Path,
+    splits: str | Path,
+    best_ckpt: str | Path,
+    history_csv: str | Path,
+    curve_png: str | Path,
+    samples_dir: str | Path,
+    state_dir: str | Path,
+    params: dict,
+    seed: int,
+    device: str = "auto",
+) -> None:
     """Train ``kind`` in {"cgan","ddpm"}; ``params`` = that model's config section + {"data": ...}.
 
     Resumes from ``state_dir/last.pt`` when present and compatible (raises
@@ -628,9 +733,15 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
     seed_everything(seed)
     rt = Runtime(cfg, dev)
     task = TASKS[kind](cfg, rt, seed)
-    log.info("%s on %s (precision %s, channels_last %s, compile %s); %s parameters", kind, dev,
-             rt.precision, rt.channels_last, rt.compile,
-             {k: sum(p.numel() for p in m.parameters()) for k, m in task.models().items()})
+    log.info(
+        "%s on %s (precision %s, channels_last %s, compile %s); %s parameters",
+        kind,
+        dev,
+        rt.precision,
+        rt.channels_last,
+        rt.compile,
+        {k: sum(p.numel() for p in m.parameters()) for k, m in task.models().items()},
+    )
 
     bs = int(cfg.get("batch_size", 8))
     train_ds = TileDataset(store, splits, "train")
@@ -644,7 +755,8 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
         if crop is not None and (int(crop) % 2**levels or int(crop) > tile):
             raise ValueError(
                 f"ddpm.crop {crop} must be at most the tile size {tile} of {store} and divisible "
-                f"by 2**{levels} = {2**levels} (the U-Net's down-sampling factor)")
+                f"by 2**{levels} = {2**levels} (the U-Net's down-sampling factor)"
+            )
         if tile % 2**levels:
             raise ValueError(
                 f"{store}: tile size {tile} is not divisible by 2**{levels} = {2**levels}, "
@@ -652,8 +764,11 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
                 "or ddpm.unet.block_out_channels"
             )
     train_loader = make_loader(train_ds, bs, data_cfg, dev, seed, train=True)
-    val_loader = (make_loader(val_ds, int(cfg.get("val_batch_size", bs)), data_cfg, dev, seed,
-                              train=False) if len(val_ds) else None)
+    val_loader = (
+        make_loader(val_ds, int(cfg.get("val_batch_size", bs)), data_cfg, dev, seed, train=False)
+        if len(val_ds)
+        else None
+    )
     if val_loader is None:
         log.warning("validation split is empty: 'best' will be the last checkpoint")
     spe = len(train_loader)
@@ -663,17 +778,30 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
     log_every = int(cfg.get("log_every", 10))
     val_max_batches = cfg.get("val_max_batches")
     n_samples = int(cfg.get("n_val_samples", 4))
-    log.info("train %d tiles (%d steps/epoch, batch %d), val %d tiles; %d steps in total",
-             len(train_ds), spe, bs, len(val_ds), total)
+    log.info(
+        "train %d tiles (%d steps/epoch, batch %d), val %d tiles; %d steps in total",
+        len(train_ds),
+        spe,
+        bs,
+        len(val_ds),
+        total,
+    )
 
     fingerprint = run_fingerprint(cfg, seed, store, splits)
     gen = torch.Generator(device=dev).manual_seed(seed)
     # everything the loop carries between steps (checkpointed, so resume is exact), incl. the
     # running sums of the current logging window
     select_mode = getattr(task, "select_mode", "min")
-    progress: dict[str, Any] = {"step": 0, "epoch": 0, "batch_in_epoch": 0,
-                                "best_val": -math.inf if select_mode == "max" else math.inf,
-                                "best_step": -1, "log_sums": {}, "log_n": 0, "pending_val": False}
+    progress: dict[str, Any] = {
+        "step": 0,
+        "epoch": 0,
+        "batch_in_epoch": 0,
+        "best_val": -math.inf if select_mode == "max" else math.inf,
+        "best_step": -1,
+        "log_sums": {},
+        "log_n": 0,
+        "pending_val": False,
+    }
     history: list[dict] = []
     ckpt, last_broken = _load_state(last_path)
     best_ok = best_path.exists() and _load_state(best_path)[0] is not None
@@ -689,9 +817,13 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
             # same architecture, but other hyper-parameters, seed, splits or tiles: the old
             # state belongs to another experiment; keep it aside and start over
             old = state_dir.with_name(state_dir.name + ".previous")
-            log.warning("%s was trained with other hyper-parameters, seed or data (changed: %s);"
-                        " moving it to %s and training from scratch", resumed_from,
-                        diff_keys(ckpt["config"], cfg) or "data/seed", old)
+            log.warning(
+                "%s was trained with other hyper-parameters, seed or data (changed: %s);"
+                " moving it to %s and training from scratch",
+                resumed_from,
+                diff_keys(ckpt["config"], cfg) or "data/seed",
+                old,
+            )
             if old.exists():
                 shutil.rmtree(old)
             state_dir.rename(old)
@@ -700,19 +832,29 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
     if ckpt is not None:
         changed = diff_keys(ckpt["config"], cfg)
         if changed or ckpt.get("seed") != seed:
-            log.warning("resuming with a changed (compatible) config: %s%s", changed,
-                        f"; seed {ckpt.get('seed')} -> {seed}" if ckpt.get("seed") != seed else "")
+            log.warning(
+                "resuming with a changed (compatible) config: %s%s",
+                changed,
+                f"; seed {ckpt.get('seed')} -> {seed}" if ckpt.get("seed") != seed else "",
+            )
         task.load(ckpt)
         set_rng_state(ckpt["rng"], gen)
         progress = {k: ckpt.get(k, v) for k, v in progress.items()}
         history = list(ckpt["history"])
         if not best_path.exists() and progress["best_step"] >= 0:
-            log.warning("%s is gone; the next improving validation (or the last state) becomes "
-                        "the best checkpoint", best_path)
+            log.warning(
+                "%s is gone; the next improving validation (or the last state) becomes "
+                "the best checkpoint",
+                best_path,
+            )
             progress["best_val"] = -math.inf if select_mode == "max" else math.inf
             progress["best_step"] = -1
-        log.info("resumed from %s at step %d (epoch %d)", resumed_from, progress["step"],
-                 progress["epoch"])
+        log.info(
+            "resumed from %s at step %d (epoch %d)",
+            resumed_from,
+            progress["step"],
+            progress["epoch"],
+        )
     elif best_path.exists():
         best_path.unlink()  # stale: belongs to a run whose `last` is gone
 
@@ -731,12 +873,12 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
     def render(step: int) -> None:
         if fixed_val is not None:
             pred = task.predict(fixed_val[0])
-            save_sample_grid(samples_dir / f"step_{step:07d}.png", fixed_val[0], pred.cpu(),
-                             fixed_val[1])
+            save_sample_grid(
+                samples_dir / f"step_{step:07d}.png", fixed_val[0], pred.cpu(), fixed_val[1]
+            )
 
     def save_last() -> None:
-        save_atomic(_payload(task, kind, cfg, seed, progress, gen, history, fingerprint),
-                    last_path)
+        save_atomic(_payload(task, kind, cfg, seed, progress, gen, history, fingerprint), last_path)
 
     def validate(step: int) -> None:
         t0 = time.perf_counter()
@@ -745,27 +887,49 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
         m = task.validate(val_loader, None if val_max_batches is None else int(val_max_batches))
         task.after_validation(m)
         score = m[task.select_key]
-        improved = (score > progress["best_val"] if select_mode == "max"
-                    else score < progress["best_val"])
+        improved = (
+            score > progress["best_val"] if select_mode == "max" else score < progress["best_val"]
+        )
         if improved:
             progress["best_val"], progress["best_step"] = float(score), step
-        history.append({"phase": "val", "step": step, "epoch": progress["epoch"], **m,
-                        "lr": task.lr(), **_gpu_mem(dev)})
+        history.append(
+            {
+                "phase": "val",
+                "step": step,
+                "epoch": progress["epoch"],
+                **m,
+                "lr": task.lr(),
+                **_gpu_mem(dev),
+            }
+        )
         mem = _gpu_mem(dev)
-        log.info("step %d val %s%s (%.1fs)%s", step, {k: round(v, 5) for k, v in m.items()},
-                 " *best*" if improved else "", time.perf_counter() - t0,
-                 f"; GPU memory {mem['gpu_mem_mb']:.0f} MiB (peak {mem['gpu_peak_mb']:.0f} MiB)"
-                 if mem else "")
+        log.info(
+            "step %d val %s%s (%.1fs)%s",
+            step,
+            {k: round(v, 5) for k, v in m.items()},
+            " *best*" if improved else "",
+            time.perf_counter() - t0,
+            f"; GPU memory {mem['gpu_mem_mb']:.0f} MiB (peak {mem['gpu_peak_mb']:.0f} MiB)"
+            if mem
+            else "",
+        )
         if improved:
-            save_atomic(_payload(task, kind, cfg, seed, progress, gen, history, fingerprint),
-                        best_path)
+            save_atomic(
+                _payload(task, kind, cfg, seed, progress, gen, history, fingerprint), best_path
+            )
         render(step)
 
     t_log = time.perf_counter()
     from tqdm import tqdm
 
-    bar = tqdm(total=total, initial=progress["step"], desc=f"train {kind}", file=sys.stderr,
-               mininterval=1.0 if sys.stderr.isatty() else 30.0, dynamic_ncols=True)
+    bar = tqdm(
+        total=total,
+        initial=progress["step"],
+        desc=f"train {kind}",
+        file=sys.stderr,
+        mininterval=1.0 if sys.stderr.isatty() else 30.0,
+        dynamic_ncols=True,
+    )
     if progress["pending_val"]:
         progress["pending_val"] = False
         validate(progress["step"])
@@ -787,10 +951,17 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
                 if step % log_every == 0 or step == total:
                     n = progress["log_n"]
                     row = {k: v / n for k, v in sums.items()}
-                    history.append({"phase": "train", "step": step, "epoch": progress["epoch"],
-                                    **row, "lr": task.lr(),
-                                    "img_per_s": n * bs / (time.perf_counter() - t_log),
-                                    **_gpu_mem(dev)})
+                    history.append(
+                        {
+                            "phase": "train",
+                            "step": step,
+                            "epoch": progress["epoch"],
+                            **row,
+                            "lr": task.lr(),
+                            "img_per_s": n * bs / (time.perf_counter() - t_log),
+                            **_gpu_mem(dev),
+                        }
+                    )
                     bar.set_postfix({k: f"{v:.4g}" for k, v in row.items()})
                     log.debug("step %d %s", step, row)
                     progress["log_sums"], progress["log_n"] = {}, 0
@@ -817,16 +988,20 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
         stop_exit = stop.requested and progress["step"] < total
     bar.close()
     if stop_exit:
-        log.warning("stopped at step %d on SIGTERM; %s written, rerun to resume", progress["step"],
-                    last_path)
+        log.warning(
+            "stopped at step %d on SIGTERM; %s written, rerun to resume",
+            progress["step"],
+            last_path,
+        )
         raise SystemExit(128 + signal.SIGTERM)
 
     # ---- outputs of a finished run (also rewritten when re-run on a finished `last`)
     if not last_path.exists():
         save_last()
     if best_path.exists() and _load_state(best_path)[0] is None:
-        log.warning("publishing the last state (step %d) as the best checkpoint instead",
-                    progress["step"])
+        log.warning(
+            "publishing the last state (step %d) as the best checkpoint instead", progress["step"]
+        )
     if not best_path.exists():
         publish_checkpoint(last_path, best_path)
     publish_checkpoint(best_path, best_ckpt)  # verified before it is copied
@@ -835,6 +1010,11 @@ def train(kind: str, store: str | Path, splits: str | Path, best_ckpt: str | Pat
     samples_dir.mkdir(parents=True, exist_ok=True)
     if not any(samples_dir.glob("step_*.png")):
         render(progress["step"])
-    log.info("done: %d steps; best %s=%.5g at step %d -> %s", progress["step"],
-             getattr(task, "select_key", "val"), progress["best_val"], progress["best_step"],
-             best_ckpt)
+    log.info(
+        "done: %d steps; best %s=%.5g at step %d -> %s",
+        progress["step"],
+        getattr(task, "select_key", "val"),
+        progress["best_val"],
+        progress["best_step"],
+        best_ckpt,
+    )

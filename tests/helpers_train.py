@@ -29,8 +29,13 @@ def smooth_field(rng: np.random.Generator, n: int, size: int, k: int = 4) -> np.
     return up
 
 
-def make_store(root: Path, n: int = 16, size: int = 32, seed: int = 0,
-               fractions: tuple[float, float] = (0.75, 0.25)) -> tuple[Path, Path]:
+def make_store(
+    root: Path,
+    n: int = 16,
+    size: int = 32,
+    seed: int = 0,
+    fractions: tuple[float, float] = (0.75, 0.25),
+) -> tuple[Path, Path]:
     """Write ``root/tiles.zarr`` (mct, sem uint8 (n,size,size), chunks (1,size,size)) and
     ``root/splits.csv`` (first part train, then val, last tile 'excluded').  SEM is a sharpened,
     deterministic function of the micro-CT so that there is something to learn."""
@@ -55,30 +60,59 @@ def make_store(root: Path, n: int = 16, size: int = 32, seed: int = 0,
 
 
 def cgan_params(**kw) -> dict:
-    p = {"batch_size": 4, "max_steps": 8, "lr": 2e-4, "betas": [0.5, 0.999], "lambda_l1": 100.0,
-         "val_every": 4, "ckpt_every": 4, "log_every": 2, "n_val_samples": 2,
-         "data": {"num_workers": 0, "pin_memory": "auto", "train_flips": False}}
+    p = {
+        "batch_size": 4,
+        "max_steps": 8,
+        "lr": 2e-4,
+        "betas": [0.5, 0.999],
+        "lambda_l1": 100.0,
+        "val_every": 4,
+        "ckpt_every": 4,
+        "log_every": 2,
+        "n_val_samples": 2,
+        "data": {"num_workers": 0, "pin_memory": "auto", "train_flips": False},
+    }
     p.update(kw)
     return p
 
 
 def ddpm_params(**kw) -> dict:
-    p = {"batch_size": 4, "max_steps": 8, "lr": 5e-5, "weight_decay": 5e-4, "grad_clip": 0.7,
-         "loss": "l1",
-         "schedule": {"timesteps": 50, "beta_schedule": "linear", "beta_start": 1e-4,
-                      "beta_end": 0.2},
-         "unet": dict(TINY_UNET), "ema": {"enabled": True, "decay": 0.9},
-         "plateau": {"factor": 0.5, "patience": 1}, "val_every": 4, "ckpt_every": 4,
-         "log_every": 2, "n_val_samples": 2, "val_sampler": "ddim", "val_sampler_steps": 3,
-         "data": {"num_workers": 0, "pin_memory": "auto", "train_flips": True}}
+    p = {
+        "batch_size": 4,
+        "max_steps": 8,
+        "lr": 5e-5,
+        "weight_decay": 5e-4,
+        "grad_clip": 0.7,
+        "loss": "l1",
+        "schedule": {
+            "timesteps": 50,
+            "beta_schedule": "linear",
+            "beta_start": 1e-4,
+            "beta_end": 0.2,
+        },
+        "unet": dict(TINY_UNET),
+        "ema": {"enabled": True, "decay": 0.9},
+        "plateau": {"factor": 0.5, "patience": 1},
+        "val_every": 4,
+        "ckpt_every": 4,
+        "log_every": 2,
+        "n_val_samples": 2,
+        "val_sampler": "ddim",
+        "val_sampler_steps": 3,
+        "data": {"num_workers": 0, "pin_memory": "auto", "train_flips": True},
+    }
     p.update(kw)
     return p
 
 
 def train_paths(root: Path) -> dict:
-    return {"best_ckpt": root / "out" / "best.pt", "history_csv": root / "out" / "history.csv",
-            "curve_png": root / "out" / "curve.png", "samples_dir": root / "out" / "samples",
-            "state_dir": root / "state"}
+    return {
+        "best_ckpt": root / "out" / "best.pt",
+        "history_csv": root / "out" / "history.csv",
+        "curve_png": root / "out" / "curve.png",
+        "samples_dir": root / "out" / "samples",
+        "state_dir": root / "state",
+    }
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -26,8 +26,21 @@ def outputs(tmp_path: Path) -> list[Path]:
 
 def normalize_cli(capsys, tmp_path, mct, sem, pages=None) -> tuple[int, str]:
     o = outputs(tmp_path)
-    argv = ["normalize", "--mct", mct, "--sem", sem, "--out-mct", o[0], "--out-sem", o[1],
-            "--histograms", o[2], "--report", o[3]]
+    argv = [
+        "normalize",
+        "--mct",
+        mct,
+        "--sem",
+        sem,
+        "--out-mct",
+        o[0],
+        "--out-sem",
+        o[1],
+        "--histograms",
+        o[2],
+        "--report",
+        o[3],
+    ]
     if pages:
         argv += ["--pages", json.dumps(pages)]
     rc = main([str(a) for a in argv])
@@ -119,8 +132,13 @@ def _manifest(tmp_path) -> Path:
     pm, ps = tmp_path / "m.tif", tmp_path / "s.tif"
     write_image(pm, img)
     write_image(ps, (255 - img).astype(np.uint8))
-    build_dataset([("a", str(pm), str(ps))], tmp_path / "t.zarr", tmp_path / "man.csv",
-                  {"size": 64, "stride": 32, "angles": [0, 45, 90]}, progress=False)
+    build_dataset(
+        [("a", str(pm), str(ps))],
+        tmp_path / "t.zarr",
+        tmp_path / "man.csv",
+        {"size": 64, "stride": 32, "angles": [0, 45, 90]},
+        progress=False,
+    )
     return tmp_path / "man.csv"
 
 
@@ -131,8 +149,15 @@ def test_split_fractions_must_sum_to_one_and_tiny_kept_share_warns(tmp_path, cap
         split_dataset(man, *outs, {"fractions": {"train": 0.7, "val": 0.3, "test": 0.3}})
     assert not outs[0].exists()
     with caplog.at_level(logging.WARNING):
-        split_dataset(man, *outs, {"strategy": "blocks", "blocks": {"rows": 8, "cols": 8},
-                                   "fractions": {"train": 0.5, "val": 0.25, "test": 0.25}})
+        split_dataset(
+            man,
+            *outs,
+            {
+                "strategy": "blocks",
+                "blocks": {"rows": 8, "cols": 8},
+                "fractions": {"train": 0.5, "val": 0.25, "test": 0.25},
+            },
+        )
     counts = pd.read_csv(outs[1]).set_index("split")["views"]
     kept = int(counts[["train", "val", "test"]].sum())
     assert kept < 0.5 * int(counts.sum())
@@ -144,9 +169,13 @@ def test_duplicate_angles_are_an_error(tmp_path):
     img = smooth_image(200, 200)
     write_image(tmp_path / "m.tif", img)
     with pytest.raises(ValueError, match=r"tiling\.angles repeats \[90\.0\]"):
-        build_dataset([("a", str(tmp_path / "m.tif"), str(tmp_path / "m.tif"))],
-                      tmp_path / "t.zarr", tmp_path / "man.csv",
-                      {"size": 48, "stride": 24, "angles": [0, 90, 450]}, progress=False)
+        build_dataset(
+            [("a", str(tmp_path / "m.tif"), str(tmp_path / "m.tif"))],
+            tmp_path / "t.zarr",
+            tmp_path / "man.csv",
+            {"size": 48, "stride": 24, "angles": [0, 90, 450]},
+            progress=False,
+        )
     assert not (tmp_path / "t.zarr").exists()
 
 
@@ -156,9 +185,11 @@ def test_normalization_arithmetic_is_unchanged_for_integer_and_float32_images():
     from rocksr.normalize import normalize_image, stretch_limits
 
     rng = np.random.default_rng(0)
-    for arr in (rng.integers(0, 256, (64, 64)).astype(np.uint8),
-                rng.integers(0, 65536, (64, 64)).astype(np.uint16),
-                rng.random((64, 64), dtype=np.float32) * 7.3):
+    for arr in (
+        rng.integers(0, 256, (64, 64)).astype(np.uint8),
+        rng.integers(0, 65536, (64, 64)).astype(np.uint16),
+        rng.random((64, 64), dtype=np.float32) * 7.3,
+    ):
         lo, hi = stretch_limits(arr, 0.5, 99.5)
         old = (arr.astype(np.float32) - np.float32(lo)) * np.float32(1.0 / (hi - lo))
         old = np.round(np.clip(old, 0.0, 1.0) * 255.0).astype(np.uint8)

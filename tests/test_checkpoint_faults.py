@@ -49,8 +49,10 @@ def test_truncated_state_checkpoints_are_set_aside(tmp_path, tiles, kind, caplog
     paths = train_paths(tmp_path)
     state = paths["state_dir"]
     run(kind, tiles, paths)
-    assert load_checkpoint(state / "best.pt")["best_step"] == load_checkpoint(
-        paths["best_ckpt"])["best_step"]
+    assert (
+        load_checkpoint(state / "best.pt")["best_step"]
+        == load_checkpoint(paths["best_ckpt"])["best_step"]
+    )
 
     # a truncated best.pt: set aside, never published; the last state is published instead
     truncate(state / "best.pt")
@@ -111,8 +113,21 @@ def test_truncated_published_model_says_what_to_do(tmp_path, tiles, capsys):
     capsys.readouterr()
     store, splits = tiles
     out = tmp_path / "pred.zarr"
-    rc = main(["predict", "--checkpoint", str(paths["best_ckpt"]), "--store", str(store),
-               "--splits", str(splits), "--out", str(out), "--device", "cpu"])
+    rc = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(paths["best_ckpt"]),
+            "--store",
+            str(store),
+            "--splits",
+            str(splits),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and f"{paths['best_ckpt']}: unreadable or truncated checkpoint" in err
     assert "delete it and re-run the stage that wrote it" in err

@@ -32,8 +32,21 @@ def data(tmp_path: Path) -> dict[str, Path]:
 
 def test_predict_n_samples_and_old_call(data: dict, capsys: pytest.CaptureFixture) -> None:
     ckpt = make_checkpoint(data["root"] / "ddpm.pt", "ddpm")
-    base = ["predict", "--checkpoint", ckpt, "--store", data["store"], "--splits",
-            data["splits"], "--steps", "2", "--batch-size", "3", "--device", "cpu"]
+    base = [
+        "predict",
+        "--checkpoint",
+        ckpt,
+        "--store",
+        data["store"],
+        "--splits",
+        data["splits"],
+        "--steps",
+        "2",
+        "--batch-size",
+        "3",
+        "--device",
+        "cpu",
+    ]
     old, new = data["root"] / "old.zarr", data["root"] / "new.zarr"
     assert run_cli(capsys, *base, "--out", old)[0] == 0  # the call the old rule made
     assert run_cli(capsys, *base, "--out", new, "--n-samples", "2")[0] == 0
@@ -54,26 +67,62 @@ def test_mean_baseline_evaluate_and_figures(data: dict, capsys: pytest.CaptureFi
     for name in ("identity", "histmatch", "mean"):
         stores[name] = root / f"{name}.zarr"
         assert run_cli(capsys, "baseline", "--name", name, *common, "--out", stores[name])[0] == 0
-    assert (np.asarray(P.open_predictions(stores["mean"])[0][:]) ==
-            P.open_predictions(stores["mean"])[1]["mean_grey"]).all()
+    assert (
+        np.asarray(P.open_predictions(stores["mean"])[0][:])
+        == P.open_predictions(stores["mean"])[1]["mean_grey"]
+    ).all()
     preds = [f"{n}={p}" for n, p in stores.items()]
-    rc, err = run_cli(capsys, "evaluate", "--predictions", *preds, *common, "--manifest",
-                      data["manifest"], "--out-per-tile", root / "per.csv", "--out-table",
-                      root / "t.csv", "--out-markdown", root / "t.md")
+    rc, err = run_cli(
+        capsys,
+        "evaluate",
+        "--predictions",
+        *preds,
+        *common,
+        "--manifest",
+        data["manifest"],
+        "--out-per-tile",
+        root / "per.csv",
+        "--out-table",
+        root / "t.csv",
+        "--out-markdown",
+        root / "t.md",
+    )
     assert rc == 0, err
     assert pd.read_csv(root / "t.csv")["model"].tolist() == ["identity", "histmatch", "mean"]
     md = (root / "t.md").read_text()
     assert "| mean | baseline |" in md and "Best PSNR:" in md
     hist = root / "h.csv"
     pd.DataFrame({"step": [1, 2], "loss": [1.0, 0.5]}).to_csv(hist, index=False)
-    args = ["figures", "--predictions", *preds, "--histories", f"a={hist}", "--per-tile",
-            root / "per.csv", *common, "--out-figure2", root / "f2.png", "--out-figure3",
-            root / "f3.png", "--out-curves", root / "c.png"]
+    args = [
+        "figures",
+        "--predictions",
+        *preds,
+        "--histories",
+        f"a={hist}",
+        "--per-tile",
+        root / "per.csv",
+        *common,
+        "--out-figure2",
+        root / "f2.png",
+        "--out-figure3",
+        root / "f3.png",
+        "--out-curves",
+        root / "c.png",
+    ]
     assert run_cli(capsys, *args)[0] == 0
     assert (root / "f3.png").exists()
-    rc, err = run_cli(capsys, *args[:-6], "--out-figure2", root / "f2.png", "--out-figure3",
-                      root / "f3.png", "--out-curves", root / "c.png", "--per-tile",
-                      root / "nope.csv")
+    rc, err = run_cli(
+        capsys,
+        *args[:-6],
+        "--out-figure2",
+        root / "f2.png",
+        "--out-figure3",
+        root / "f3.png",
+        "--out-curves",
+        root / "c.png",
+        "--per-tile",
+        root / "nope.csv",
+    )
     assert rc == 2 and err.strip().count("\n") == 0
     assert f"{root / 'nope.csv'}: per-tile metrics table does not exist" in err
 
@@ -87,12 +136,26 @@ def test_mean_baseline_evaluate_and_figures(data: dict, capsys: pytest.CaptureFi
         ("no_name", "expected NAME=PATH"),
     ],
 )
-def test_evaluate_errors_are_one_line(data: dict, capsys: pytest.CaptureFixture, case: str,
-                                      expect: str) -> None:
+def test_evaluate_errors_are_one_line(
+    data: dict, capsys: pytest.CaptureFixture, case: str, expect: str
+) -> None:
     root = data["root"]
     ident = root / "identity.zarr"
-    assert run_cli(capsys, "baseline", "--name", "identity", "--store", data["store"],
-                   "--splits", data["splits"], "--out", ident)[0] == 0
+    assert (
+        run_cli(
+            capsys,
+            "baseline",
+            "--name",
+            "identity",
+            "--store",
+            data["store"],
+            "--splits",
+            data["splits"],
+            "--out",
+            ident,
+        )[0]
+        == 0
+    )
     manifest = data["manifest"]
     preds = [f"identity={ident}"]
     if case == "missing_store":
@@ -104,10 +167,24 @@ def test_evaluate_errors_are_one_line(data: dict, capsys: pytest.CaptureFixture,
         pd.read_csv(data["manifest"]).head(3).to_csv(manifest, index=False)
     elif case == "no_name":
         preds = [str(ident)]
-    rc, err = run_cli(capsys, "evaluate", "--predictions", *preds, "--store", data["store"],
-                      "--splits", data["splits"], "--manifest", manifest, "--out-per-tile",
-                      root / "p.csv", "--out-table", root / "t.csv", "--out-markdown",
-                      root / "t.md")
+    rc, err = run_cli(
+        capsys,
+        "evaluate",
+        "--predictions",
+        *preds,
+        "--store",
+        data["store"],
+        "--splits",
+        data["splits"],
+        "--manifest",
+        manifest,
+        "--out-per-tile",
+        root / "p.csv",
+        "--out-table",
+        root / "t.csv",
+        "--out-markdown",
+        root / "t.md",
+    )
     assert rc == 2 and expect in err and err.strip().count("\n") == 0, err
     assert not (root / "t.csv").exists()
 
@@ -117,24 +194,58 @@ def test_uncertainty_and_sampler_study_commands(data: dict, capsys: pytest.Captu
     ckpt = make_checkpoint(root / "ddpm.pt", "ddpm")
     common = ["--store", data["store"], "--splits", data["splits"]]
     store = root / "ddpm.zarr"
-    assert run_cli(capsys, "predict", "--checkpoint", ckpt, *common, "--out", store, "--steps",
-                   "2", "--n-samples", "2", "--device", "cpu")[0] == 0
-    rc, err = run_cli(capsys, "uncertainty", "--predictions", f"ddpm={store}", *common, "--out",
-                      root / "u.png")
+    assert (
+        run_cli(
+            capsys,
+            "predict",
+            "--checkpoint",
+            ckpt,
+            *common,
+            "--out",
+            store,
+            "--steps",
+            "2",
+            "--n-samples",
+            "2",
+            "--device",
+            "cpu",
+        )[0]
+        == 0
+    )
+    rc, err = run_cli(
+        capsys, "uncertainty", "--predictions", f"ddpm={store}", *common, "--out", root / "u.png"
+    )
     assert rc == 0, err
     assert (root / "u.png").read_bytes()[:4] == b"\x89PNG"
     ident = root / "identity.zarr"
     run_cli(capsys, "baseline", "--name", "identity", *common, "--out", ident)
-    rc, err = run_cli(capsys, "uncertainty", "--predictions", str(ident), *common, "--out",
-                      root / "v.png")
+    rc, err = run_cli(
+        capsys, "uncertainty", "--predictions", str(ident), *common, "--out", root / "v.png"
+    )
     assert rc == 2 and f"{ident}: n_samples = 1" in err and err.strip().count("\n") == 0
-    rc, err = run_cli(capsys, "sampler-study", "--checkpoint", ckpt, *common, "--configs",
-                      '[{"sampler": "ancestral", "steps": null}, {"sampler": "ddim", "steps": 2}]',
-                      "--n-tiles", "2", "--device", "cpu", "--out-csv", root / "s.csv",
-                      "--out-png", root / "s.png", "--out-md", root / "s.md")
+    rc, err = run_cli(
+        capsys,
+        "sampler-study",
+        "--checkpoint",
+        ckpt,
+        *common,
+        "--configs",
+        '[{"sampler": "ancestral", "steps": null}, {"sampler": "ddim", "steps": 2}]',
+        "--n-tiles",
+        "2",
+        "--device",
+        "cpu",
+        "--out-csv",
+        root / "s.csv",
+        "--out-png",
+        root / "s.png",
+        "--out-md",
+        root / "s.md",
+    )
     assert rc == 0, err
     df = pd.read_csv(root / "s.csv")
     assert {"psnr_gap_to_ancestral", "ssim_gap_to_ancestral", "speedup_vs_ancestral"} <= set(
-        df.columns)
+        df.columns
+    )
     assert "Cheapest within 0.3 dB of ancestral" in (root / "s.md").read_text()
     assert len(test_ids()) >= 2

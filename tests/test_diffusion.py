@@ -78,8 +78,12 @@ def test_q_sample_marginal_moments(beta_schedule, t):
 
 def test_ancestral_step_matches_float64_reference_and_diffusers():
     s = make_schedule(1000, "linear", 1e-4, 0.02)
-    ref = DDPMScheduler(num_train_timesteps=1000, trained_betas=s.betas.numpy(),
-                        variance_type="fixed_large", clip_sample=False)
+    ref = DDPMScheduler(
+        num_train_timesteps=1000,
+        trained_betas=s.betas.numpy(),
+        variance_type="fixed_large",
+        clip_sample=False,
+    )
     g = torch.Generator().manual_seed(0)
     for t in [999, 500, 37, 1, 0]:
         x = torch.randn(2, 1, 16, 16, generator=g)

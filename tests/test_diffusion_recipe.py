@@ -46,8 +46,9 @@ def test_training_targets_are_exact():
     assert torch.equal(training_target(s, x0, eps, t, "epsilon"), eps)
     assert torch.equal(training_target(s, x0, eps, t, "sample"), x0)
     v_ref = ab.sqrt() * eps.double() - (1 - ab).sqrt() * x0.double()
-    torch.testing.assert_close(training_target(s, x0, eps, t, "v").double(), v_ref,
-                               atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        training_target(s, x0, eps, t, "v").double(), v_ref, atol=1e-6, rtol=0
+    )
     with pytest.raises(ValueError, match="prediction"):
         training_target(s, x0, eps, t, "score")
 
@@ -89,11 +90,27 @@ def test_sampler_thresholds_out_of_range_x0():
 
     for sampler, steps in (("ancestral", None), ("ddim", 5), ("dpmsolver", 5)):
         g = torch.Generator().manual_seed(0)
-        y = sample(model, mct, sched, sampler, steps, g, prediction="sample",
-                   threshold={"mode": "clip", "range": 0.5})
+        y = sample(
+            model,
+            mct,
+            sched,
+            sampler,
+            steps,
+            g,
+            prediction="sample",
+            threshold={"mode": "clip", "range": 0.5},
+        )
         torch.testing.assert_close(y, torch.full_like(y, 0.5), atol=1e-5, rtol=0)
-        y = sample(model, mct, sched, sampler, steps, torch.Generator().manual_seed(0),
-                   prediction="sample", threshold={"mode": "none"})
+        y = sample(
+            model,
+            mct,
+            sched,
+            sampler,
+            steps,
+            torch.Generator().manual_seed(0),
+            prediction="sample",
+            threshold={"mode": "none"},
+        )
         assert torch.equal(y, torch.ones_like(y))
 
 
@@ -106,8 +123,16 @@ def test_ancestral_eps_without_threshold_is_the_seed_formula():
     def model(x, t):  # any deterministic eps-model will do
         return 0.3 * x[:, :1] + 0.2 * x[:, 1:] * (t.view(-1, 1, 1, 1).float() / 60)
 
-    ours = sample(model, mct, sched, "ancestral", None, torch.Generator().manual_seed(1),
-                  prediction="epsilon", threshold={"mode": "none"})
+    ours = sample(
+        model,
+        mct,
+        sched,
+        "ancestral",
+        None,
+        torch.Generator().manual_seed(1),
+        prediction="epsilon",
+        threshold={"mode": "none"},
+    )
     g = torch.Generator().manual_seed(1)
     x = torch.randn(mct.shape, generator=g)
     for t in range(59, -1, -1):
@@ -127,7 +152,10 @@ def test_min_snr_weights():
     torch.testing.assert_close(loss_weights(s, t, "epsilon", 5.0), torch.clamp(r, max=5.0) / r)
     torch.testing.assert_close(loss_weights(s, t, "v", 5.0), torch.clamp(r, max=5.0) / (r + 1))
     assert loss_weights(s, t, "epsilon", None) is None
-    pred, target = torch.zeros(4, 1, 2, 2), torch.ones(4, 1, 2, 2) * torch.arange(4).view(4, 1, 1, 1)
+    pred, target = (
+        torch.zeros(4, 1, 2, 2),
+        torch.ones(4, 1, 2, 2) * torch.arange(4).view(4, 1, 1, 1),
+    )
     w = torch.tensor([1.0, 0.5, 0.0, 2.0])
     assert pixel_loss(pred, target, "l1", w).item() == pytest.approx((0 + 0.5 + 0 + 6) / 4)
     # the loss uses the parameterization's target
@@ -156,8 +184,9 @@ def _nonmonotone_tiles(n: int, size: int, seed: int) -> tuple[np.ndarray, np.nda
     rng = np.random.default_rng(seed)
     k = 4
     coarse = rng.random((n, k, k))
-    up = torch.nn.functional.interpolate(torch.from_numpy(coarse)[:, None], size=(size, size),
-                                         mode="bicubic", align_corners=False)[:, 0].numpy()
+    up = torch.nn.functional.interpolate(
+        torch.from_numpy(coarse)[:, None], size=(size, size), mode="bicubic", align_corners=False
+    )[:, 0].numpy()
     base = np.clip(up, 0, 1)
     sem = 0.1 + 0.8 * np.exp(-((base - 0.5) ** 2) / 0.02)
     return (base * 255).round().astype(np.uint8), (sem * 255).round().astype(np.uint8)
@@ -173,8 +202,9 @@ def test_recommended_recipe_beats_histogram_matching_quickly():
     size = 16
     mct_tr, sem_tr = _nonmonotone_tiles(64, size, 0)
     mct_te, sem_te = _nonmonotone_tiles(16, size, 1)
-    lut = histogram_matching_lut(np.bincount(mct_tr.ravel(), minlength=256),
-                                 np.bincount(sem_tr.ravel(), minlength=256))
+    lut = histogram_matching_lut(
+        np.bincount(mct_tr.ravel(), minlength=256), np.bincount(sem_tr.ravel(), minlength=256)
+    )
     truth = M.to_unit(sem_te)
     psnr_hist = float(np.mean(M.psnr(M.to_unit(lut[mct_te]), truth)))
 
@@ -182,12 +212,24 @@ def test_recommended_recipe_beats_histogram_matching_quickly():
         return torch.from_numpy(a.astype(np.float32) / 127.5 - 1)[:, None]
 
     torch.manual_seed(0)
-    cfg = {"prediction": "sample", "lr": 2e-3, "weight_decay": 0.0, "grad_clip": 1.0,
-           "schedule": {"timesteps": 100}, "ema": {"enabled": True, "decay": 0.98},
-           "plateau": {"enabled": False}, "val_sampler": "ddim", "val_sampler_steps": 10,
-           "unet": {"block_out_channels": [16, 32], "layers_per_block": 1,
-                    "attention_levels": [False, False], "norm_num_groups": 8,
-                    "mid_attention": False}}
+    cfg = {
+        "prediction": "sample",
+        "lr": 2e-3,
+        "weight_decay": 0.0,
+        "grad_clip": 1.0,
+        "schedule": {"timesteps": 100},
+        "ema": {"enabled": True, "decay": 0.98},
+        "plateau": {"enabled": False},
+        "val_sampler": "ddim",
+        "val_sampler_steps": 10,
+        "unet": {
+            "block_out_channels": [16, 32],
+            "layers_per_block": 1,
+            "attention_levels": [False, False],
+            "norm_num_groups": 8,
+            "mid_attention": False,
+        },
+    }
     task = DDPMTask(cfg, Runtime({}, torch.device("cpu")), seed=0)
     g = torch.Generator().manual_seed(0)
     x_tr, y_tr = to_t(mct_tr), to_t(sem_tr)

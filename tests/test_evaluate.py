@@ -37,16 +37,29 @@ def _stores(tmp_path: Path) -> tuple[Path, Path, Path, dict[str, Path]]:
     g = zarr.open_group(str(store), mode="r")
     truth = np.asarray(g["sem"][:])[TEST_IDS]
     preds["oracle"] = tmp_path / "oracle.zarr"
-    P.write_prediction_store(preds["oracle"], TEST_IDS, SIZE, iter([(TEST_IDS, truth)]),
-                             {"model": "oracle", "kind": "test"})
+    P.write_prediction_store(
+        preds["oracle"],
+        TEST_IDS,
+        SIZE,
+        iter([(TEST_IDS, truth)]),
+        {"model": "oracle", "kind": "test"},
+    )
     return store, manifest, splits, preds
 
 
 def test_evaluate_tables(tmp_path: Path) -> None:
     store, manifest, splits, preds = _stores(tmp_path)
     out = tmp_path / "eval"
-    table = E.evaluate(preds, store, splits, manifest, out / "per_tile.csv", out / "table1.csv",
-                       out / "table1.md", porosity_threshold=0.3)
+    table = E.evaluate(
+        preds,
+        store,
+        splits,
+        manifest,
+        out / "per_tile.csv",
+        out / "table1.csv",
+        out / "table1.md",
+        porosity_threshold=0.3,
+    )
     per = pd.read_csv(out / "per_tile.csv")
     n_test = len(TEST_IDS)
     assert len(per) == len(preds) * n_test
@@ -54,8 +67,16 @@ def test_evaluate_tables(tmp_path: Path) -> None:
         d = per[per["model"] == name]
         assert d["tile_id"].tolist() == TEST_IDS.tolist()
         assert d["index"].tolist() == list(range(n_test))
-    assert {"psnr", "ssim", "porosity_pred", "porosity_true", "porosity_abs_err", "sample",
-            "grid_row", "angle"} <= set(per.columns)
+    assert {
+        "psnr",
+        "ssim",
+        "porosity_pred",
+        "porosity_true",
+        "porosity_abs_err",
+        "sample",
+        "grid_row",
+        "angle",
+    } <= set(per.columns)
     # per-tile values equal direct metric calls
     g = zarr.open_group(str(store), mode="r")
     truth = M.to_unit(np.asarray(g["sem"][:])[TEST_IDS])
@@ -97,8 +118,9 @@ def test_otsu_threshold_uses_train_sem_only(tmp_path: Path) -> None:
     # default evaluate() takes that threshold
     preds = {"identity": tmp_path / "id.zarr"}
     B.predict_baseline("identity", store, splits, preds["identity"])
-    t = E.evaluate(preds, store, splits, manifest, tmp_path / "a.csv", tmp_path / "b.csv",
-                   tmp_path / "c.md")
+    t = E.evaluate(
+        preds, store, splits, manifest, tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.md"
+    )
     assert t["porosity_threshold"].iloc[0] == pytest.approx(thr)
     assert "Otsu" in (tmp_path / "c.md").read_text()
 
@@ -107,30 +129,56 @@ def test_evaluate_refuses_mismatched_store(tmp_path: Path) -> None:
     store, manifest, splits = make_dataset(tmp_path)
     bad = tmp_path / "bad.zarr"
     ids = TEST_IDS[:-1]
-    P.write_prediction_store(bad, ids, SIZE, iter([(ids, np.zeros((len(ids), SIZE, SIZE),
-                                                                  np.uint8))]), {})
+    P.write_prediction_store(
+        bad, ids, SIZE, iter([(ids, np.zeros((len(ids), SIZE, SIZE), np.uint8))]), {}
+    )
     with pytest.raises(P.PredictionStoreError):
-        E.evaluate({"bad": bad}, store, splits, manifest, tmp_path / "a.csv",
-                   tmp_path / "b.csv", tmp_path / "c.md", 0.5)
+        E.evaluate(
+            {"bad": bad},
+            store,
+            splits,
+            manifest,
+            tmp_path / "a.csv",
+            tmp_path / "b.csv",
+            tmp_path / "c.md",
+            0.5,
+        )
 
 
 def test_figures(tmp_path: Path) -> None:
     store, manifest, splits, preds = _stores(tmp_path)
-    E.evaluate(preds, store, splits, manifest, tmp_path / "per.csv", tmp_path / "t.csv",
-               tmp_path / "t.md", 0.3)
+    E.evaluate(
+        preds,
+        store,
+        splits,
+        manifest,
+        tmp_path / "per.csv",
+        tmp_path / "t.csv",
+        tmp_path / "t.md",
+        0.3,
+    )
     F.figure2(tmp_path / "per.csv", tmp_path / "fig2.png", n=60)
     pos = F.figure3(preds, store, splits, tmp_path / "fig3.png", n_tiles=3, seed=1)
     assert len(pos) == 3 and np.array_equal(pos, F.choose_figure3_tiles(len(TEST_IDS), 3, 1))
-    hist_c = pd.DataFrame({"phase": ["train", "train", "val", "train", "val"],
-                           "step": [1, 2, 2, 3, 3], "epoch": 0, "g_l1": [0.5, 0.4, None, 0.3, None],
-                           "loss_d": [1.0, 0.9, None, 0.8, None],
-                           "val_l1": [None, None, 0.45, None, 0.35], "lr": 2e-4})
-    hist_d = pd.DataFrame({"step": [10, 20, 30], "loss": [1.0, 0.5, 0.25],
-                           "val_loss": [None, 0.6, 0.3]})
+    hist_c = pd.DataFrame(
+        {
+            "phase": ["train", "train", "val", "train", "val"],
+            "step": [1, 2, 2, 3, 3],
+            "epoch": 0,
+            "g_l1": [0.5, 0.4, None, 0.3, None],
+            "loss_d": [1.0, 0.9, None, 0.8, None],
+            "val_l1": [None, None, 0.45, None, 0.35],
+            "lr": 2e-4,
+        }
+    )
+    hist_d = pd.DataFrame(
+        {"step": [10, 20, 30], "loss": [1.0, 0.5, 0.25], "val_loss": [None, 0.6, 0.3]}
+    )
     hist_c.to_csv(tmp_path / "hc.csv", index=False)
     hist_d.to_csv(tmp_path / "hd.csv", index=False)
-    F.plot_training_curves({"cgan": tmp_path / "hc.csv", "ddpm": tmp_path / "hd.csv"},
-                           tmp_path / "curves.png")
+    F.plot_training_curves(
+        {"cgan": tmp_path / "hc.csv", "ddpm": tmp_path / "hd.csv"}, tmp_path / "curves.png"
+    )
     for f in ("fig2.png", "fig3.png", "curves.png"):
         assert (tmp_path / f).stat().st_size > 5000
         assert (tmp_path / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -141,14 +189,35 @@ def test_sampler_study(tmp_path: Path) -> None:
 
     store, _, splits = make_dataset(tmp_path)
     ckpt = make_checkpoint(tmp_path / "ddpm.pt", "ddpm")
-    configs = [{"sampler": "ancestral", "steps": None}, {"sampler": "ddim", "steps": [2, 4]},
-               {"sampler": "dpmsolver", "steps": 3}]
-    assert expand_configs(configs, 20) == [("ancestral", None), ("ddim", 2), ("ddim", 4),
-                                           ("dpmsolver", 3)]
-    df = sampler_study(ckpt, store, splits, tmp_path / "s.csv", tmp_path / "s.png",
-                       configs=configs, n_tiles=2, seed=0, batch_size=2, device="cpu")
-    assert df[["sampler", "steps"]].values.tolist() == [["ancestral", 20], ["ddim", 2],
-                                                         ["ddim", 4], ["dpmsolver", 3]]
+    configs = [
+        {"sampler": "ancestral", "steps": None},
+        {"sampler": "ddim", "steps": [2, 4]},
+        {"sampler": "dpmsolver", "steps": 3},
+    ]
+    assert expand_configs(configs, 20) == [
+        ("ancestral", None),
+        ("ddim", 2),
+        ("ddim", 4),
+        ("dpmsolver", 3),
+    ]
+    df = sampler_study(
+        ckpt,
+        store,
+        splits,
+        tmp_path / "s.csv",
+        tmp_path / "s.png",
+        configs=configs,
+        n_tiles=2,
+        seed=0,
+        batch_size=2,
+        device="cpu",
+    )
+    assert df[["sampler", "steps"]].values.tolist() == [
+        ["ancestral", 20],
+        ["ddim", 2],
+        ["ddim", 4],
+        ["dpmsolver", 3],
+    ]
     assert (df["n_tiles"] == 2).all() and (df["sec_per_image"] > 0).all()
     assert df["ssim_mean"].between(-1, 1).all() and np.isfinite(df["psnr_mean"]).all()
     assert (tmp_path / "s.png").exists() and len(pd.read_csv(tmp_path / "s.csv")) == 4
@@ -156,8 +225,9 @@ def test_sampler_study(tmp_path: Path) -> None:
     assert anc["psnr_gap_to_ancestral"] == 0 and anc["ssim_gap_to_ancestral"] == 0
     assert anc["speedup_vs_ancestral"] == pytest.approx(1.0)
     np.testing.assert_allclose(df["psnr_gap_to_ancestral"], df["psnr_mean"] - anc["psnr_mean"])
-    np.testing.assert_allclose(df["speedup_vs_ancestral"],
-                               anc["sec_per_image"] / df["sec_per_image"])
+    np.testing.assert_allclose(
+        df["speedup_vs_ancestral"], anc["sec_per_image"] / df["sec_per_image"]
+    )
     assert not (tmp_path / "s.md").exists()  # only written when asked for
     with pytest.raises(ValueError, match="ancestral"):
         expand_configs([{"sampler": "ancestral", "steps": 5}], 20)
@@ -170,24 +240,46 @@ def test_sampler_study(tmp_path: Path) -> None:
 
 
 def _row(model: str, kind: str, ssim: float, psnr: float, **kw) -> dict:
-    r = {"model": model, "kind": kind, "count": 10, "psnr_mean": psnr, "psnr_std": 1.0,
-         "psnr_n_inf": 0, "ssim_mean": ssim, "ssim_std": 0.01, "porosity_abs_err_mean": 0.1,
-         "porosity_abs_err_std": 0.01, "sampler": None, "steps": None, "n_samples": 1,
-         "array": "pred"}
+    r = {
+        "model": model,
+        "kind": kind,
+        "count": 10,
+        "psnr_mean": psnr,
+        "psnr_std": 1.0,
+        "psnr_n_inf": 0,
+        "ssim_mean": ssim,
+        "ssim_std": 0.01,
+        "porosity_abs_err_mean": 0.1,
+        "porosity_abs_err_std": 0.01,
+        "sampler": None,
+        "steps": None,
+        "n_samples": 1,
+        "array": "pred",
+    }
     r.update(kw)
     return r
 
 
 def test_table1_markdown_flags_models_below_the_mean_baseline() -> None:
-    table = pd.DataFrame([
-        _row("cgan", "cgan", 0.705, 19.61),
-        _row("ddpm", "ddpm", 0.007, 4.61, sampler="ddim", steps=10, n_samples=4),
-        _row("ddpm (mean of 4)", "ddpm", 0.20, 18.0, sampler="ddim", steps=10, n_samples=4,
-             array="mean"),
-        _row("identity", "baseline", 0.576, 13.64),
-        _row("histmatch", "baseline", 0.730, 20.63),
-        _row("mean", "baseline", 0.10, 17.70),
-    ])
+    table = pd.DataFrame(
+        [
+            _row("cgan", "cgan", 0.705, 19.61),
+            _row("ddpm", "ddpm", 0.007, 4.61, sampler="ddim", steps=10, n_samples=4),
+            _row(
+                "ddpm (mean of 4)",
+                "ddpm",
+                0.20,
+                18.0,
+                sampler="ddim",
+                steps=10,
+                n_samples=4,
+                array="mean",
+            ),
+            _row("identity", "baseline", 0.576, 13.64),
+            _row("histmatch", "baseline", 0.730, 20.63),
+            _row("mean", "baseline", 0.10, 17.70),
+        ]
+    )
     md = E.table1_markdown(table, 0.44)
     lines = md.splitlines()
     ddpm = next(ln for ln in lines if ln.startswith("| ddpm |"))
@@ -196,12 +288,13 @@ def test_table1_markdown_flags_models_below_the_mean_baseline() -> None:
     mean_row = next(ln for ln in lines if ln.startswith("| ddpm (mean of 4) |"))
     assert "⚠" not in mean_row and "mean of 4 samples" in mean_row
     assert "⚠" not in next(ln for ln in lines if ln.startswith("| cgan |"))
-    assert ("⚠ ddpm: PSNR 4.61 dB is below the constant mean-grey image (17.70 dB) — no better "
-            "than predicting a constant.") in md
+    assert (
+        "⚠ ddpm: PSNR 4.61 dB is below the constant mean-grey image (17.70 dB) — no better "
+        "than predicting a constant."
+    ) in md
     assert "⚠ ddpm: SSIM 0.007 is below the constant mean-grey image (0.100)" in md
     assert md.count("is below the constant mean-grey image") == 2
-    assert ("Best PSNR: histmatch (baseline) 20.63 dB; best SSIM: histmatch (baseline) 0.730."
-            in md)
+    assert "Best PSNR: histmatch (baseline) 20.63 dB; best SSIM: histmatch (baseline) 0.730." in md
     assert "No model beats the baselines on PSNR: histmatch 20.63 dB ≥ the best model, cgan" in md
     assert "No model beats the baselines on SSIM" in md
     assert "ddpm (mean of 4): does not beat histmatch on PSNR (18.00 dB vs 20.63 dB)" in md
@@ -222,16 +315,20 @@ def test_table1_markdown_flags_models_below_the_mean_baseline() -> None:
 
 
 def test_table1_findings_inf_psnr_and_ties() -> None:
-    table = pd.DataFrame([
-        _row("oracle", "test", 1.0, float("nan"), psnr_n_inf=10),
-        _row("mean", "baseline", 0.1, 15.0),
-        _row("twin", "cgan", 0.1, 15.0),
-    ])
+    table = pd.DataFrame(
+        [
+            _row("oracle", "test", 1.0, float("nan"), psnr_n_inf=10),
+            _row("mean", "baseline", 0.1, 15.0),
+            _row("twin", "cgan", 0.1, 15.0),
+        ]
+    )
     flags, lines = E.table1_findings(table)
     assert flags == set()  # equal is not below
     assert "Best PSNR: oracle ∞ dB; best SSIM: oracle 1.000." in lines
-    assert "twin: ties with mean on PSNR (15.00 dB vs 15.00 dB); ties with mean on SSIM " \
-           "(0.100 vs 0.100)." in lines
+    assert (
+        "twin: ties with mean on PSNR (15.00 dB vs 15.00 dB); ties with mean on SSIM "
+        "(0.100 vs 0.100)." in lines
+    )
 
 
 def _ddpm_store(tmp_path: Path, store: Path, splits: Path, k: int, noise: float) -> Path:
@@ -244,9 +341,16 @@ def _ddpm_store(tmp_path: Path, store: Path, splits: Path, k: int, noise: float)
         return (mct + noise * torch.randn(mct.shape, generator=generator)).clamp(-1, 1)
 
     out = tmp_path / "ddpm.zarr"
-    P.write_predictions(run, open_tiles(store), P.split_tile_ids(splits), out,
-                        {"model": "ddpm", "kind": "ddpm", "sampler": "ddim", "steps": 5},
-                        n_samples=k, seed=0, batch_size=2)
+    P.write_predictions(
+        run,
+        open_tiles(store),
+        P.split_tile_ids(splits),
+        out,
+        {"model": "ddpm", "kind": "ddpm", "sampler": "ddim", "steps": 5},
+        n_samples=k,
+        seed=0,
+        batch_size=2,
+    )
     return out
 
 
@@ -257,8 +361,16 @@ def test_evaluate_adds_the_mean_of_k_row(tmp_path: Path) -> None:
         preds[name] = tmp_path / f"{name}.zarr"
         B.predict_baseline(name, store, splits, preds[name])
     out = tmp_path / "eval"
-    table = E.evaluate(preds, store, splits, manifest, out / "per.csv", out / "t.csv",
-                       out / "t.md", porosity_threshold=0.3)
+    table = E.evaluate(
+        preds,
+        store,
+        splits,
+        manifest,
+        out / "per.csv",
+        out / "t.csv",
+        out / "t.md",
+        porosity_threshold=0.3,
+    )
     names = ["ddpm", "ddpm (mean of 3)", "identity", "histmatch", "mean"]
     assert table["model"].tolist() == names
     t = pd.read_csv(out / "t.csv").set_index("model")
@@ -283,8 +395,17 @@ def test_evaluate_adds_the_mean_of_k_row(tmp_path: Path) -> None:
     assert t.loc["ddpm", "psnr_mean"] < t.loc["mean", "psnr_mean"]
     assert f"⚠ ddpm: PSNR {t.loc['ddpm', 'psnr_mean']:.2f} dB is below the constant" in md
     # switched off, only the store's own row remains
-    t2 = E.evaluate(preds, store, splits, manifest, out / "a.csv", out / "b.csv", out / "c.md",
-                    porosity_threshold=0.3, sample_means=False)
+    t2 = E.evaluate(
+        preds,
+        store,
+        splits,
+        manifest,
+        out / "a.csv",
+        out / "b.csv",
+        out / "c.md",
+        porosity_threshold=0.3,
+        sample_means=False,
+    )
     assert t2["model"].tolist() == ["ddpm", "identity", "histmatch", "mean"]
 
 
@@ -314,19 +435,41 @@ def test_uncertainty_figure_and_correlation(tmp_path: Path) -> None:
 
 
 def _study(rows: list[tuple[str, int, float, float]]) -> pd.DataFrame:
-    return pd.DataFrame([{"sampler": s, "steps": n, "n_tiles": 4, "psnr_mean": p, "psnr_std": 0.5,
-                          "psnr_n_inf": 0, "ssim_mean": 0.5 + p / 100, "ssim_std": 0.01,
-                          "sec_per_image": sec, "device": "cpu", "batch_size": 4}
-                         for s, n, p, sec in rows])
+    return pd.DataFrame(
+        [
+            {
+                "sampler": s,
+                "steps": n,
+                "n_tiles": 4,
+                "psnr_mean": p,
+                "psnr_std": 0.5,
+                "psnr_n_inf": 0,
+                "ssim_mean": 0.5 + p / 100,
+                "ssim_std": 0.01,
+                "sec_per_image": sec,
+                "device": "cpu",
+                "batch_size": 4,
+            }
+            for s, n, p, sec in rows
+        ]
+    )
 
 
 def test_sampler_study_gaps_and_cheapest_within_tolerance(tmp_path: Path) -> None:
     from rocksr.sampler_study import add_ancestral_gaps, cheapest_within, sampler_study_markdown
 
-    df = add_ancestral_gaps(_study([
-        ("ancestral", 1000, 20.0, 10.0), ("ddim", 10, 19.5, 0.1), ("ddim", 20, 19.8, 0.2),
-        ("ddim", 50, 20.1, 0.5), ("dpmsolver", 10, 19.75, 0.12), ("dpmsolver", 20, 19.95, 0.2),
-    ]))
+    df = add_ancestral_gaps(
+        _study(
+            [
+                ("ancestral", 1000, 20.0, 10.0),
+                ("ddim", 10, 19.5, 0.1),
+                ("ddim", 20, 19.8, 0.2),
+                ("ddim", 50, 20.1, 0.5),
+                ("dpmsolver", 10, 19.75, 0.12),
+                ("dpmsolver", 20, 19.95, 0.2),
+            ]
+        )
+    )
     np.testing.assert_allclose(df["psnr_gap_to_ancestral"], [0, -0.5, -0.2, 0.1, -0.25, -0.05])
     np.testing.assert_allclose(df["speedup_vs_ancestral"], [1, 100, 50, 20, 10 / 0.12, 50])
     np.testing.assert_allclose(df["ssim_gap_to_ancestral"], df["psnr_gap_to_ancestral"] / 100)
@@ -335,9 +478,11 @@ def test_sampler_study_gaps_and_cheapest_within_tolerance(tmp_path: Path) -> Non
     best = cheapest_within(df, 0.1)
     assert (best["sampler"], best["steps"]) == ("dpmsolver", 20)  # ties: higher PSNR wins
     md = sampler_study_markdown(df, 0.3)
-    assert "Cheapest within 0.3 dB of ancestral (mean PSNR): **dpmsolver, 10 steps**: " \
-           "19.75 dB (-0.25 dB vs ancestral 20.00 dB, 1000 steps; SSIM gap -0.002), 83.3× " \
-           "faster." in md
+    assert (
+        "Cheapest within 0.3 dB of ancestral (mean PSNR): **dpmsolver, 10 steps**: "
+        "19.75 dB (-0.25 dB vs ancestral 20.00 dB, 1000 steps; SSIM gap -0.002), 83.3× "
+        "faster." in md
+    )
     assert "| ddim | 10 | 19.50 ± 0.50 |" in md and "| -0.50 |" in md
     # nothing fast is close enough: ancestral itself
     slow = add_ancestral_gaps(_study([("ancestral", 100, 20.0, 1.0), ("ddim", 10, 15.0, 0.1)]))
@@ -345,8 +490,12 @@ def test_sampler_study_gaps_and_cheapest_within_tolerance(tmp_path: Path) -> Non
     assert "ancestral itself (100 steps)" in sampler_study_markdown(slow)
     # no ancestral row: NaN gaps, and the text says so
     none = add_ancestral_gaps(_study([("ddim", 10, 19.5, 0.1)]))
-    assert none[["psnr_gap_to_ancestral", "ssim_gap_to_ancestral",
-                 "speedup_vs_ancestral"]].isna().all().all()
+    assert (
+        none[["psnr_gap_to_ancestral", "ssim_gap_to_ancestral", "speedup_vs_ancestral"]]
+        .isna()
+        .all()
+        .all()
+    )
     assert cheapest_within(none) is None
     assert "No ancestral row" in sampler_study_markdown(none)
     assert "| n/a | n/a | n/a |" in sampler_study_markdown(none)

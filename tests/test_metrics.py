@@ -15,8 +15,14 @@ from rocksr import metrics as M
 
 
 def _sk_ssim(a: np.ndarray, b: np.ndarray, **kw) -> float:
-    opts = dict(data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                K1=0.01, K2=0.03)
+    opts = dict(
+        data_range=1.0,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        K1=0.01,
+        K2=0.03,
+    )
     opts.update(kw)
     return structural_similarity(a, b, **opts)
 
@@ -133,7 +139,9 @@ def test_ssim_float32_inputs_computed_in_float64() -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(
-    h=st.integers(11, 30), w=st.integers(11, 30), seed=st.integers(0, 2**16),
+    h=st.integers(11, 30),
+    w=st.integers(11, 30),
+    seed=st.integers(0, 2**16),
     noise=st.floats(0.0, 1.0),
 )
 def test_ssim_matches_skimage_property(h: int, w: int, seed: int, noise: float) -> None:

@@ -52,8 +52,9 @@ def test_patchgan_spectral_norm_on_every_conv():
     assert [c.stride[0] for c in convs] == [2, 2, 2, 1, 1]
     assert [c.kernel_size[0] for c in convs] == [4, 4, 4, 4, 1]
     assert all(parametrize.is_parametrized(c, "weight") for c in convs)
-    assert all(type(p).__name__ == "_SpectralNorm"
-               for c in convs for p in c.parametrizations["weight"])
+    assert all(
+        type(p).__name__ == "_SpectralNorm" for c in convs for p in c.parametrizations["weight"]
+    )
     norms = [m for m in d.modules() if isinstance(m, nn.InstanceNorm2d)]
     acts = [m for m in d.modules() if isinstance(m, nn.LeakyReLU)]
     assert len(norms) == 4 and len(acts) == 4 and all(a.negative_slope == 0.2 for a in acts)

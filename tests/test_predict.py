@@ -15,8 +15,13 @@ from rocksr import predict as P
 from rocksr.store import certify_store
 
 SIZE = 32
-TINY_UNET = {"block_out_channels": [8, 16], "layers_per_block": 1,
-             "attention_levels": [False, False], "norm_num_groups": 4, "attention_head_dim": 8}
+TINY_UNET = {
+    "block_out_channels": [8, 16],
+    "layers_per_block": 1,
+    "attention_levels": [False, False],
+    "norm_num_groups": 4,
+    "attention_head_dim": 8,
+}
 SCHEDULE = {"timesteps": 20, "beta_schedule": "linear", "beta_start": 1e-4, "beta_end": 0.2}
 # tiles 0-5 train, 6-7 val, 8 excluded, 9-13 test (deliberately not the last rows: 14 excluded)
 SPLIT = ["train"] * 6 + ["val"] * 2 + ["excluded"] + ["test"] * 5 + ["excluded"]
@@ -42,12 +47,23 @@ def make_dataset(root: Path, seed: int = 0) -> tuple[Path, Path, Path]:
     sem = sem.astype(np.uint8)
     store = root / "tiles.zarr"
     write_store(store, mct, sem)
-    man = pd.DataFrame({
-        "tile_id": np.arange(n), "sample": "s0", "grid_row": np.arange(n) // 4,
-        "grid_col": np.arange(n) % 4, "y0": 0, "x0": 0, "angle": 0.0, "footprint_y0": 0,
-        "footprint_x0": 0, "footprint_size": SIZE, "view": 0,
-        "image_height": 256, "image_width": 256,
-    })
+    man = pd.DataFrame(
+        {
+            "tile_id": np.arange(n),
+            "sample": "s0",
+            "grid_row": np.arange(n) // 4,
+            "grid_col": np.arange(n) % 4,
+            "y0": 0,
+            "x0": 0,
+            "angle": 0.0,
+            "footprint_y0": 0,
+            "footprint_x0": 0,
+            "footprint_size": SIZE,
+            "view": 0,
+            "image_height": 256,
+            "image_width": 256,
+        }
+    )
     manifest = root / "manifest.csv"
     man.to_csv(manifest, index=False)
     splits = root / "splits.csv"
@@ -71,9 +87,16 @@ def make_checkpoint(path: Path, kind: str, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     cfg = {"unet": dict(TINY_UNET), "schedule": dict(SCHEDULE)} if kind == "ddpm" else {}
     models = build_models(kind, cfg)
-    payload = {"format": FORMAT, "kind": kind, "config": cfg, "arch": arch_signature(kind, cfg),
-               "models": {k: m.state_dict() for k, m in models.items()}, "ema": None,
-               "step": 0, "epoch": 0}
+    payload = {
+        "format": FORMAT,
+        "kind": kind,
+        "config": cfg,
+        "arch": arch_signature(kind, cfg),
+        "models": {k: m.state_dict() for k, m in models.items()},
+        "ema": None,
+        "step": 0,
+        "epoch": 0,
+    }
     torch.save(payload, path)
     return path
 
@@ -121,8 +144,9 @@ def test_histmatch_lut_is_monotone_and_fitted_on_train_only(tmp_path: Path) -> N
     sem2[not_train] = 255 - sem2[not_train]
     store2 = tmp_path / "tiles2.zarr"
     write_store(store2, mct2, sem2)
-    B.predict_baseline("histmatch", store2, splits, tmp_path / "hm2.zarr",
-                       lut_path=tmp_path / "lut2.json")
+    B.predict_baseline(
+        "histmatch", store2, splits, tmp_path / "hm2.zarr", lut_path=tmp_path / "lut2.json"
+    )
     np.testing.assert_array_equal(B.load_lut(tmp_path / "lut2.json"), lut)
     # ...while changing a train tile does change it
     sem3 = sem.copy()
@@ -138,8 +162,7 @@ def test_histogram_matching_lut_maps_distribution() -> None:
     rng = np.random.default_rng(0)
     src = rng.integers(0, 128, 20000)
     ref = 2 * src + 1  # the reference distribution is an exact monotone remap
-    lut = B.histogram_matching_lut(np.bincount(src, minlength=256),
-                                   np.bincount(ref, minlength=256))
+    lut = B.histogram_matching_lut(np.bincount(src, minlength=256), np.bincount(ref, minlength=256))
     assert np.all(np.diff(lut.astype(int)) >= 0)
     np.testing.assert_array_equal(lut[:128], 2 * np.arange(128) + 1)
 
@@ -188,8 +211,17 @@ def test_predict_ddpm_count_order_and_determinism(tmp_path: Path) -> None:
     outs = {}
     for name, seed, bs in (("a", 7, 2), ("b", 7, 2), ("c", 8, 2)):
         outs[name] = tmp_path / f"{name}.zarr"
-        P.predict(ckpt, store, splits, outs[name], sampler="ddim", steps=2, batch_size=bs,
-                  seed=seed, device="cpu")
+        P.predict(
+            ckpt,
+            store,
+            splits,
+            outs[name],
+            sampler="ddim",
+            steps=2,
+            batch_size=bs,
+            seed=seed,
+            device="cpu",
+        )
     pa, attrs = P.open_predictions(outs["a"], expect_tile_ids=test_ids())
     assert pa.shape == (len(test_ids()), SIZE, SIZE) and pa.dtype == np.uint8
     assert attrs["tile_ids"] == test_ids().tolist()
@@ -229,8 +261,9 @@ def test_sampler_output_in_range(sampler: str, steps: int | None) -> None:
     torch.manual_seed(0)
     model = build_ddpm_unet(TINY_UNET).eval()
     mct = P.to_model(np.random.default_rng(0).integers(0, 256, (2, 16, 16), dtype=np.uint8))
-    y = sample(model, mct, SCHEDULE, sampler=sampler, steps=steps,
-               generator=P.batch_generator(0, 0))
+    y = sample(
+        model, mct, SCHEDULE, sampler=sampler, steps=steps, generator=P.batch_generator(0, 0)
+    )
     assert y.shape == mct.shape and float(y.min()) >= -1.0 and float(y.max()) <= 1.0
     u = to_unit(P.from_model(y))
     assert u.min() >= 0.0 and u.max() <= 1.0
@@ -270,8 +303,9 @@ def test_interrupted_write_leaves_no_store(tmp_path: Path) -> None:
         P.open_predictions(out)
     # batches out of order are refused
     with pytest.raises(P.PredictionStoreError, match="order"):
-        P.write_prediction_store(tmp_path / "q.zarr", ids, 8,
-                                 iter([(ids[::-1], np.zeros((3, 8, 8), np.uint8))]), {})
+        P.write_prediction_store(
+            tmp_path / "q.zarr", ids, 8, iter([(ids[::-1], np.zeros((3, 8, 8), np.uint8))]), {}
+        )
 
 
 def test_open_predictions_checks_split(tmp_path: Path) -> None:

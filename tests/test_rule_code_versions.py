@@ -75,45 +75,131 @@ def test_code_versions_cover_imported_modules(tmp_path: Path) -> None:
     hist = tmp_path / "history.csv"
     pd.DataFrame({"step": [1, 2], "loss": [1.0, 0.5]}).to_csv(hist, index=False)
     d = {k: str(v) for k, v in {"store": store, "splits": splits, "manifest": manifest}.items()}
-    p = {n: str(tmp_path / f"{n}.zarr") for n in ("ddpm", "cgan", "identity", "histmatch",
-                                                  "mean")}
+    p = {n: str(tmp_path / f"{n}.zarr") for n in ("ddpm", "cgan", "identity", "histmatch", "mean")}
     common = ["--store", d["store"], "--splits", d["splits"]]
     preds = [f"{n}={path}" for n, path in p.items()]
     commands = {
-        "predict": ["predict", "--checkpoint", str(ddpm), *common, "--out", p["ddpm"],
-                    "--steps", "2", "--n-samples", "2", "--device", "cpu"],
-        "predict_cgan": ["predict", "--checkpoint", str(cgan), *common, "--out", p["cgan"],
-                         "--device", "cpu"],
-        **{f"baseline_{b}": ["baseline", "--name", b, *common, "--out", p[b], "--lut",
-                             str(tmp_path / "lut.json")] for b in ("identity", "histmatch", "mean")},
-        "metrics": ["evaluate", "--predictions", *preds, *common, "--manifest", d["manifest"],
-                    "--out-per-tile", str(tmp_path / "per.csv"), "--out-table",
-                    str(tmp_path / "t.csv"), "--out-markdown", str(tmp_path / "t.md")],
-        "figures": ["figures", "--predictions", *preds, "--models", "cgan", "ddpm",
-                    "--histories", f"cgan={hist}", f"ddpm={hist}", "--per-tile",
-                    str(tmp_path / "per.csv"), *common, "--out-figure2", str(tmp_path / "f2.png"),
-                    "--out-figure3", str(tmp_path / "f3.png"), "--out-curves",
-                    str(tmp_path / "c.png")],
-        "uncertainty_figure": ["uncertainty", "--predictions", f"ddpm={p['ddpm']}", *common,
-                               "--out", str(tmp_path / "u.png")],
-        "sampler_study": ["sampler-study", "--checkpoint", str(ddpm), *common, "--configs",
-                          '[{"sampler": "ddim", "steps": 2}]', "--n-tiles", "1", "--device",
-                          "cpu", "--out-csv", str(tmp_path / "s.csv"), "--out-png",
-                          str(tmp_path / "s.png"), "--out-md", str(tmp_path / "s.md")],
+        "predict": [
+            "predict",
+            "--checkpoint",
+            str(ddpm),
+            *common,
+            "--out",
+            p["ddpm"],
+            "--steps",
+            "2",
+            "--n-samples",
+            "2",
+            "--device",
+            "cpu",
+        ],
+        "predict_cgan": [
+            "predict",
+            "--checkpoint",
+            str(cgan),
+            *common,
+            "--out",
+            p["cgan"],
+            "--device",
+            "cpu",
+        ],
+        **{
+            f"baseline_{b}": [
+                "baseline",
+                "--name",
+                b,
+                *common,
+                "--out",
+                p[b],
+                "--lut",
+                str(tmp_path / "lut.json"),
+            ]
+            for b in ("identity", "histmatch", "mean")
+        },
+        "metrics": [
+            "evaluate",
+            "--predictions",
+            *preds,
+            *common,
+            "--manifest",
+            d["manifest"],
+            "--out-per-tile",
+            str(tmp_path / "per.csv"),
+            "--out-table",
+            str(tmp_path / "t.csv"),
+            "--out-markdown",
+            str(tmp_path / "t.md"),
+        ],
+        "figures": [
+            "figures",
+            "--predictions",
+            *preds,
+            "--models",
+            "cgan",
+            "ddpm",
+            "--histories",
+            f"cgan={hist}",
+            f"ddpm={hist}",
+            "--per-tile",
+            str(tmp_path / "per.csv"),
+            *common,
+            "--out-figure2",
+            str(tmp_path / "f2.png"),
+            "--out-figure3",
+            str(tmp_path / "f3.png"),
+            "--out-curves",
+            str(tmp_path / "c.png"),
+        ],
+        "uncertainty_figure": [
+            "uncertainty",
+            "--predictions",
+            f"ddpm={p['ddpm']}",
+            *common,
+            "--out",
+            str(tmp_path / "u.png"),
+        ],
+        "sampler_study": [
+            "sampler-study",
+            "--checkpoint",
+            str(ddpm),
+            *common,
+            "--configs",
+            '[{"sampler": "ddim", "steps": 2}]',
+            "--n-tiles",
+            "1",
+            "--device",
+            "cpu",
+            "--out-csv",
+            str(tmp_path / "s.csv"),
+            "--out-png",
+            str(tmp_path / "s.png"),
+            "--out-md",
+            str(tmp_path / "s.md"),
+        ],
     }
-    r = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(commands)], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", _CHILD, json.dumps(commands)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     results = json.loads(r.stdout.strip().splitlines()[-1])
     versions = rule_code_versions()
-    assert set(versions) >= {"predict", "baseline", "metrics", "figures", "uncertainty_figure",
-                             "sampler_study"}
+    assert set(versions) >= {
+        "predict",
+        "baseline",
+        "metrics",
+        "figures",
+        "uncertainty_figure",
+        "sampler_study",
+    }
     used: dict[str, set[str]] = {}
     for cmd, res in results.items():
         assert res["rc"] == 0, (cmd, r.stderr[-3000:])
         rule = cmd.split("_")[0] if cmd.startswith(("predict", "baseline")) else cmd
-        missing = [m for m in res["mods"] if m != "rocksr.cli"
-                   and not covered(m, versions[rule])]
+        missing = [m for m in res["mods"] if m != "rocksr.cli" and not covered(m, versions[rule])]
         assert not missing, f"rule {rule}: code_version{tuple(versions[rule])} misses {missing}"
         used.setdefault(rule, set()).update(res["mods"])
     # ...and no more: a name that the command never imports would rerun the rule for nothing

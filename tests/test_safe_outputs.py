@@ -41,15 +41,33 @@ def pair(tmp_path: Path) -> tuple[Path, Path]:
 
 def build_cli(capsys, pair, out_store, out_manifest, shard_tiles=8) -> tuple[int, str]:
     pm, ps = pair
-    return run_cli(capsys, "build-dataset", "--samples", '["s"]', "--mct", pm, "--sem", ps,
-                   "--tiling", json.dumps(TILING), "--store-params",
-                   json.dumps({"shard_tiles": shard_tiles}), "--out-store", out_store,
-                   "--out-manifest", out_manifest, "--no-progress")
+    return run_cli(
+        capsys,
+        "build-dataset",
+        "--samples",
+        '["s"]',
+        "--mct",
+        pm,
+        "--sem",
+        ps,
+        "--tiling",
+        json.dumps(TILING),
+        "--store-params",
+        json.dumps({"shard_tiles": shard_tiles}),
+        "--out-store",
+        out_store,
+        "--out-manifest",
+        out_manifest,
+        "--no-progress",
+    )
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 # --------------------------------------------------------------------------- case 1
@@ -115,15 +133,30 @@ def test_baseline_out_refuses_a_folder_with_a_thesis(tmp_path, capsys):
     res = tmp_path / "myresults"
     res.mkdir()
     (res / "thesis.tex").write_text("chapter 1")
-    rc, err = run_cli(capsys, "baseline", "--name", "identity", "--store", store, "--splits",
-                      splits, "--out", res)
-    assert rc == 2 and f"{res}: is a folder" in err and (res / "thesis.tex").read_text() == "chapter 1"
+    rc, err = run_cli(
+        capsys, "baseline", "--name", "identity", "--store", store, "--splits", splits, "--out", res
+    )
+    assert (
+        rc == 2 and f"{res}: is a folder" in err and (res / "thesis.tex").read_text() == "chapter 1"
+    )
     assert sorted(os.listdir(res)) == ["thesis.tex"]
     # and a file output that is a folder is refused too (the LUT record)
     lut_dir = tmp_path / "lut.json"
     lut_dir.mkdir()
-    rc, err = run_cli(capsys, "baseline", "--name", "histmatch", "--store", store, "--splits",
-                      splits, "--out", tmp_path / "h.zarr", "--lut", lut_dir)
+    rc, err = run_cli(
+        capsys,
+        "baseline",
+        "--name",
+        "histmatch",
+        "--store",
+        store,
+        "--splits",
+        splits,
+        "--out",
+        tmp_path / "h.zarr",
+        "--lut",
+        lut_dir,
+    )
     assert rc == 2 and f"{lut_dir}: is a folder" in err and not (tmp_path / "h.zarr").exists()
 
 
@@ -137,12 +170,18 @@ def test_missing_and_truncated_shards_are_named(tmp_path, capsys, pair):
     size = shard.stat().st_size
     with open(shard, "r+b") as fh:
         fh.truncate(size // 2)
-    with pytest.raises(StoreError, match=r"tiles\.zarr: damaged tile store: array 'mct', data "
-                       r"file c/2/0/0 \(tiles 16-23\) has \d+ bytes, \d+ were written"):
+    with pytest.raises(
+        StoreError,
+        match=r"tiles\.zarr: damaged tile store: array 'mct', data "
+        r"file c/2/0/0 \(tiles 16-23\) has \d+ bytes, \d+ were written",
+    ):
         open_tiles(out)
     shard.unlink()
-    with pytest.raises(StoreError, match=r"array 'mct', data file c/2/0/0 \(tiles 16-23\) is "
-                       "missing.*rebuild it"):
+    with pytest.raises(
+        StoreError,
+        match=r"array 'mct', data file c/2/0/0 \(tiles 16-23\) is "
+        "missing.*rebuild it",
+    ):
         open_tiles(out)
     rc, err = run_cli(capsys, "verify", out)
     assert rc == 2 and "c/2/0/0 (tiles 16-23) is missing" in err
@@ -157,8 +196,10 @@ def test_same_size_corruption_is_found_by_verify(tmp_path, capsys, pair):
     shard.write_bytes(bytes(data))
     open_tiles(out)  # the cheap check on open sees sizes only
     rc, err = run_cli(capsys, "verify", out)
-    assert rc == 2 and "array 'sem', data file c/1/0/0 (tiles 8-15) does not match its recorded " \
-        "SHA-256" in err
+    assert (
+        rc == 2
+        and "array 'sem', data file c/1/0/0 (tiles 8-15) does not match its recorded SHA-256" in err
+    )
 
 
 def test_store_without_manifest_says_how_to_proceed(tmp_path, capsys, pair):
@@ -181,13 +222,29 @@ def test_store_without_manifest_says_how_to_proceed(tmp_path, capsys, pair):
 def test_prediction_store_damage_is_named(tmp_path, capsys):
     store, _, splits = make_dataset(tmp_path)
     out = tmp_path / "identity.zarr"
-    assert run_cli(capsys, "baseline", "--name", "identity", "--store", store, "--splits",
-                   splits, "--out", out)[0] == 0
+    assert (
+        run_cli(
+            capsys,
+            "baseline",
+            "--name",
+            "identity",
+            "--store",
+            store,
+            "--splits",
+            splits,
+            "--out",
+            out,
+        )[0]
+        == 0
+    )
     P.open_predictions(out)
     victim = sorted((out / "pred" / "c").iterdir())[1] / "0" / "0"
     victim.unlink()
-    with pytest.raises(P.PredictionStoreError, match=r"identity\.zarr: damaged prediction store: "
-                       r"array 'pred', data file c/1/0/0 \(rows 1, tile_ids \d+-\d+\) is missing"):
+    with pytest.raises(
+        P.PredictionStoreError,
+        match=r"identity\.zarr: damaged prediction store: "
+        r"array 'pred', data file c/1/0/0 \(rows 1, tile_ids \d+-\d+\) is missing",
+    ):
         P.open_predictions(out)
 
 
@@ -227,8 +284,10 @@ def test_builder_dies_with_its_shell(tmp_path, pair):
     script.write_text(code)
     # `; true` keeps bash from exec-ing python: the builder is the shell's child, as in a job
     # ROCKSR_DIE_WITH_PARENT=1 is what the Snakefile sets for every job
-    shell = subprocess.Popen(["bash", "-c", f"{sys.executable} {script} 2>{tmp_path}/err; true"],
-                             env={**os.environ, "ROCKSR_DIE_WITH_PARENT": "1"})
+    shell = subprocess.Popen(
+        ["bash", "-c", f"{sys.executable} {script} 2>{tmp_path}/err; true"],
+        env={**os.environ, "ROCKSR_DIE_WITH_PARENT": "1"},
+    )
     deadline = time.time() + 60
     while not (tmp_path / ".tiles.zarr.partial" / "mct").exists() and time.time() < deadline:
         time.sleep(0.05)

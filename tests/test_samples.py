@@ -23,8 +23,16 @@ from rocksr.store import certify_store
 TEST_IDS = np.array([i for i, s in enumerate(SPLIT) if s == "test"])
 
 
-def single_sample_store(ckpt: Path, store: Path, splits: Path, out: Path, sampler: str,
-                        steps: int | None, batch_size: int, seed: int) -> None:
+def single_sample_store(
+    ckpt: Path,
+    store: Path,
+    splits: Path,
+    out: Path,
+    sampler: str,
+    steps: int | None,
+    batch_size: int,
+    seed: int,
+) -> None:
     """The single-sample prediction loop exactly as ``rocksr.predict.predict`` ran it before
     ``n_samples`` existed (one call per batch with ``batch_generator(seed, b)``)."""
     from rocksr.checkpoint import load_for_inference
@@ -50,8 +58,18 @@ def test_k1_is_bit_identical_to_the_single_sample_code_path(tmp_path: Path) -> N
     old = tmp_path / "old.zarr"
     single_sample_store(ckpt, store, splits, old, "ddim", 3, 2, 11)
     new = tmp_path / "new.zarr"
-    P.predict(ckpt, store, splits, new, sampler="ddim", steps=3, batch_size=2, seed=11,
-              device="cpu", n_samples=1)
+    P.predict(
+        ckpt,
+        store,
+        splits,
+        new,
+        sampler="ddim",
+        steps=3,
+        batch_size=2,
+        seed=11,
+        device="cpu",
+        n_samples=1,
+    )
     a = np.asarray(P.open_predictions(old)[0][:])
     pred, attrs = P.open_predictions(new, expect_tile_ids=TEST_IDS)
     np.testing.assert_array_equal(np.asarray(pred[:]), a)
@@ -64,8 +82,18 @@ def test_k1_is_bit_identical_to_the_single_sample_code_path(tmp_path: Path) -> N
     assert "samples" not in zarr.open_group(str(new), mode="r")
     # K = 3: sample 0 is still the single-sample prediction
     k3 = tmp_path / "k3.zarr"
-    P.predict(ckpt, store, splits, k3, sampler="ddim", steps=3, batch_size=2, seed=11,
-              device="cpu", n_samples=3)
+    P.predict(
+        ckpt,
+        store,
+        splits,
+        k3,
+        sampler="ddim",
+        steps=3,
+        batch_size=2,
+        seed=11,
+        device="cpu",
+        n_samples=3,
+    )
     np.testing.assert_array_equal(np.asarray(P.open_predictions(k3)[0][:]), a)
     samples, attrs3 = P.open_predictions(k3, array="samples")
     assert attrs3["n_samples"] == 3 and samples.shape == (len(TEST_IDS), 3, SIZE, SIZE)
@@ -105,8 +133,17 @@ def _write(tmp_path: Path, run, k: int, name: str, batch_size: int = 2) -> Path:
 
     store, _, splits = make_dataset(tmp_path)
     out = tmp_path / f"{name}.zarr"
-    P.write_predictions(run, open_tiles(store), P.split_tile_ids(splits), out, {"kind": "ddpm"},
-                        n_samples=k, seed=3, batch_size=batch_size, device="cpu")
+    P.write_predictions(
+        run,
+        open_tiles(store),
+        P.split_tile_ids(splits),
+        out,
+        {"kind": "ddpm"},
+        n_samples=k,
+        seed=3,
+        batch_size=batch_size,
+        device="cpu",
+    )
     return out
 
 
@@ -174,8 +211,7 @@ def test_open_predictions_refuses_bad_inputs(tmp_path: Path) -> None:
     with pytest.raises(P.PredictionStoreError, match=r"junk\.zarr: not a readable"):
         P.open_predictions(junk)
     with pytest.raises(ValueError, match="n_samples"):
-        P.write_predictions(_noise_predictor, None, TEST_IDS, tmp_path / "x.zarr", {},
-                            n_samples=0)
+        P.write_predictions(_noise_predictor, None, TEST_IDS, tmp_path / "x.zarr", {}, n_samples=0)
     # a `mean` array that does not match `pred` is refused
     g = zarr.open_group(str(out), mode="r+")
     del g["mean"]

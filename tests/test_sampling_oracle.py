@@ -17,8 +17,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 @pytest.mark.parametrize("threshold", ["none", "clip", "dynamic"])
 @pytest.mark.parametrize("prediction", ["epsilon", "v", "sample"])
 @pytest.mark.parametrize("beta_schedule", ["linear", "cosine"])
-@pytest.mark.parametrize(("sampler", "steps"),
-                         [("ancestral", None), ("ddim", 10), ("ddim", 50), ("dpmsolver", 20)])
+@pytest.mark.parametrize(
+    ("sampler", "steps"), [("ancestral", None), ("ddim", 10), ("ddim", 50), ("dpmsolver", 20)]
+)
 def test_oracle_model_recovers_x0(beta_schedule, sampler, steps, prediction, threshold):
     cfg = {"timesteps": 200, "beta_schedule": beta_schedule, "beta_start": 1e-4, "beta_end": 0.02}
     sched = as_schedule(cfg)
@@ -33,6 +34,14 @@ def test_oracle_model_recovers_x0(beta_schedule, sampler, steps, prediction, thr
             eps = (x[:, :1] - ab.sqrt() * x0) / (1 - ab).sqrt()
             return training_target(sched, x0, eps, t, prediction)
 
-    y = sample(Oracle(), mct, cfg, sampler, steps, torch.Generator().manual_seed(1),
-               prediction=prediction, threshold={"mode": threshold})
+    y = sample(
+        Oracle(),
+        mct,
+        cfg,
+        sampler,
+        steps,
+        torch.Generator().manual_seed(1),
+        prediction=prediction,
+        threshold={"mode": threshold},
+    )
     assert (y - x0).abs().max().item() < 1e-3

@@ -40,8 +40,9 @@ def test_deterministic_by_seed() -> None:
 @pytest.mark.parametrize("shape", [(257, 300), (131, 97), (64, 64)])
 @pytest.mark.parametrize("factor", [1, 3, 4])
 def test_shapes_and_dtypes_odd_sizes(shape: tuple[int, int], factor: int) -> None:
-    mct, sem = generate_pair(*shape, 0, rock={"grain_radius_px": 10.0},
-                             forward={"partial_volume_factor": factor})
+    mct, sem = generate_pair(
+        *shape, 0, rock={"grain_radius_px": 10.0}, forward={"partial_volume_factor": factor}
+    )
     assert mct.shape == sem.shape == shape
     assert mct.dtype == sem.dtype == np.uint8
 
@@ -119,8 +120,9 @@ def test_partial_volume_removes_high_frequencies(
     sem, phases, _ = pair256
     quiet = {"psf_sigma": 0.0, "noise_sigma": 0.0, "cupping": 0.0, "rings": 0.0}
     e = [
-        _high_freq_energy(simulate_mct(sem, 0, phases=phases, partial_volume_factor=f, **quiet),
-                          0.15)
+        _high_freq_energy(
+            simulate_mct(sem, 0, phases=phases, partial_volume_factor=f, **quiet), 0.15
+        )
         for f in (1, 4, 8)
     ]
     assert e[1] < 0.5 * e[0] and e[2] < e[1]

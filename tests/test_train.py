@@ -103,8 +103,9 @@ def test_cgan_overfits_tiny_batch():
 def test_ddpm_overfits_tiny_batch():
     """eps-L1 at a fixed (t, noise) drops by >= 3x within 80 steps on one batch (lr 2e-3)."""
     torch.manual_seed(0)
-    p = ddpm_params(lr=2e-3, weight_decay=0.0, grad_clip=None, ema={"enabled": False},
-                    prediction="epsilon")
+    p = ddpm_params(
+        lr=2e-3, weight_decay=0.0, grad_clip=None, ema={"enabled": False}, prediction="epsilon"
+    )
     task = DDPMTask(p, Runtime({}, torch.device("cpu")), seed=0)
     mct, sem = _fixed_batch()
     g = torch.Generator().manual_seed(0)
@@ -182,10 +183,18 @@ def test_resume_after_sigterm_is_exact(tmp_path, tiles, monkeypatch, variant, ki
     checkpointed training generator), warm-up, Min-SNR and validation on val_loss."""
     store, splits = tiles
     kind = variant[:4]
-    params = {"cgan": cgan_params(), "ddpm": ddpm_params(),
-              "ddpm-eps-minsnr-crop-warmup": ddpm_params(
-                  prediction="epsilon", min_snr_gamma=5.0, crop=16, warmup_steps=3,
-                  select_on="val_loss", threshold={"mode": "dynamic"})}[variant]
+    params = {
+        "cgan": cgan_params(),
+        "ddpm": ddpm_params(),
+        "ddpm-eps-minsnr-crop-warmup": ddpm_params(
+            prediction="epsilon",
+            min_snr_gamma=5.0,
+            crop=16,
+            warmup_steps=3,
+            select_on="val_loss",
+            threshold={"mode": "dynamic"},
+        ),
+    }[variant]
     ref, cut = train_paths(tmp_path / "ref"), train_paths(tmp_path / "cut")
     train(kind, store, splits, **ref, params=params, seed=3, device="cpu")
 
@@ -338,8 +347,15 @@ def test_ddpm_checkpoint_records_the_recipe_and_refuses_another_prediction(tmp_p
     kind, _, cfg = load_for_inference(paths["best_ckpt"])
     assert kind == "ddpm" and cfg["prediction"] == "sample"
     with pytest.raises(IncompatibleCheckpointError, match="trained to predict 'sample'.*epsilon"):
-        train("ddpm", store, splits, **paths, params=ddpm_params(max_steps=6, prediction="epsilon"),
-              seed=0, device="cpu")
+        train(
+            "ddpm",
+            store,
+            splits,
+            **paths,
+            params=ddpm_params(max_steps=6, prediction="epsilon"),
+            seed=0,
+            device="cpu",
+        )
 
 
 def test_random_crops_are_aligned_and_seeded():
@@ -357,5 +373,12 @@ def test_random_crops_are_aligned_and_seeded():
 def test_bad_crop_is_refused_before_training(tmp_path, tiles):
     store, splits = tiles
     with pytest.raises(ValueError, match="ddpm.crop 15 .*divisible"):
-        train("ddpm", store, splits, **train_paths(tmp_path), params=ddpm_params(crop=15),
-              seed=0, device="cpu")
+        train(
+            "ddpm",
+            store,
+            splits,
+            **train_paths(tmp_path),
+            params=ddpm_params(crop=15),
+            seed=0,
+            device="cpu",
+        )

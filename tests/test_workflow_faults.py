@@ -85,8 +85,10 @@ def test_damaged_tile_store_stops_training(tmp_path):
     r = snakemake(tmp_path, "results/tiny/models/cgan/best.pt", check=False)
     assert r.returncode != 0
     text = log.read_text()
-    assert f"rocksr train: error: {Path('results/tiny/dataset/tiles.zarr')}: damaged tile store: " \
-        "array 'sem', data file c/1/0/0 (tiles 16-31) is missing" in text, text[-2000:]
+    assert (
+        f"rocksr train: error: {Path('results/tiny/dataset/tiles.zarr')}: damaged tile store: "
+        "array 'sem', data file c/1/0/0 (tiles 16-31) is missing" in text
+    ), text[-2000:]
     assert not (res / "models" / "cgan" / "best.pt").exists()
 
     shutil.rmtree(store)

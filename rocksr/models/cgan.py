@@ -49,8 +49,12 @@ class UNet1(nn.Module):
 class PatchDiscriminator(nn.Module):
     """PatchGAN D([x_mct, x]) -> (B,1,h,w) patch scores (raw, for hinge losses)."""
 
-    def __init__(self, in_channels: int = 2, channels: tuple[int, ...] = (64, 128, 256, 512),
-                 strides: tuple[int, ...] = (2, 2, 2, 1)) -> None:
+    def __init__(
+        self,
+        in_channels: int = 2,
+        channels: tuple[int, ...] = (64, 128, 256, 512),
+        strides: tuple[int, ...] = (2, 2, 2, 1),
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = in_channels
@@ -73,8 +77,9 @@ def d_hinge_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
 
 
-def g_loss(d_fake: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
-           lambda_l1: float = 100.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def g_loss(
+    d_fake: torch.Tensor, fake: torch.Tensor, real: torch.Tensor, lambda_l1: float = 100.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """L_G = -E[D(fake)] + lambda_L1 * E|real - fake|; returns (total, adversarial, l1)."""
     adv = -d_fake.mean()
     l1 = F.l1_loss(fake, real)
