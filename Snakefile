@@ -18,6 +18,9 @@ localrules:
     split,
     figure1,
     figures,
+    split_map,
+    histograms,
+    loss_curve,
 
 
 rule all:

@@ -30,8 +30,8 @@ def peak_rss_mib() -> float:
 
 
 def _generate(size: int, work: str) -> None:
-    from rocksr.io import write_image
-    from rocksr.synthetic import generate_pair
+    from rocksr.data.synthetic import generate_pair
+    from rocksr.files import write_image
 
     mct, sem = generate_pair(size, size, seed=1)
     write_image(Path(work) / "mct.tif", mct)
@@ -54,8 +54,8 @@ def main() -> None:
     ap.add_argument("--level", type=int, default=1)
     a = ap.parse_args()
 
-    from rocksr.dataset import build_dataset
-    from rocksr.tiling import extract_view, extract_view_naive
+    from rocksr.data.tiling import extract_view, extract_view_naive
+    from rocksr.stages.build_dataset import build_dataset
 
     work = Path(a.workdir or tempfile.mkdtemp(prefix="rocksr-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -84,7 +84,7 @@ def main() -> None:
     raw_gib = 2 * n * a.tile * a.tile / 2**30
 
     # naive path on a subsample of rotated views, same run, same machine
-    from rocksr.io import read_image
+    from rocksr.data.images import read_image
 
     img = read_image(work / "mct.tif")
     rot = manifest[(manifest["view"] == "rotated") & (manifest["angle"] % 90 != 0)]

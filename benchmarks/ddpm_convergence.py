@@ -40,10 +40,10 @@ def load_demo_ddpm_config(config: Path) -> dict:
 
 
 def baselines(store: Path, splits: Path, mct_u8: np.ndarray, sem_u8: np.ndarray) -> dict:
-    from rocksr import metrics as M
-    from rocksr.baselines import apply_lut, fit_histmatch_lut, split_histograms
-    from rocksr.predict import split_tile_ids
-    from rocksr.store import open_tiles
+    from rocksr.data.splits import split_tile_ids
+    from rocksr.data.tilestore import open_tiles
+    from rocksr.evaluation import metrics as M
+    from rocksr.evaluation.baselines import apply_lut, fit_histmatch_lut, split_histograms
 
     lut, _ = fit_histmatch_lut(store, splits)
     _, h_sem = split_histograms(open_tiles(store), split_tile_ids(splits, "train"))
@@ -58,7 +58,7 @@ def baselines(store: Path, splits: Path, mct_u8: np.ndarray, sem_u8: np.ndarray)
 
 
 def score(pred_u8: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    from rocksr import metrics as M
+    from rocksr.evaluation import metrics as M
 
     p = M.to_unit(pred_u8)
     return (
@@ -79,9 +79,10 @@ def run_recipe(
     seed: int,
     batch_size: int,
 ) -> list[dict]:
-    from rocksr.data import TileDataset, epoch_seed, make_loader
-    from rocksr.predict import from_model
-    from rocksr.train import DDPMTask, Runtime, seed_everything
+    from rocksr.data.torchdata import TileDataset, epoch_seed, make_loader
+    from rocksr.data.values import from_model
+    from rocksr.training.ddpm_task import DDPMTask
+    from rocksr.training.runtime import Runtime, seed_everything
 
     seed_everything(seed)
     rt = Runtime({"precision": "fp32"}, torch.device("cpu"))
@@ -155,8 +156,10 @@ def main() -> None:
 
     import json
 
-    from rocksr.predict import read_tiles, split_tile_ids, to_model
-    from rocksr.store import open_tiles
+    from rocksr.data.predstore import read_tiles
+    from rocksr.data.splits import split_tile_ids
+    from rocksr.data.tilestore import open_tiles
+    from rocksr.data.values import to_model
 
     torch.set_num_threads(a.threads)
     store, splits = a.results / "dataset" / "tiles.zarr", a.results / "splits" / "splits.csv"
@@ -177,7 +180,7 @@ def main() -> None:
         )
     ]
     mct_u8, sem_u8 = read_tiles(group, "mct", sel), read_tiles(group, "sem", sel)
-    from rocksr import metrics as M
+    from rocksr.evaluation import metrics as M
 
     truth = M.to_unit(sem_u8)
     print(

@@ -34,7 +34,7 @@ def _time(fn, min_s: float = 1.0, max_reps: int = 50) -> float:
 def bench_metrics(sizes: list[int], batch: int, min_s: float) -> None:
     from skimage.metrics import structural_similarity
 
-    from rocksr import metrics as M
+    from rocksr.evaluation import metrics as M
 
     rng = np.random.default_rng(0)
     for s in sizes:
@@ -68,9 +68,9 @@ def bench_samplers(
 ) -> None:
     import torch
 
-    from rocksr.diffusion import sample
-    from rocksr.models.ddpm_unet import build_ddpm_unet
-    from rocksr.predict import batch_generator
+    from rocksr.diffusion.sampling import sample
+    from rocksr.inference import batch_generator
+    from rocksr.models.unet import build_ddpm_unet
 
     torch.manual_seed(0)
     unet = {

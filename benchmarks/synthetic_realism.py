@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rocksr.synthetic import generate_pair, generate_sem, simulate_mct
+from rocksr.data.synthetic import generate_pair, generate_sem, simulate_mct
 
 SEM_UM, CT_UM = 0.95, 2.2  # pixel sizes of the real images (see the data README)
 SEM_NAME = "northsea_sandstone_sem_bse_3000x2250.png"

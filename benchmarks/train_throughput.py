@@ -58,7 +58,7 @@ def count_flops(model: str, cfg: dict, size: int) -> tuple[float, float]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from rocksr.checkpoint import build_models
+    from rocksr.models.registry import build_models
 
     with torch.device("meta"):
         nets = build_models(model, cfg)
@@ -85,11 +85,14 @@ def count_flops(model: str, cfg: dict, size: int) -> tuple[float, float]:
 def run_one(model: str, precision: str, args: argparse.Namespace) -> dict:
     import torch
 
-    from rocksr.train import CGANTask, DDPMTask, Runtime, resolve_device
+    from rocksr.devices import resolve_device
+    from rocksr.training.cgan_task import CGANTask
+    from rocksr.training.ddpm_task import DDPMTask
+    from rocksr.training.runtime import Runtime
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    dev = resolve_device(args.device)
+    dev = torch.device(resolve_device(args.device))
     cfg = {**PRECISIONS[precision], "lr": 1e-4}
     if model == "ddpm":
         cfg.update(

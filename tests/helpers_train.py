@@ -10,7 +10,7 @@ import pytest
 import torch
 import zarr
 
-from rocksr.store import certify_store
+from rocksr.data.tilestore import certify_store
 
 TINY_UNET = {
     "block_out_channels": [8, 16],
@@ -109,7 +109,6 @@ def train_paths(root: Path) -> dict:
     return {
         "best_ckpt": root / "out" / "best.pt",
         "history_csv": root / "out" / "history.csv",
-        "curve_png": root / "out" / "curve.png",
         "samples_dir": root / "out" / "samples",
         "state_dir": root / "state",
     }

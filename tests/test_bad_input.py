@@ -15,13 +15,15 @@ from helpers_data import smooth_image
 from PIL import Image
 
 from rocksr.cli import main
-from rocksr.dataset import build_dataset, split_dataset
-from rocksr.io import read_image, write_image
+from rocksr.data.images import read_image
+from rocksr.files import write_image
+from rocksr.stages.build_dataset import build_dataset
+from rocksr.stages.split import split_dataset
 
 
 def outputs(tmp_path: Path) -> list[Path]:
     d = tmp_path / "out"
-    return [d / "mct.tif", d / "sem.tif", d / "hist.png", d / "report.json"]
+    return [d / "mct.tif", d / "sem.tif", d / "report.json"]
 
 
 def normalize_cli(capsys, tmp_path, mct, sem, pages=None) -> tuple[int, str]:
@@ -36,10 +38,8 @@ def normalize_cli(capsys, tmp_path, mct, sem, pages=None) -> tuple[int, str]:
         o[0],
         "--out-sem",
         o[1],
-        "--histograms",
-        o[2],
         "--report",
-        o[3],
+        o[2],
     ]
     if pages:
         argv += ["--pages", json.dumps(pages)]
@@ -90,7 +90,7 @@ def test_few_grey_levels_warn_in_log_and_report(tmp_path, capsys, good, caplog):
         rc, _ = normalize_cli(capsys, tmp_path, good, p)
     assert rc == 0
     assert "narrow.tif: the normalized image has only 11 grey levels (fewer than 32" in caplog.text
-    report = json.loads(outputs(tmp_path)[3].read_text())
+    report = json.loads(outputs(tmp_path)[2].read_text())
     assert len(report["warnings"]) == 1 and "only 11 grey levels" in report["warnings"][0]
 
 
@@ -98,7 +98,7 @@ def test_tiny_float_values_keep_their_contrast(tmp_path):
     img = smooth_image(60, 50).astype(np.float64) * 1e-50
     p = tmp_path / "tiny.tif"
     tifffile.imwrite(p, img)
-    from rocksr.normalize import grey_levels, normalize_image
+    from rocksr.data.normalize import grey_levels, normalize_image
 
     out = normalize_image(read_image(p))
     assert out.max() == 255 and grey_levels(out) > 200
@@ -144,7 +144,7 @@ def _manifest(tmp_path) -> Path:
 
 def test_split_fractions_must_sum_to_one_and_tiny_kept_share_warns(tmp_path, caplog):
     man = _manifest(tmp_path)
-    outs = [tmp_path / "s.csv", tmp_path / "c.csv", tmp_path / "m.png"]
+    outs = [tmp_path / "s.csv", tmp_path / "c.csv"]
     with pytest.raises(ValueError, match=r"sum to 1\.3; they must sum to 1"):
         split_dataset(man, *outs, {"fractions": {"train": 0.7, "val": 0.3, "test": 0.3}})
     assert not outs[0].exists()
@@ -182,7 +182,7 @@ def test_duplicate_angles_are_an_error(tmp_path):
 def test_normalization_arithmetic_is_unchanged_for_integer_and_float32_images():
     """Normalized images feed the tile store, the training fingerprint and every model: integer
     and float32 inputs keep the arithmetic of earlier versions bit for bit."""
-    from rocksr.normalize import normalize_image, stretch_limits
+    from rocksr.data.normalize import normalize_image, stretch_limits
 
     rng = np.random.default_rng(0)
     for arr in (

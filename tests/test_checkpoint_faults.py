@@ -16,13 +16,9 @@ from helpers_train import (  # noqa: F401 (single_thread is an autouse fixture)
     train_paths,
 )
 
-from rocksr.checkpoint import (
-    CorruptCheckpointError,
-    load_checkpoint,
-    publish_checkpoint,
-)
+from rocksr.checkpoints import CorruptCheckpointError, load_checkpoint, publish_checkpoint
 from rocksr.cli import main
-from rocksr.train import train
+from rocksr.stages.train import train
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +53,7 @@ def test_truncated_state_checkpoints_are_set_aside(tmp_path, tiles, kind, caplog
     # a truncated best.pt: set aside, never published; the last state is published instead
     truncate(state / "best.pt")
     paths["best_ckpt"].unlink()  # what Snakemake does before re-running the job
-    with caplog.at_level(logging.WARNING, logger="rocksr.train"):
+    with caplog.at_level(logging.WARNING, logger="rocksr.training"):
         run(kind, tiles, paths)
     assert f"{state / 'best.pt'} is broken" in caplog.text
     assert f"set aside as {state / 'best.pt.broken-1'}" in caplog.text
@@ -68,7 +64,7 @@ def test_truncated_state_checkpoints_are_set_aside(tmp_path, tiles, kind, caplog
     # a truncated last.pt: set aside, training resumes from best.pt
     caplog.clear()
     truncate(state / "last.pt")
-    with caplog.at_level(logging.WARNING, logger="rocksr.train"):
+    with caplog.at_level(logging.WARNING, logger="rocksr.training"):
         run(kind, tiles, paths)
     assert "last.pt is broken (" in caplog.text and "truncated" in caplog.text
     assert f"resuming from {state / 'best.pt'}" in caplog.text
@@ -80,7 +76,7 @@ def test_truncated_state_checkpoints_are_set_aside(tmp_path, tiles, kind, caplog
     caplog.clear()
     truncate(state / "last.pt")
     truncate(state / "best.pt", 0.9)
-    with caplog.at_level(logging.WARNING, logger="rocksr.train"):
+    with caplog.at_level(logging.WARNING, logger="rocksr.training"):
         run(kind, tiles, paths)
     assert (state / "last.pt.broken-2").exists() and (state / "best.pt.broken-2").exists()
     assert "resumed from" not in caplog.text

@@ -15,7 +15,7 @@ from test_predict import (  # noqa: F401 (one_torch_thread: autouse fixture)
     test_ids,
 )
 
-from rocksr import predict as P
+import rocksr.data.predstore as predstore_mod
 from rocksr.cli import main
 
 
@@ -50,11 +50,11 @@ def test_predict_n_samples_and_old_call(data: dict, capsys: pytest.CaptureFixtur
     old, new = data["root"] / "old.zarr", data["root"] / "new.zarr"
     assert run_cli(capsys, *base, "--out", old)[0] == 0  # the call the old rule made
     assert run_cli(capsys, *base, "--out", new, "--n-samples", "2")[0] == 0
-    a, attrs_a = P.open_predictions(old)
-    b, attrs_b = P.open_predictions(new)
+    a, attrs_a = predstore_mod.open_predictions(old)
+    b, attrs_b = predstore_mod.open_predictions(new)
     assert attrs_a["n_samples"] == 1 and attrs_b["n_samples"] == 2
     np.testing.assert_array_equal(np.asarray(a[:]), np.asarray(b[:]))
-    assert P.open_predictions(new, array="samples")[0].shape[1] == 2
+    assert predstore_mod.open_predictions(new, array="samples")[0].shape[1] == 2
     with pytest.raises(SystemExit):
         main([str(x) for x in base] + ["--out", str(data["root"] / "x.zarr"), "--n-samples", "0"])
     assert "must be >= 1" in capsys.readouterr().err
@@ -68,8 +68,8 @@ def test_mean_baseline_evaluate_and_figures(data: dict, capsys: pytest.CaptureFi
         stores[name] = root / f"{name}.zarr"
         assert run_cli(capsys, "baseline", "--name", name, *common, "--out", stores[name])[0] == 0
     assert (
-        np.asarray(P.open_predictions(stores["mean"])[0][:])
-        == P.open_predictions(stores["mean"])[1]["mean_grey"]
+        np.asarray(predstore_mod.open_predictions(stores["mean"])[0][:])
+        == predstore_mod.open_predictions(stores["mean"])[1]["mean_grey"]
     ).all()
     preds = [f"{n}={p}" for n, p in stores.items()]
     rc, err = run_cli(

@@ -10,13 +10,12 @@ import torch
 from diffusers import DDPMScheduler
 from helpers_train import single_thread  # noqa: F401 (autouse fixture)
 
-from rocksr.diffusion import (
-    ancestral_step,
+from rocksr.diffusion.sampling import ancestral_step, sample
+from rocksr.diffusion.schedule import (
     as_schedule,
     make_schedule,
     pixel_loss,
     q_sample,
-    sample,
     training_loss,
 )
 

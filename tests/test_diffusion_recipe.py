@@ -10,22 +10,19 @@ import pytest
 import torch
 from helpers_train import single_thread  # noqa: F401 (autouse fixture)
 
-from rocksr import metrics as M
-from rocksr.baselines import histogram_matching_lut
-from rocksr.diffusion import (
-    ancestral_step,
+from rocksr.diffusion.sampling import ancestral_step, sample, sampling_options, threshold_x0
+from rocksr.diffusion.schedule import (
     as_schedule,
     loss_weights,
     make_schedule,
     pixel_loss,
-    sample,
-    sampling_options,
     snr,
-    threshold_x0,
     training_loss,
     training_target,
     x0_from_output,
 )
+from rocksr.evaluation import metrics as M
+from rocksr.evaluation.baselines import histogram_matching_lut
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -197,7 +194,8 @@ def test_recommended_recipe_beats_histogram_matching_quickly():
     25 dB within 300 steps (about 8 s on one CPU thread), far above the train-fitted
     histogram-matching baseline (about 7 dB on this non-monotone task).  Measured when written:
     x0 29.6 dB; the seed's eps-prediction with the same budget 14.7 dB."""
-    from rocksr.train import DDPMTask, Runtime
+    from rocksr.training.ddpm_task import DDPMTask
+    from rocksr.training.runtime import Runtime
 
     size = 16
     mct_tr, sem_tr = _nonmonotone_tiles(64, size, 0)

@@ -18,11 +18,16 @@ from test_predict import (  # noqa: F401 (one_torch_thread: autouse fixture)
     write_store,
 )
 
-from rocksr import baselines as B
-from rocksr import evaluate as E
-from rocksr import figures_eval as F
-from rocksr import metrics as M
-from rocksr import predict as P
+import rocksr.data.predstore as predstore_mod
+import rocksr.data.splits as splits_mod
+import rocksr.evaluation.tables as tables_mod
+import rocksr.figures.curves as curves_mod
+import rocksr.figures.evaluation as evaluation_mod
+import rocksr.figures.uncertainty as uncertainty_mod
+import rocksr.stages.baseline as stage_baseline
+import rocksr.stages.metrics as stage_metrics
+import rocksr.stages.predict as stage_predict
+from rocksr.evaluation import metrics as M
 
 TEST_IDS = np.array([i for i, s in enumerate(SPLIT) if s == "test"])
 
@@ -32,12 +37,12 @@ def _stores(tmp_path: Path) -> tuple[Path, Path, Path, dict[str, Path]]:
     preds = {}
     for name in ("identity", "histmatch"):
         preds[name] = tmp_path / f"{name}.zarr"
-        B.predict_baseline(name, store, splits, preds[name])
+        stage_baseline.predict_baseline(name, store, splits, preds[name])
     # an "oracle" store: the ground truth itself -> PSNR inf, SSIM 1
     g = zarr.open_group(str(store), mode="r")
     truth = np.asarray(g["sem"][:])[TEST_IDS]
     preds["oracle"] = tmp_path / "oracle.zarr"
-    P.write_prediction_store(
+    predstore_mod.write_prediction_store(
         preds["oracle"],
         TEST_IDS,
         SIZE,
@@ -50,7 +55,7 @@ def _stores(tmp_path: Path) -> tuple[Path, Path, Path, dict[str, Path]]:
 def test_evaluate_tables(tmp_path: Path) -> None:
     store, manifest, splits, preds = _stores(tmp_path)
     out = tmp_path / "eval"
-    table = E.evaluate(
+    table = stage_metrics.evaluate(
         preds,
         store,
         splits,
@@ -106,7 +111,7 @@ def test_evaluate_tables(tmp_path: Path) -> None:
 
 def test_otsu_threshold_uses_train_sem_only(tmp_path: Path) -> None:
     store, manifest, splits = make_dataset(tmp_path)
-    thr = E.otsu_sem_threshold(store, splits)
+    thr = tables_mod.otsu_sem_threshold(store, splits)
     assert 0.0 < thr < 1.0
     g = zarr.open_group(str(store), mode="r")
     mct, sem = np.asarray(g["mct"][:]), np.asarray(g["sem"][:])
@@ -114,11 +119,11 @@ def test_otsu_threshold_uses_train_sem_only(tmp_path: Path) -> None:
     not_train = np.array([s != "train" for s in SPLIT])
     sem2[not_train] = 255 - sem2[not_train]
     write_store(tmp_path / "t2.zarr", mct, sem2)
-    assert E.otsu_sem_threshold(tmp_path / "t2.zarr", splits) == thr
+    assert tables_mod.otsu_sem_threshold(tmp_path / "t2.zarr", splits) == thr
     # default evaluate() takes that threshold
     preds = {"identity": tmp_path / "id.zarr"}
-    B.predict_baseline("identity", store, splits, preds["identity"])
-    t = E.evaluate(
+    stage_baseline.predict_baseline("identity", store, splits, preds["identity"])
+    t = stage_metrics.evaluate(
         preds, store, splits, manifest, tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.md"
     )
     assert t["porosity_threshold"].iloc[0] == pytest.approx(thr)
@@ -129,11 +134,11 @@ def test_evaluate_refuses_mismatched_store(tmp_path: Path) -> None:
     store, manifest, splits = make_dataset(tmp_path)
     bad = tmp_path / "bad.zarr"
     ids = TEST_IDS[:-1]
-    P.write_prediction_store(
+    predstore_mod.write_prediction_store(
         bad, ids, SIZE, iter([(ids, np.zeros((len(ids), SIZE, SIZE), np.uint8))]), {}
     )
-    with pytest.raises(P.PredictionStoreError):
-        E.evaluate(
+    with pytest.raises(predstore_mod.PredictionStoreError):
+        stage_metrics.evaluate(
             {"bad": bad},
             store,
             splits,
@@ -147,7 +152,7 @@ def test_evaluate_refuses_mismatched_store(tmp_path: Path) -> None:
 
 def test_figures(tmp_path: Path) -> None:
     store, manifest, splits, preds = _stores(tmp_path)
-    E.evaluate(
+    stage_metrics.evaluate(
         preds,
         store,
         splits,
@@ -157,9 +162,11 @@ def test_figures(tmp_path: Path) -> None:
         tmp_path / "t.md",
         0.3,
     )
-    F.figure2(tmp_path / "per.csv", tmp_path / "fig2.png", n=60)
-    pos = F.figure3(preds, store, splits, tmp_path / "fig3.png", n_tiles=3, seed=1)
-    assert len(pos) == 3 and np.array_equal(pos, F.choose_figure3_tiles(len(TEST_IDS), 3, 1))
+    evaluation_mod.figure2(tmp_path / "per.csv", tmp_path / "fig2.png", n=60)
+    pos = evaluation_mod.figure3(preds, store, splits, tmp_path / "fig3.png", n_tiles=3, seed=1)
+    assert len(pos) == 3 and np.array_equal(
+        pos, evaluation_mod.choose_figure3_tiles(len(TEST_IDS), 3, 1)
+    )
     hist_c = pd.DataFrame(
         {
             "phase": ["train", "train", "val", "train", "val"],
@@ -176,7 +183,7 @@ def test_figures(tmp_path: Path) -> None:
     )
     hist_c.to_csv(tmp_path / "hc.csv", index=False)
     hist_d.to_csv(tmp_path / "hd.csv", index=False)
-    F.plot_training_curves(
+    curves_mod.plot_training_curves(
         {"cgan": tmp_path / "hc.csv", "ddpm": tmp_path / "hd.csv"}, tmp_path / "curves.png"
     )
     for f in ("fig2.png", "fig3.png", "curves.png"):
@@ -185,7 +192,8 @@ def test_figures(tmp_path: Path) -> None:
 
 
 def test_sampler_study(tmp_path: Path) -> None:
-    from rocksr.sampler_study import expand_configs, sampler_study
+    from rocksr.evaluation.sampler_study import expand_configs
+    from rocksr.stages.sampler_study import sampler_study
 
     store, _, splits = make_dataset(tmp_path)
     ckpt = make_checkpoint(tmp_path / "ddpm.pt", "ddpm")
@@ -280,7 +288,7 @@ def test_table1_markdown_flags_models_below_the_mean_baseline() -> None:
             _row("mean", "baseline", 0.10, 17.70),
         ]
     )
-    md = E.table1_markdown(table, 0.44)
+    md = tables_mod.table1_markdown(table, 0.44)
     lines = md.splitlines()
     ddpm = next(ln for ln in lines if ln.startswith("| ddpm |"))
     assert "⚠ 0.007" in ddpm and "⚠ 4.61" in ddpm
@@ -305,12 +313,12 @@ def test_table1_markdown_flags_models_below_the_mean_baseline() -> None:
     # a model that wins is named as the winner, and the flags follow the numbers
     win = table.copy()
     win.loc[win["model"] == "ddpm (mean of 4)", ["psnr_mean", "ssim_mean"]] = [22.1, 0.80]
-    md2 = E.table1_markdown(win)
+    md2 = tables_mod.table1_markdown(win)
     assert "Best PSNR: ddpm (mean of 4) 22.10 dB; best SSIM: ddpm (mean of 4) 0.800." in md2
     assert "On PSNR, ddpm (mean of 4) beats every baseline (best baseline: histmatch" in md2
     assert "ddpm (mean of 4): beats histmatch on PSNR (22.10 dB vs 20.63 dB)" in md2
     # without the mean baseline nothing is flagged, and the text says so
-    md3 = E.table1_markdown(table[table["model"] != "mean"])
+    md3 = tables_mod.table1_markdown(table[table["model"] != "mean"])
     assert "⚠" not in md3.split("\n\n")[0] and "No `mean` baseline in this table" in md3
 
 
@@ -322,7 +330,7 @@ def test_table1_findings_inf_psnr_and_ties() -> None:
             _row("twin", "cgan", 0.1, 15.0),
         ]
     )
-    flags, lines = E.table1_findings(table)
+    flags, lines = tables_mod.table1_findings(table)
     assert flags == set()  # equal is not below
     assert "Best PSNR: oracle ∞ dB; best SSIM: oracle 1.000." in lines
     assert (
@@ -335,16 +343,16 @@ def _ddpm_store(tmp_path: Path, store: Path, splits: Path, k: int, noise: float)
     """A fake DDPM store: truth-like predictions (the micro-CT) plus seeded noise, K samples."""
     import torch
 
-    from rocksr.store import open_tiles
+    from rocksr.data.tilestore import open_tiles
 
     def run(mct: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return (mct + noise * torch.randn(mct.shape, generator=generator)).clamp(-1, 1)
 
     out = tmp_path / "ddpm.zarr"
-    P.write_predictions(
+    stage_predict.write_predictions(
         run,
         open_tiles(store),
-        P.split_tile_ids(splits),
+        splits_mod.split_tile_ids(splits),
         out,
         {"model": "ddpm", "kind": "ddpm", "sampler": "ddim", "steps": 5},
         n_samples=k,
@@ -359,9 +367,9 @@ def test_evaluate_adds_the_mean_of_k_row(tmp_path: Path) -> None:
     preds = {"ddpm": _ddpm_store(tmp_path, store, splits, 3, 0.8)}
     for name in ("identity", "histmatch", "mean"):
         preds[name] = tmp_path / f"{name}.zarr"
-        B.predict_baseline(name, store, splits, preds[name])
+        stage_baseline.predict_baseline(name, store, splits, preds[name])
     out = tmp_path / "eval"
-    table = E.evaluate(
+    table = stage_metrics.evaluate(
         preds,
         store,
         splits,
@@ -381,12 +389,12 @@ def test_evaluate_adds_the_mean_of_k_row(tmp_path: Path) -> None:
     assert per["model"].drop_duplicates().tolist() == names
     g = zarr.open_group(str(store), mode="r")
     truth = M.to_unit(np.asarray(g["sem"][:])[TEST_IDS])
-    mean = M.to_unit(np.asarray(P.open_predictions(preds["ddpm"], array="mean")[0][:]))
+    mean = M.to_unit(np.asarray(predstore_mod.open_predictions(preds["ddpm"], array="mean")[0][:]))
     d = per[per["model"] == "ddpm (mean of 3)"]
     assert d["tile_id"].tolist() == TEST_IDS.tolist()
     np.testing.assert_allclose(d["psnr"], M.psnr(mean, truth), rtol=1e-12)
     np.testing.assert_allclose(d["ssim"], M.ssim(mean, truth), rtol=1e-12)
-    pred = M.to_unit(np.asarray(P.open_predictions(preds["ddpm"])[0][:]))
+    pred = M.to_unit(np.asarray(predstore_mod.open_predictions(preds["ddpm"])[0][:]))
     np.testing.assert_allclose(per[per["model"] == "ddpm"]["psnr"], M.psnr(pred, truth))
     # averaging noisy samples helps: the mean row has a higher PSNR than one sample
     assert t.loc["ddpm (mean of 3)", "psnr_mean"] > t.loc["ddpm", "psnr_mean"]
@@ -395,7 +403,7 @@ def test_evaluate_adds_the_mean_of_k_row(tmp_path: Path) -> None:
     assert t.loc["ddpm", "psnr_mean"] < t.loc["mean", "psnr_mean"]
     assert f"⚠ ddpm: PSNR {t.loc['ddpm', 'psnr_mean']:.2f} dB is below the constant" in md
     # switched off, only the store's own row remains
-    t2 = E.evaluate(
+    t2 = stage_metrics.evaluate(
         preds,
         store,
         splits,
@@ -413,24 +421,26 @@ def test_uncertainty_figure_and_correlation(tmp_path: Path) -> None:
     store, _, splits = make_dataset(tmp_path)
     ddpm = _ddpm_store(tmp_path, store, splits, 3, 0.3)
     out = tmp_path / "u.png"
-    res = F.uncertainty_figure(ddpm, store, splits, out, n_tiles=3, seed=1)
-    assert np.array_equal(res["positions"], F.choose_figure3_tiles(len(TEST_IDS), 3, 1))
+    res = uncertainty_mod.uncertainty_figure(ddpm, store, splits, out, n_tiles=3, seed=1)
+    assert np.array_equal(
+        res["positions"], evaluation_mod.choose_figure3_tiles(len(TEST_IDS), 3, 1)
+    )
     assert res["n_samples"] == 3 and res["n_pixels"] == len(TEST_IDS) * SIZE * SIZE
     assert out.stat().st_size > 5000 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # r equals a direct computation over every test pixel
     g = zarr.open_group(str(store), mode="r")
     truth = np.asarray(g["sem"][:])[TEST_IDS].astype(np.float64)
-    mean = np.asarray(P.open_predictions(ddpm, array="mean")[0][:]).astype(np.float64)
-    std = np.asarray(P.open_predictions(ddpm, array="std")[0][:]).astype(np.float64)
+    mean = np.asarray(predstore_mod.open_predictions(ddpm, array="mean")[0][:]).astype(np.float64)
+    std = np.asarray(predstore_mod.open_predictions(ddpm, array="std")[0][:]).astype(np.float64)
     r = np.corrcoef(std.ravel(), np.abs(mean - truth).ravel())[0, 1]
     assert res["r"] == pytest.approx(r, abs=1e-9)
-    r2, n2 = F.std_error_correlation(ddpm, store, splits, batch_size=2)
+    r2, n2 = uncertainty_mod.std_error_correlation(ddpm, store, splits, batch_size=2)
     assert r2 == pytest.approx(r, abs=1e-9) and n2 == res["n_pixels"]
     # a K = 1 store has no spread to show
     one = tmp_path / "one.zarr"
-    B.predict_baseline("identity", store, splits, one)
+    stage_baseline.predict_baseline("identity", store, splits, one)
     with pytest.raises(ValueError, match=r"one\.zarr: n_samples = 1"):
-        F.uncertainty_figure(one, store, splits, tmp_path / "x.png")
+        uncertainty_mod.uncertainty_figure(one, store, splits, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
 
 
@@ -456,7 +466,11 @@ def _study(rows: list[tuple[str, int, float, float]]) -> pd.DataFrame:
 
 
 def test_sampler_study_gaps_and_cheapest_within_tolerance(tmp_path: Path) -> None:
-    from rocksr.sampler_study import add_ancestral_gaps, cheapest_within, sampler_study_markdown
+    from rocksr.evaluation.sampler_study import (
+        add_ancestral_gaps,
+        cheapest_within,
+        sampler_study_markdown,
+    )
 
     df = add_ancestral_gaps(
         _study(

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from skimage import data as skdata
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from rocksr import metrics as M
+from rocksr.evaluation import metrics as M
 
 
 def _sk_ssim(a: np.ndarray, b: np.ndarray, **kw) -> float:

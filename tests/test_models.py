@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from rocksr.models.cgan import PatchDiscriminator, UNet1, d_hinge_loss, g_loss
-from rocksr.models.ddpm_unet import ConditionalUNet, unet_config
+from rocksr.models.unet import ConditionalUNet, unet_config
 
 
 @pytest.fixture(scope="module")

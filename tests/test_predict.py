@@ -10,9 +10,13 @@ import pytest
 import torch
 import zarr
 
-from rocksr import baselines as B
-from rocksr import predict as P
-from rocksr.store import certify_store
+import rocksr.data.predstore as predstore_mod
+import rocksr.data.values as values_mod
+import rocksr.evaluation.baselines as baselines_mod
+import rocksr.inference as inference_mod
+import rocksr.stages.baseline as stage_baseline
+import rocksr.stages.predict as stage_predict
+from rocksr.data.tilestore import certify_store
 
 SIZE = 32
 TINY_UNET = {
@@ -82,7 +86,8 @@ def write_store(path: Path, mct: np.ndarray, sem: np.ndarray) -> None:
 
 def make_checkpoint(path: Path, kind: str, seed: int = 0) -> Path:
     """A checkpoint file in the format of rocksr.checkpoint with random tiny weights."""
-    from rocksr.checkpoint import FORMAT, arch_signature, build_models
+    from rocksr.checkpoints import FORMAT
+    from rocksr.models.registry import arch_signature, build_models
 
     torch.manual_seed(seed)
     cfg = {"unet": dict(TINY_UNET), "schedule": dict(SCHEDULE)} if kind == "ddpm" else {}
@@ -114,8 +119,8 @@ test_ids.__test__ = False  # a helper, not a test
 def test_identity_baseline_equals_mct_in_split_order(tmp_path: Path) -> None:
     store, _, splits = make_dataset(tmp_path)
     out = tmp_path / "pred" / "identity.zarr"
-    B.predict_baseline("identity", store, splits, out, batch_size=2)
-    pred, attrs = P.open_predictions(out, expect_tile_ids=test_ids())
+    stage_baseline.predict_baseline("identity", store, splits, out, batch_size=2)
+    pred, attrs = predstore_mod.open_predictions(out, expect_tile_ids=test_ids())
     g = zarr.open_group(str(store), mode="r")
     np.testing.assert_array_equal(np.asarray(pred[:]), np.asarray(g["mct"][:])[test_ids()])
     assert attrs["tile_ids"] == test_ids().tolist()
@@ -127,11 +132,11 @@ def test_identity_baseline_equals_mct_in_split_order(tmp_path: Path) -> None:
 def test_histmatch_lut_is_monotone_and_fitted_on_train_only(tmp_path: Path) -> None:
     store, _, splits = make_dataset(tmp_path)
     out, lut_path = tmp_path / "hm.zarr", tmp_path / "hm_lut.json"
-    B.predict_baseline("histmatch", store, splits, out, lut_path=lut_path)
-    lut = B.load_lut(lut_path)
+    stage_baseline.predict_baseline("histmatch", store, splits, out, lut_path=lut_path)
+    lut = baselines_mod.load_lut(lut_path)
     assert lut.shape == (256,) and lut.dtype == np.uint8
     assert np.all(np.diff(lut.astype(int)) >= 0), "LUT must be monotone non-decreasing"
-    pred, attrs = P.open_predictions(out, expect_tile_ids=test_ids())
+    pred, attrs = predstore_mod.open_predictions(out, expect_tile_ids=test_ids())
     g = zarr.open_group(str(store), mode="r")
     np.testing.assert_array_equal(np.asarray(pred[:]), lut[np.asarray(g["mct"][:])[test_ids()]])
 
@@ -144,16 +149,16 @@ def test_histmatch_lut_is_monotone_and_fitted_on_train_only(tmp_path: Path) -> N
     sem2[not_train] = 255 - sem2[not_train]
     store2 = tmp_path / "tiles2.zarr"
     write_store(store2, mct2, sem2)
-    B.predict_baseline(
+    stage_baseline.predict_baseline(
         "histmatch", store2, splits, tmp_path / "hm2.zarr", lut_path=tmp_path / "lut2.json"
     )
-    np.testing.assert_array_equal(B.load_lut(tmp_path / "lut2.json"), lut)
+    np.testing.assert_array_equal(baselines_mod.load_lut(tmp_path / "lut2.json"), lut)
     # ...while changing a train tile does change it
     sem3 = sem.copy()
     sem3[~not_train] = 255 - sem3[~not_train]
     store3 = tmp_path / "tiles3.zarr"
     write_store(store3, mct, sem3)
-    lut3, meta = B.fit_histmatch_lut(store3, splits)
+    lut3, meta = baselines_mod.fit_histmatch_lut(store3, splits)
     assert not np.array_equal(lut3, lut)
     assert meta["fitted_on"] == "train" and meta["n_tiles"] == SPLIT.count("train")
 
@@ -162,7 +167,9 @@ def test_histogram_matching_lut_maps_distribution() -> None:
     rng = np.random.default_rng(0)
     src = rng.integers(0, 128, 20000)
     ref = 2 * src + 1  # the reference distribution is an exact monotone remap
-    lut = B.histogram_matching_lut(np.bincount(src, minlength=256), np.bincount(ref, minlength=256))
+    lut = baselines_mod.histogram_matching_lut(
+        np.bincount(src, minlength=256), np.bincount(ref, minlength=256)
+    )
     assert np.all(np.diff(lut.astype(int)) >= 0)
     np.testing.assert_array_equal(lut[:128], 2 * np.arange(128) + 1)
 
@@ -170,8 +177,8 @@ def test_histogram_matching_lut_maps_distribution() -> None:
 def test_mean_baseline_is_the_train_mean_grey(tmp_path: Path) -> None:
     store, _, splits = make_dataset(tmp_path)
     out = tmp_path / "mean.zarr"
-    B.predict_baseline("mean", store, splits, out, batch_size=4)
-    pred, attrs = P.open_predictions(out, expect_tile_ids=test_ids())
+    stage_baseline.predict_baseline("mean", store, splits, out, batch_size=4)
+    pred, attrs = predstore_mod.open_predictions(out, expect_tile_ids=test_ids())
     g = zarr.open_group(str(store), mode="r")
     sem = np.asarray(g["sem"][:])
     train = np.array([s == "train" for s in SPLIT])
@@ -190,16 +197,18 @@ def test_mean_baseline_is_the_train_mean_grey(tmp_path: Path) -> None:
     sem2 = sem.copy()
     sem2[~train] = 255
     write_store(tmp_path / "t2.zarr", np.asarray(g["mct"][:]), sem2)
-    assert B.fit_mean_grey(tmp_path / "t2.zarr", splits)[0] == value
+    assert baselines_mod.fit_mean_grey(tmp_path / "t2.zarr", splits)[0] == value
     sem2[train] = 255 - sem[train]
     write_store(tmp_path / "t3.zarr", np.asarray(g["mct"][:]), sem2)
-    assert B.fit_mean_grey(tmp_path / "t3.zarr", splits)[0] == int(np.floor(255 - exact + 0.5))
+    assert baselines_mod.fit_mean_grey(tmp_path / "t3.zarr", splits)[0] == int(
+        np.floor(255 - exact + 0.5)
+    )
 
 
 def test_unknown_baseline(tmp_path: Path) -> None:
     store, _, splits = make_dataset(tmp_path)
     with pytest.raises(ValueError, match="unknown baseline"):
-        B.predict_baseline("bicubic", store, splits, tmp_path / "x.zarr")
+        stage_baseline.predict_baseline("bicubic", store, splits, tmp_path / "x.zarr")
 
 
 # ------------------------------------------------------------------------- model prediction
@@ -211,7 +220,7 @@ def test_predict_ddpm_count_order_and_determinism(tmp_path: Path) -> None:
     outs = {}
     for name, seed, bs in (("a", 7, 2), ("b", 7, 2), ("c", 8, 2)):
         outs[name] = tmp_path / f"{name}.zarr"
-        P.predict(
+        stage_predict.predict(
             ckpt,
             store,
             splits,
@@ -222,7 +231,7 @@ def test_predict_ddpm_count_order_and_determinism(tmp_path: Path) -> None:
             seed=seed,
             device="cpu",
         )
-    pa, attrs = P.open_predictions(outs["a"], expect_tile_ids=test_ids())
+    pa, attrs = predstore_mod.open_predictions(outs["a"], expect_tile_ids=test_ids())
     assert pa.shape == (len(test_ids()), SIZE, SIZE) and pa.dtype == np.uint8
     assert attrs["tile_ids"] == test_ids().tolist()
     assert attrs["sampler"] == "ddim" and attrs["steps"] == 2 and attrs["seed"] == 7
@@ -230,55 +239,64 @@ def test_predict_ddpm_count_order_and_determinism(tmp_path: Path) -> None:
     grp = zarr.open_group(str(outs["a"]), mode="r")
     np.testing.assert_array_equal(np.asarray(grp["tile_ids"][:]), test_ids())
     a = np.asarray(pa[:])
-    b = np.asarray(P.open_predictions(outs["b"])[0][:])
-    c = np.asarray(P.open_predictions(outs["c"])[0][:])
+    b = np.asarray(predstore_mod.open_predictions(outs["b"])[0][:])
+    c = np.asarray(predstore_mod.open_predictions(outs["c"])[0][:])
     np.testing.assert_array_equal(a, b)  # same seed -> identical samples
     assert not np.array_equal(a, c)  # another seed -> other samples
 
 
 def test_predict_cgan_order_matches_direct_model_call(tmp_path: Path) -> None:
-    from rocksr.checkpoint import load_for_inference
+    from rocksr.inference import load_for_inference
 
     store, _, splits = make_dataset(tmp_path)
     ckpt = make_checkpoint(tmp_path / "cgan.pt", "cgan")
     out = tmp_path / "cgan.zarr"
-    P.predict(ckpt, store, splits, out, batch_size=3, seed=0, device="cpu")
-    pred, attrs = P.open_predictions(out, expect_tile_ids=test_ids())
+    stage_predict.predict(ckpt, store, splits, out, batch_size=3, seed=0, device="cpu")
+    pred, attrs = predstore_mod.open_predictions(out, expect_tile_ids=test_ids())
     assert attrs["kind"] == "cgan" and attrs["sampler"] is None
     _, model, _ = load_for_inference(ckpt)
     g = zarr.open_group(str(store), mode="r")
     with torch.no_grad():
-        direct = P.from_model(model(P.to_model(np.asarray(g["mct"][:])[test_ids()])))
+        direct = values_mod.from_model(
+            model(values_mod.to_model(np.asarray(g["mct"][:])[test_ids()]))
+        )
     np.testing.assert_array_equal(np.asarray(pred[:]), direct)
 
 
 @pytest.mark.parametrize("sampler,steps", [("ancestral", None), ("ddim", 4), ("dpmsolver", 4)])
 def test_sampler_output_in_range(sampler: str, steps: int | None) -> None:
-    from rocksr.diffusion import sample
-    from rocksr.metrics import to_unit
-    from rocksr.models.ddpm_unet import build_ddpm_unet
+    from rocksr.diffusion.sampling import sample
+    from rocksr.evaluation.metrics import to_unit
+    from rocksr.models.unet import build_ddpm_unet
 
     torch.manual_seed(0)
     model = build_ddpm_unet(TINY_UNET).eval()
-    mct = P.to_model(np.random.default_rng(0).integers(0, 256, (2, 16, 16), dtype=np.uint8))
+    mct = values_mod.to_model(
+        np.random.default_rng(0).integers(0, 256, (2, 16, 16), dtype=np.uint8)
+    )
     y = sample(
-        model, mct, SCHEDULE, sampler=sampler, steps=steps, generator=P.batch_generator(0, 0)
+        model,
+        mct,
+        SCHEDULE,
+        sampler=sampler,
+        steps=steps,
+        generator=inference_mod.batch_generator(0, 0),
     )
     assert y.shape == mct.shape and float(y.min()) >= -1.0 and float(y.max()) <= 1.0
-    u = to_unit(P.from_model(y))
+    u = to_unit(values_mod.from_model(y))
     assert u.min() >= 0.0 and u.max() <= 1.0
 
 
 def test_value_mapping_roundtrip() -> None:
     u8 = np.arange(256, dtype=np.uint8).reshape(1, 16, 16)
-    x = P.to_model(u8)
+    x = values_mod.to_model(u8)
     assert float(x.min()) == -1.0 and float(x.max()) == 1.0
-    np.testing.assert_array_equal(P.from_model(x), u8)
+    np.testing.assert_array_equal(values_mod.from_model(x), u8)
 
 
 def test_batch_generator_is_a_function_of_seed_and_batch() -> None:
     def draw(s: int, b: int) -> torch.Tensor:
-        return torch.randn(4, generator=P.batch_generator(s, b))
+        return torch.randn(4, generator=inference_mod.batch_generator(s, b))
 
     assert torch.equal(draw(0, 3), draw(0, 3))
     assert not torch.equal(draw(0, 3), draw(0, 4))
@@ -294,16 +312,16 @@ def test_interrupted_write_leaves_no_store(tmp_path: Path) -> None:
         raise KeyboardInterrupt  # killed half-way
 
     with pytest.raises(KeyboardInterrupt):
-        P.write_prediction_store(out, ids, 8, batches(), {})
+        predstore_mod.write_prediction_store(out, ids, 8, batches(), {})
     assert not out.exists() and not list(tmp_path.iterdir())
     # a store without the `complete` flag is refused
     g = zarr.open_group(str(out), mode="w", zarr_format=3)
     g.create_array("pred", shape=(3, 8, 8), dtype="uint8")
-    with pytest.raises(P.PredictionStoreError, match="incomplete"):
-        P.open_predictions(out)
+    with pytest.raises(predstore_mod.PredictionStoreError, match="incomplete"):
+        predstore_mod.open_predictions(out)
     # batches out of order are refused
-    with pytest.raises(P.PredictionStoreError, match="order"):
-        P.write_prediction_store(
+    with pytest.raises(predstore_mod.PredictionStoreError, match="order"):
+        predstore_mod.write_prediction_store(
             tmp_path / "q.zarr", ids, 8, iter([(ids[::-1], np.zeros((3, 8, 8), np.uint8))]), {}
         )
 
@@ -311,6 +329,6 @@ def test_interrupted_write_leaves_no_store(tmp_path: Path) -> None:
 def test_open_predictions_checks_split(tmp_path: Path) -> None:
     store, _, splits = make_dataset(tmp_path)
     out = tmp_path / "identity.zarr"
-    B.predict_baseline("identity", store, splits, out)
-    with pytest.raises(P.PredictionStoreError, match="differ"):
-        P.open_predictions(out, expect_tile_ids=test_ids()[:-1])
+    stage_baseline.predict_baseline("identity", store, splits, out)
+    with pytest.raises(predstore_mod.PredictionStoreError, match="differ"):
+        predstore_mod.open_predictions(out, expect_tile_ids=test_ids()[:-1])

@@ -1,10 +1,11 @@
-"""The evaluation rules' `code_version(...)` lists name every rocksr module their command imports.
+"""Each rule's code hash covers every rocksr module its command really runs.
 
-Each rule's CLI command is run on tiny data in a fresh interpreter (heavy third-party libraries
-imported once, then one forked child per command, so every child starts without rocksr), and the
-rocksr modules it imported must all be covered by the rule's `code_version` names (a name covers
-`rocksr/<name>.py`, `rocksr/<name>_*.py` and the package `rocksr/<name>/`, as in common.smk).
-`rocksr.cli`, the dispatcher every rule goes through, is left out, as in the other rules.
+A rule's `code` param is `stage_hash("<stage>")`: the hash of the import closure of
+`rocksr.stages.<stage>`, found by reading the source (rocksr.codehash). Here each evaluation
+rule's CLI command is run on tiny data in a fresh interpreter (heavy third-party libraries
+imported once, then one forked child per command, so every child starts without rocksr), and
+every rocksr module that the command loads while it runs (after `rocksr.cli` and the stage
+modules it declares are imported) must lie in the static closure of the rule's stage.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from test_predict import make_checkpoint, make_dataset
+
+from rocksr.codehash import import_closure
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "workflow" / "rules" / "evaluate.smk"
@@ -36,8 +38,9 @@ for name, argv in json.loads(sys.argv[1]).items():
         os.close(r)
         assert not [m for m in sys.modules if m.startswith("rocksr")]
         from rocksr.cli import main
+        before = set(sys.modules)
         rc = main(argv)
-        mods = sorted(m for m in sys.modules if m.startswith("rocksr."))
+        mods = sorted(m for m in set(sys.modules) - before if m.startswith("rocksr."))
         os.write(w, json.dumps({"rc": rc, "mods": mods}).encode())
         os._exit(0)
     os.close(w)
@@ -51,24 +54,18 @@ print(json.dumps(results))
 """
 
 
-def rule_code_versions() -> dict[str, list[str]]:
-    """rule name -> the module names of its `code=code_version(...)` param."""
+def rule_stages() -> dict[str, str]:
+    """rule name -> the stage of its `code=stage_hash("<stage>")` param."""
     out = {}
     for block in re.split(r"^rule ", RULES.read_text(), flags=re.M)[1:]:
         name = block.split(":", 1)[0].strip()
-        m = re.search(r"code_version\(([^)]*)\)", block)
-        assert m, f"rule {name} has no code_version(...) param"
-        out[name] = re.findall(r"\"([A-Za-z_]+)\"", m.group(1))
+        m = re.search(r'stage_hash\("(\w+)"\)', block)
+        assert m, f"rule {name} has no stage_hash(...) param"
+        out[name] = m.group(1)
     return out
 
 
-def covered(module: str, names: list[str]) -> bool:
-    parts = module.split(".")  # rocksr.<x> or rocksr.<pkg>.<x>
-    top = parts[1]
-    return any(top == n or top.startswith(f"{n}_") for n in names)
-
-
-def test_code_versions_cover_imported_modules(tmp_path: Path) -> None:
+def test_stage_hashes_cover_the_modules_each_command_runs(tmp_path: Path) -> None:
     store, manifest, splits = make_dataset(tmp_path)
     ddpm = make_checkpoint(tmp_path / "ddpm.pt", "ddpm")
     cgan = make_checkpoint(tmp_path / "cgan.pt", "cgan")
@@ -186,8 +183,8 @@ def test_code_versions_cover_imported_modules(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr[-3000:]
     results = json.loads(r.stdout.strip().splitlines()[-1])
-    versions = rule_code_versions()
-    assert set(versions) >= {
+    stages = rule_stages()
+    assert set(stages) >= {
         "predict",
         "baseline",
         "metrics",
@@ -195,22 +192,11 @@ def test_code_versions_cover_imported_modules(tmp_path: Path) -> None:
         "uncertainty_figure",
         "sampler_study",
     }
-    used: dict[str, set[str]] = {}
     for cmd, res in results.items():
         assert res["rc"] == 0, (cmd, r.stderr[-3000:])
         rule = cmd.split("_")[0] if cmd.startswith(("predict", "baseline")) else cmd
-        missing = [m for m in res["mods"] if m != "rocksr.cli" and not covered(m, versions[rule])]
-        assert not missing, f"rule {rule}: code_version{tuple(versions[rule])} misses {missing}"
-        used.setdefault(rule, set()).update(res["mods"])
-    # ...and no more: a name that the command never imports would rerun the rule for nothing
-    for rule, mods in used.items():
-        extra = [n for n in versions[rule] if not any(covered(m, [n]) for m in mods)]
-        assert not extra, f"rule {rule}: code_version names modules it never imports: {extra}"
-
-
-def test_covered() -> None:
-    assert covered("rocksr.models.cgan", ["models"])
-    assert covered("rocksr.figures_eval", ["figures"])
-    assert not covered("rocksr.figures_eval", ["figures_data"])
-    with pytest.raises(AssertionError):
-        assert covered("rocksr.store", ["predict"])
+        closure = set(import_closure(f"rocksr.stages.{stages[rule]}"))
+        missing = sorted(set(res["mods"]) - closure)
+        assert not missing, f"rule {rule}: stage {stages[rule]} misses {missing}"
+    # the check has teeth: prediction loads the model code only when it runs
+    assert {"rocksr.inference", "rocksr.models.unet"} <= set(results["predict"]["mods"])

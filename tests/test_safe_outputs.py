@@ -17,10 +17,10 @@ import pytest
 from helpers_data import smooth_image
 from test_predict import make_dataset, one_torch_thread  # noqa: F401 (autouse fixture)
 
-from rocksr import predict as P
+import rocksr.data.predstore as predstore_mod
 from rocksr.cli import main
-from rocksr.io import write_image
-from rocksr.store import StoreError, open_tiles
+from rocksr.data.tilestore import StoreError, open_tiles
+from rocksr.files import write_image
 
 TILING = {"size": 48, "stride": 24, "angles": [0, 30]}
 
@@ -237,15 +237,15 @@ def test_prediction_store_damage_is_named(tmp_path, capsys):
         )[0]
         == 0
     )
-    P.open_predictions(out)
+    predstore_mod.open_predictions(out)
     victim = sorted((out / "pred" / "c").iterdir())[1] / "0" / "0"
     victim.unlink()
     with pytest.raises(
-        P.PredictionStoreError,
+        predstore_mod.PredictionStoreError,
         match=r"identity\.zarr: damaged prediction store: "
         r"array 'pred', data file c/1/0/0 \(rows 1, tile_ids \d+-\d+\) is missing",
     ):
-        P.open_predictions(out)
+        predstore_mod.open_predictions(out)
 
 
 # --------------------------------------------------------------------------- case 5
@@ -265,12 +265,12 @@ def test_builder_dies_with_its_shell(tmp_path, pair):
     out, pidfile = tmp_path / "tiles.zarr", tmp_path / "builder.pid"
     code = textwrap.dedent(f"""
         import os, sys, time
-        from rocksr import store
-        real = store._render_block
+        import rocksr.data.tilestore as tilestore_mod
+        real = tilestore_mod._render_block
         def slow(*a, **k):
             time.sleep(0.3)
             return real(*a, **k)
-        store._render_block = slow
+        tilestore_mod._render_block = slow
         open({str(pidfile)!r}, "w").write(str(os.getpid()))
         from rocksr.cli import main
         sys.argv = ["rocksr", "build-dataset", "--samples", '["s"]', "--mct", {str(pm)!r},

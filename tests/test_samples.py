@@ -17,8 +17,12 @@ from test_predict import (  # noqa: F401 (one_torch_thread: autouse fixture)
     one_torch_thread,
 )
 
-from rocksr import predict as P
-from rocksr.store import certify_store
+import rocksr.data.predstore as predstore_mod
+import rocksr.data.splits as splits_mod
+import rocksr.data.values as values_mod
+import rocksr.inference as inference_mod
+import rocksr.stages.predict as stage_predict
+from rocksr.data.tilestore import certify_store
 
 TEST_IDS = np.array([i for i, s in enumerate(SPLIT) if s == "test"])
 
@@ -35,21 +39,25 @@ def single_sample_store(
 ) -> None:
     """The single-sample prediction loop exactly as ``rocksr.predict.predict`` ran it before
     ``n_samples`` existed (one call per batch with ``batch_generator(seed, b)``)."""
-    from rocksr.checkpoint import load_for_inference
-    from rocksr.store import open_tiles
+    from rocksr.data.tilestore import open_tiles
+    from rocksr.inference import load_for_inference
 
     kind, model, cfg = load_for_inference(ckpt, device="cpu")
     group = open_tiles(store)
-    ids = P.split_tile_ids(splits, "test")
-    run = P.make_predictor(kind, model, cfg, sampler=sampler, steps=steps)
+    ids = splits_mod.split_tile_ids(splits, "test")
+    run = inference_mod.make_predictor(kind, model, cfg, sampler=sampler, steps=steps)
 
     def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for b, sel, tiles in P.iter_tiles(group, "mct", ids, batch_size):
+        for b, sel, tiles in predstore_mod.iter_tiles(group, "mct", ids, batch_size):
             with torch.inference_mode():
-                y = run(P.to_model(tiles, "cpu"), P.batch_generator(seed, b, "cpu"))
-            yield sel, P.from_model(y)
+                y = run(
+                    values_mod.to_model(tiles, "cpu"), inference_mod.batch_generator(seed, b, "cpu")
+                )
+            yield sel, values_mod.from_model(y)
 
-    P.write_prediction_store(out, ids, int(group["mct"].shape[-1]), batches(), {"kind": kind})
+    predstore_mod.write_prediction_store(
+        out, ids, int(group["mct"].shape[-1]), batches(), {"kind": kind}
+    )
 
 
 def test_k1_is_bit_identical_to_the_single_sample_code_path(tmp_path: Path) -> None:
@@ -58,7 +66,7 @@ def test_k1_is_bit_identical_to_the_single_sample_code_path(tmp_path: Path) -> N
     old = tmp_path / "old.zarr"
     single_sample_store(ckpt, store, splits, old, "ddim", 3, 2, 11)
     new = tmp_path / "new.zarr"
-    P.predict(
+    stage_predict.predict(
         ckpt,
         store,
         splits,
@@ -70,19 +78,19 @@ def test_k1_is_bit_identical_to_the_single_sample_code_path(tmp_path: Path) -> N
         device="cpu",
         n_samples=1,
     )
-    a = np.asarray(P.open_predictions(old)[0][:])
-    pred, attrs = P.open_predictions(new, expect_tile_ids=TEST_IDS)
+    a = np.asarray(predstore_mod.open_predictions(old)[0][:])
+    pred, attrs = predstore_mod.open_predictions(new, expect_tile_ids=TEST_IDS)
     np.testing.assert_array_equal(np.asarray(pred[:]), a)
     assert attrs["n_samples"] == 1
     # K = 1: the mean is the sample itself, the spread is zero, and there is no `samples` array
-    mean, _ = P.open_predictions(new, array="mean")
+    mean, _ = predstore_mod.open_predictions(new, array="mean")
     np.testing.assert_array_equal(np.asarray(mean[:]), a)
-    std, _ = P.open_predictions(new, array="std")
+    std, _ = predstore_mod.open_predictions(new, array="std")
     assert std.dtype == np.float16 and not np.asarray(std[:]).any()
     assert "samples" not in zarr.open_group(str(new), mode="r")
     # K = 3: sample 0 is still the single-sample prediction
     k3 = tmp_path / "k3.zarr"
-    P.predict(
+    stage_predict.predict(
         ckpt,
         store,
         splits,
@@ -94,8 +102,8 @@ def test_k1_is_bit_identical_to_the_single_sample_code_path(tmp_path: Path) -> N
         device="cpu",
         n_samples=3,
     )
-    np.testing.assert_array_equal(np.asarray(P.open_predictions(k3)[0][:]), a)
-    samples, attrs3 = P.open_predictions(k3, array="samples")
+    np.testing.assert_array_equal(np.asarray(predstore_mod.open_predictions(k3)[0][:]), a)
+    samples, attrs3 = predstore_mod.open_predictions(k3, array="samples")
     assert attrs3["n_samples"] == 3 and samples.shape == (len(TEST_IDS), 3, SIZE, SIZE)
     s = np.asarray(samples[:])
     np.testing.assert_array_equal(s[:, 0], a)
@@ -104,9 +112,9 @@ def test_k1_is_bit_identical_to_the_single_sample_code_path(tmp_path: Path) -> N
 
 def test_sample_generator_seeding() -> None:
     def draw(k: int, seed: int = 5, b: int = 2) -> torch.Tensor:
-        return torch.randn(6, generator=P.sample_generator(seed, b, k))
+        return torch.randn(6, generator=inference_mod.sample_generator(seed, b, k))
 
-    assert torch.equal(draw(0), torch.randn(6, generator=P.batch_generator(5, 2)))
+    assert torch.equal(draw(0), torch.randn(6, generator=inference_mod.batch_generator(5, 2)))
     ref = np.random.SeedSequence([5, 2, 1]).generate_state(2, np.uint32)
     g = torch.Generator().manual_seed(int(ref[0]) << 32 | int(ref[1]))
     assert torch.equal(draw(1), torch.randn(6, generator=g))
@@ -115,7 +123,7 @@ def test_sample_generator_seeding() -> None:
         for j in range(i):
             assert not torch.equal(draws[i], draws[j]), (i, j)
     with pytest.raises(ValueError, match="sample index"):
-        P.sample_generator(0, 0, -1)
+        inference_mod.sample_generator(0, 0, -1)
 
 
 def _noise_predictor(mct: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -129,14 +137,14 @@ def _constant_predictor(mct: torch.Tensor, generator: torch.Generator) -> torch.
 
 
 def _write(tmp_path: Path, run, k: int, name: str, batch_size: int = 2) -> Path:
-    from rocksr.store import open_tiles
+    from rocksr.data.tilestore import open_tiles
 
     store, _, splits = make_dataset(tmp_path)
     out = tmp_path / f"{name}.zarr"
-    P.write_predictions(
+    stage_predict.write_predictions(
         run,
         open_tiles(store),
-        P.split_tile_ids(splits),
+        splits_mod.split_tile_ids(splits),
         out,
         {"kind": "ddpm"},
         n_samples=k,
@@ -162,8 +170,8 @@ def test_mean_std_samples_shapes_order_and_values(tmp_path: Path) -> None:
         rows = slice(start, min(start + 2, n))
         shape = (rows.stop - rows.start, 1, SIZE, SIZE)
         for j in range(k):
-            y = _noise_predictor(torch.zeros(shape), P.sample_generator(3, b, j))
-            np.testing.assert_array_equal(s[rows, j], P.from_model(y))
+            y = _noise_predictor(torch.zeros(shape), inference_mod.sample_generator(3, b, j))
+            np.testing.assert_array_equal(s[rows, j], values_mod.from_model(y))
     np.testing.assert_array_equal(s[:, 0], np.asarray(grp["pred"][:]))
     # mean of K (from the float samples) = mean of the stored uint8 samples within rounding
     mean = np.asarray(grp["mean"][:]).astype(np.float64)
@@ -173,7 +181,9 @@ def test_mean_std_samples_shapes_order_and_values(tmp_path: Path) -> None:
     assert (std >= 0).all() and std.max() > 20  # uniform noise: about 255 / sqrt(12) = 74
     assert np.abs(std - s.std(axis=1)).max() <= 1.0
     # a mean read through open_predictions is the same array
-    np.testing.assert_array_equal(np.asarray(P.open_predictions(out, array="mean")[0][:]), mean)
+    np.testing.assert_array_equal(
+        np.asarray(predstore_mod.open_predictions(out, array="mean")[0][:]), mean
+    )
 
 
 def test_std_is_zero_when_all_samples_are_equal(tmp_path: Path) -> None:
@@ -191,34 +201,38 @@ def test_cgan_ignores_n_samples(tmp_path: Path) -> None:
     store, _, splits = make_dataset(tmp_path)
     ckpt = make_checkpoint(tmp_path / "cgan.pt", "cgan")
     out = tmp_path / "cgan.zarr"
-    P.predict(ckpt, store, splits, out, batch_size=4, device="cpu", n_samples=5)
-    pred, attrs = P.open_predictions(out)
+    stage_predict.predict(ckpt, store, splits, out, batch_size=4, device="cpu", n_samples=5)
+    pred, attrs = predstore_mod.open_predictions(out)
     assert attrs["n_samples"] == 1 and attrs.get("n_samples_requested") == 5
     # a deterministic model's mean is its prediction: reading `mean` falls back to `pred`
-    mean, _ = P.open_predictions(out, array="mean")
+    mean, _ = predstore_mod.open_predictions(out, array="mean")
     np.testing.assert_array_equal(np.asarray(mean[:]), np.asarray(pred[:]))
-    with pytest.raises(P.PredictionStoreError, match="no 'std' array"):
-        P.open_predictions(out, array="std")
+    with pytest.raises(predstore_mod.PredictionStoreError, match="no 'std' array"):
+        predstore_mod.open_predictions(out, array="std")
 
 
 def test_open_predictions_refuses_bad_inputs(tmp_path: Path) -> None:
     out = _write(tmp_path, _noise_predictor, 2, "noise")
-    with pytest.raises(P.PredictionStoreError, match="unknown array"):
-        P.open_predictions(out, array="median")
+    with pytest.raises(predstore_mod.PredictionStoreError, match="unknown array"):
+        predstore_mod.open_predictions(out, array="median")
     junk = tmp_path / "junk.zarr"
     junk.mkdir()
     (junk / "zarr.json").write_text("{not json")
-    with pytest.raises(P.PredictionStoreError, match=r"junk\.zarr: not a readable"):
-        P.open_predictions(junk)
+    with pytest.raises(predstore_mod.PredictionStoreError, match=r"junk\.zarr: not a readable"):
+        predstore_mod.open_predictions(junk)
     with pytest.raises(ValueError, match="n_samples"):
-        P.write_predictions(_noise_predictor, None, TEST_IDS, tmp_path / "x.zarr", {}, n_samples=0)
+        stage_predict.write_predictions(
+            _noise_predictor, None, TEST_IDS, tmp_path / "x.zarr", {}, n_samples=0
+        )
     # a `mean` array that does not match `pred` is refused
     g = zarr.open_group(str(out), mode="r+")
     del g["mean"]
     g.create_array("mean", shape=(2, SIZE, SIZE), dtype="uint8")[:] = 7
-    with pytest.raises(P.PredictionStoreError, match="damaged prediction store: array 'mean'"):
-        P.open_predictions(out, array="mean")  # the digest manifest sees the edit first
+    with pytest.raises(
+        predstore_mod.PredictionStoreError, match="damaged prediction store: array 'mean'"
+    ):
+        predstore_mod.open_predictions(out, array="mean")  # the digest manifest sees the edit first
     (out / "rocksr-digests.json").unlink()
     certify_store(out)
-    with pytest.raises(P.PredictionStoreError, match="'mean' has shape"):
-        P.open_predictions(out, array="mean")
+    with pytest.raises(predstore_mod.PredictionStoreError, match="'mean' has shape"):
+        predstore_mod.open_predictions(out, array="mean")

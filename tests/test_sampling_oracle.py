@@ -8,7 +8,8 @@ indexing, parameterization conversions or thresholding shows up here.
 import pytest
 import torch
 
-from rocksr.diffusion import as_schedule, sample, training_target
+from rocksr.diffusion.sampling import sample
+from rocksr.diffusion.schedule import as_schedule, training_target
 
 # diffusers' DPM-Solver trips a numpy-2 copy-keyword DeprecationWarning inside its own code
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from rocksr.splits import assign_holdout, leakage, make_splits, split_counts
-from rocksr.store import build_manifest
+from rocksr.data.splits import assign_holdout, leakage, make_splits, split_counts
+from rocksr.data.tilestore import build_manifest
 
 FRACTIONS = {"train": 0.6, "val": 0.15, "test": 0.25}
 

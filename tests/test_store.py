@@ -10,11 +10,11 @@ import pytest
 import zarr
 from helpers_data import smooth_image
 
-from rocksr import store as store_mod
-from rocksr.dataset import build_dataset
-from rocksr.io import write_image
-from rocksr.store import StoreError, open_tiles, read_manifest
-from rocksr.tiling import extract_view
+import rocksr.data.tilestore as tilestore_mod
+from rocksr.data.tilestore import StoreError, open_tiles, read_manifest
+from rocksr.data.tiling import extract_view
+from rocksr.files import write_image
+from rocksr.stages.build_dataset import build_dataset
 
 TILING = {"size": 48, "stride": 24, "angles": [0, 30, 90], "edge_tiles": "unrotated"}
 
@@ -70,7 +70,7 @@ def test_same_config_twice_gives_identical_arrays(tmp_path):
 def test_failure_mid_build_leaves_no_store(tmp_path, monkeypatch):
     spec, _, _ = _pair(tmp_path)
     calls = {"n": 0}
-    real = store_mod._render_block
+    real = tilestore_mod._render_block
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
@@ -78,7 +78,7 @@ def test_failure_mid_build_leaves_no_store(tmp_path, monkeypatch):
             raise RuntimeError("disk full")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(store_mod, "_render_block", flaky)
+    monkeypatch.setattr(tilestore_mod, "_render_block", flaky)
     with pytest.raises(RuntimeError, match="disk full"):
         build_dataset(
             [spec],
@@ -99,13 +99,13 @@ def test_killed_build_leaves_nothing_a_later_stage_accepts(tmp_path):
     code = textwrap.dedent(
         f"""
         import time
-        from rocksr import store
-        real = store._render_block
+        import rocksr.data.tilestore as tilestore_mod
+        real = tilestore_mod._render_block
         def slow(*a, **k):
             time.sleep(0.2)
             return real(*a, **k)
-        store._render_block = slow
-        from rocksr.dataset import build_dataset
+        tilestore_mod._render_block = slow
+        from rocksr.stages.build_dataset import build_dataset
         build_dataset([{spec!r}], {str(out)!r}, {str(tmp_path / "k.csv")!r},
                       {{"size": 48, "stride": 16, "angles": [0, 30]}}, {{"shard_tiles": 8, "workers": 1}},
                       progress=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rocksr.synthetic import (
+from rocksr.data.synthetic import (
     CT_LEVELS,
     DOL,
     FORWARD_DEFAULTS,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from helpers_data import smooth_image
 
-from rocksr.tiling import (
+from rocksr.data.tiling import (
     extract_view,
     extract_view_naive,
     footprint_offset,

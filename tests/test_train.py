@@ -19,19 +19,19 @@ from helpers_train import (  # noqa: F401 (single_thread is an autouse fixture)
     train_paths,
 )
 
-import rocksr.checkpoint as ckpt_mod
-import rocksr.train as train_mod
-from rocksr.checkpoint import (
-    IncompatibleCheckpointError,
-    load_checkpoint,
-    load_for_inference,
-    save_atomic,
-)
-from rocksr.data import EpochSampler, TileDataset, dihedral, make_loader
-from rocksr.diffusion import sample
+import rocksr.checkpoints as checkpoints_mod
+import rocksr.training.ddpm_task as ddpm_task_mod
+import rocksr.training.trainer as trainer_mod
+from rocksr.checkpoints import IncompatibleCheckpointError, load_checkpoint, save_atomic
+from rocksr.data.torchdata import EpochSampler, TileDataset, dihedral, make_loader
+from rocksr.diffusion.sampling import sample
+from rocksr.inference import load_for_inference
 from rocksr.models.cgan import UNet1
-from rocksr.models.ddpm_unet import ConditionalUNet
-from rocksr.train import CGANTask, DDPMTask, Runtime, train
+from rocksr.models.unet import ConditionalUNet
+from rocksr.stages.train import train
+from rocksr.training.cgan_task import CGANTask
+from rocksr.training.ddpm_task import DDPMTask
+from rocksr.training.runtime import Runtime
 
 
 @pytest.fixture(scope="module")
@@ -111,21 +111,21 @@ def test_ddpm_overfits_tiny_batch():
     g = torch.Generator().manual_seed(0)
     t0 = torch.randint(0, 50, (4,), generator=g)
     n0 = torch.randn(sem.shape, generator=g)
-    from rocksr.diffusion import training_loss
+    from rocksr.diffusion.schedule import training_loss
 
     def fixed_loss():
         return training_loss(task.net, task.schedule, sem, mct, t=t0, noise=n0).item()
 
     first = fixed_loss()
-    orig = train_mod.training_loss
+    orig = ddpm_task_mod.training_loss
     try:  # train on the same (t, noise) every step
-        train_mod.training_loss = lambda m, s, x, c, generator=None, kind="l1", **kw: orig(
+        ddpm_task_mod.training_loss = lambda m, s, x, c, generator=None, kind="l1", **kw: orig(
             m, s, x, c, kind=kind, t=t0, noise=n0, **kw
         )
         for _ in range(80):
             task.train_step(mct, sem, g)
     finally:
-        train_mod.training_loss = orig
+        ddpm_task_mod.training_loss = orig
     assert fixed_loss() < first / 3, (first, fixed_loss())
 
 
@@ -139,7 +139,13 @@ def test_train_writes_outputs_and_inference_loads(tmp_path, tiles, kind):
     hist = pd.read_csv(paths["history_csv"])
     assert set(hist["phase"]) == {"train", "val"}
     assert hist.loc[hist["phase"] == "val", "step"].tolist() == [4, 8]
-    assert paths["curve_png"].stat().st_size > 0
+    # the loss curve is its own stage (rule loss_curve), drawn from the history
+    from rocksr.cli import main
+
+    curve = tmp_path / "curve.png"
+    argv = ["loss-curve", "--kind", kind, "--history", str(paths["history_csv"])]
+    assert main([*argv, "--out", str(curve)]) == 0
+    assert curve.stat().st_size > 0
     assert sorted(p.name for p in paths["samples_dir"].iterdir()) == [
         "step_0000004.png",
         "step_0000008.png",
@@ -202,13 +208,13 @@ def test_resume_after_sigterm_is_exact(tmp_path, tiles, monkeypatch, variant, ki
         if step == kill_step:  # 4 = a validation step: checkpointed first, validated on resume
             os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(train_mod, "_after_step", kill_at_3)
+    monkeypatch.setattr(trainer_mod, "_after_step", kill_at_3)
     with pytest.raises(SystemExit) as exc:
         train(kind, store, splits, **cut, params=params, seed=3, device="cpu")
     assert exc.value.code == 128 + signal.SIGTERM
     assert load_checkpoint(cut["state_dir"] / "last.pt")["step"] == kill_step
     assert not cut["best_ckpt"].exists()
-    monkeypatch.setattr(train_mod, "_after_step", None)
+    monkeypatch.setattr(trainer_mod, "_after_step", None)
     train(kind, store, splits, **cut, params=params, seed=3, device="cpu")
 
     for name in ("last.pt", "best.pt"):
@@ -223,14 +229,14 @@ def test_resume_after_sigterm_is_exact(tmp_path, tiles, monkeypatch, variant, ki
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
-    good = {"format": ckpt_mod.FORMAT, "step": 1, "w": torch.arange(5)}
+    good = {"format": checkpoints_mod.FORMAT, "step": 1, "w": torch.arange(5)}
     save_atomic(good, path)
 
     def crash_mid_write(obj, f):
         f.write(b"partial garbage")
         raise OSError("disk died")
 
-    monkeypatch.setattr(ckpt_mod.torch, "save", crash_mid_write)
+    monkeypatch.setattr(checkpoints_mod.torch, "save", crash_mid_write)
     with pytest.raises(OSError):
         save_atomic({**good, "step": 2}, path)
     monkeypatch.undo()
@@ -238,7 +244,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     def crash_replace(src, dst):
         raise OSError("killed before rename")
 
-    monkeypatch.setattr(ckpt_mod.os, "replace", crash_replace)
+    monkeypatch.setattr(checkpoints_mod.os, "replace", crash_replace)
     with pytest.raises(OSError):
         save_atomic({**good, "step": 3}, path)
     monkeypatch.undo()
@@ -359,7 +365,7 @@ def test_ddpm_checkpoint_records_the_recipe_and_refuses_another_prediction(tmp_p
 
 
 def test_random_crops_are_aligned_and_seeded():
-    from rocksr.train import random_crops
+    from rocksr.training.ddpm_task import random_crops
 
     mct = torch.arange(2 * 16 * 16, dtype=torch.float32).view(2, 1, 16, 16)
     sem = mct + 0.5

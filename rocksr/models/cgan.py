@@ -89,3 +89,14 @@ def g_loss(
 def build_cgan(cfg: dict | None = None) -> tuple[UNet1, PatchDiscriminator]:
     """Generator and discriminator of the seed (architecture is fixed; cfg kept for symmetry)."""
     return UNet1(), PatchDiscriminator()
+
+
+def cgan_arch_signature(cfg: dict | None = None) -> dict:
+    """What fixes the cGAN's networks (must match to resume a checkpoint)."""
+    return {"generator": "UNet1(1,64)", "discriminator": "PatchGAN-SN(2,64,128,256,512)"}
+
+
+def build_cgan_models(cfg: dict) -> dict:
+    """``{"G": UNet1, "D": PatchDiscriminator}``."""
+    g, d = build_cgan(cfg)
+    return {"G": g, "D": d}

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import rocksr
 import yaml
+from rocksr.codehash import stage_hash
 from rocksr.config_checks import check_outputs_under, check_run_name, precheck_config
-from rocksr.tiling import footprint_size
+from rocksr.data.tiling import footprint_size
 from snakemake.utils import validate
 
 # one-line messages for what the schema reports in hundreds of lines, then the schema itself
@@ -66,23 +67,6 @@ def gpu_model(rule_name):
     )
 
 
-def code_version(*modules):
-    """Hash of the named rocksr modules' source, so that editing a stage's code reruns it.
-
-    A name covers `rocksr/<name>.py`, `rocksr/<name>_*.py` and the package `rocksr/<name>/`.
-    """
-    root = Path(rocksr.__file__).parent
-    h = hashlib.sha256(rocksr.__version__.encode())
-    for m in modules:
-        files = sorted(root.glob(f"{m}.py")) + sorted(root.glob(f"{m}_*.py"))
-        files += sorted((root / m).glob("*.py")) if (root / m).is_dir() else []
-        if not files:
-            raise ValueError(f"code_version: no source for rocksr module {m!r}")
-        for path in files:
-            h.update(path.read_bytes())
-    return h.hexdigest()[:16]
-
-
 def as_json(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
@@ -125,7 +109,9 @@ def train_params(kind):
 
 
 def train_targets():
-    return expand(f"{R}/models/{{kind}}/best.pt", kind=MODELS)
+    return expand(
+        f"{R}/models/{{kind}}/{{name}}", kind=MODELS, name=["best.pt", "loss_curve.png"]
+    )
 
 
 def prediction_stores():

@@ -19,16 +19,7 @@ rule build_dataset:
         samples=as_json(list(SAMPLES)),
         tiling=as_json(config["tiling"]),
         store=as_json(config["store"]),
-        code=code_version(
-            "tiling",
-            "store",
-            "digests",
-            "outputs",
-            "lifecycle",
-            "dataset",
-            "io",
-            "config_checks",
-        ),
+        code=stage_hash("build_dataset"),
     shell:
         "rocksr build-dataset --samples {params.samples:q} --mct {input.mct:q} "
         "--sem {input.sem:q} --tiling {params.tiling:q} --store-params {params.store:q} "
@@ -46,11 +37,6 @@ rule split:
             caption="../report/split_counts.rst",
             category="Dataset",
         ),
-        split_map=report(
-            f"{R}/splits/split_map.png",
-            caption="../report/split_map.rst",
-            category="Dataset",
-        ),
     log:
         f"{R}/logs/split.log",
     benchmark:
@@ -59,13 +45,10 @@ rule split:
         "../../envs/rocksr.yaml"
     params:
         split=as_json(config["split"]),
-        code=code_version(
-            "splits", "dataset", "figures_data", "config_checks", "outputs"
-        ),
+        code=stage_hash("split"),
     shell:
         "rocksr split --manifest {input.manifest:q} --params {params.split:q} "
-        "--out-splits {output.splits:q} --out-counts {output.counts:q} "
-        "--out-map {output.split_map:q} > {log:q} 2>&1"
+        "--out-splits {output.splits:q} --out-counts {output.counts:q} > {log:q} 2>&1"
 
 
 rule figure1:
@@ -85,7 +68,28 @@ rule figure1:
     conda:
         "../../envs/rocksr.yaml"
     params:
-        code=code_version("dataset", "figures_data"),
+        code=stage_hash("figure1"),
     shell:
         "rocksr figure1 --store {input.store:q} --manifest {input.manifest:q} "
+        "--out {output:q} > {log:q} 2>&1"
+
+
+rule split_map:
+    input:
+        manifest=rules.split.input.manifest,
+        splits=rules.split.output.splits,
+    output:
+        report(
+            f"{R}/splits/split_map.png",
+            caption="../report/split_map.rst",
+            category="Dataset",
+        ),
+    log:
+        f"{R}/logs/split_map.log",
+    conda:
+        "../../envs/rocksr.yaml"
+    params:
+        code=stage_hash("split_map"),
+    shell:
+        "rocksr split-map --manifest {input.manifest:q} --splits {input.splits:q} "
         "--out {output:q} > {log:q} 2>&1"

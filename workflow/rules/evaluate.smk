@@ -25,19 +25,7 @@ rule predict:
         batch=EVAL.get("batch_size", 16),
         seed=EVAL.get("seed", 0),
         n_samples=predict_n_samples,
-        code=code_version(
-            "predict",
-            "diffusion",
-            "checkpoint",
-            "models",
-            "store",
-            "digests",
-            "outputs",
-            "lifecycle",
-            "io",
-            "tiling",
-            "errors",
-        ),
+        code=stage_hash("predict"),
     shell:
         "OMP_NUM_THREADS={threads} rocksr predict --checkpoint {input.checkpoint:q} "
         "--store {input.store:q} --splits {input.splits:q} --out {output:q} "
@@ -65,16 +53,7 @@ rule baseline:
         runtime=res("baseline", "runtime"),
     params:
         lut=f"{R}/predictions/histmatch_lut.json",
-        code=code_version(
-            "baselines",
-            "predict",
-            "store",
-            "digests",
-            "outputs",
-            "lifecycle",
-            "tiling",
-            "errors",
-        ),
+        code=stage_hash("baseline"),
     shell:
         "rocksr baseline --name {wildcards.baseline} --store {input.store:q} "
         "--splits {input.splits:q} --out {output:q} --lut {params.lut:q} > {log:q} 2>&1"
@@ -107,17 +86,7 @@ rule metrics:
     params:
         preds=prediction_args,
         porosity=as_json(EVAL.get("porosity_threshold")),
-        code=code_version(
-            "evaluate",
-            "metrics",
-            "predict",
-            "store",
-            "digests",
-            "outputs",
-            "lifecycle",
-            "tiling",
-            "errors",
-        ),
+        code=stage_hash("metrics"),
     shell:
         "rocksr evaluate --predictions {params.preds} --store {input.store:q} "
         "--splits {input.splits:q} --manifest {input.manifest:q} "
@@ -158,19 +127,7 @@ rule figures:
         preds=prediction_args,
         histories=" ".join(f"{k}={R}/models/{k}/history.csv" for k in MODELS),
         seed=EVAL.get("figure_seed", 0),
-        code=code_version(
-            "figures",
-            "evaluate",
-            "metrics",
-            "predict",
-            "store",
-            "digests",
-            "outputs",
-            "lifecycle",
-            "tiling",
-            "normalize",
-            "errors",
-        ),
+        code=stage_hash("figures"),
     shell:
         "rocksr figures --predictions {params.preds} --models cgan ddpm "
         "--histories {params.histories} --per-tile {input.per_tile:q} "
@@ -199,19 +156,7 @@ rule uncertainty_figure:
         "../../envs/rocksr.yaml"
     params:
         seed=EVAL.get("figure_seed", 0),
-        code=code_version(
-            "figures",
-            "evaluate",
-            "metrics",
-            "predict",
-            "store",
-            "digests",
-            "outputs",
-            "lifecycle",
-            "tiling",
-            "normalize",
-            "errors",
-        ),
+        code=stage_hash("uncertainty"),
     shell:
         "rocksr uncertainty --predictions ddpm={input.predictions:q} "
         "--store {input.store:q} --splits {input.splits:q} --seed {params.seed} "
@@ -257,22 +202,7 @@ rule sampler_study:
         tolerance=EVAL.get("sampler_study", {}).get("tolerance_db", 0.3),
         seed=EVAL.get("seed", 0),
         batch=EVAL.get("batch_size", 16),
-        code=code_version(
-            "sampler_study",
-            "predict",
-            "diffusion",
-            "metrics",
-            "checkpoint",
-            "models",
-            "figures",
-            "store",
-            "digests",
-            "outputs",
-            "lifecycle",
-            "tiling",
-            "normalize",
-            "errors",
-        ),
+        code=stage_hash("sampler_study"),
     shell:
         "OMP_NUM_THREADS={threads} rocksr sampler-study --checkpoint {input.checkpoint:q} "
         "--store {input.store:q} --splits {input.splits:q} --configs {params.configs:q} "

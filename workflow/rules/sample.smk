@@ -16,7 +16,7 @@ rule synthetic_sample:
         runtime=res("synthetic_sample", "runtime"),
     params:
         spec=lambda wc: as_json(SAMPLES[wc.sample]["synthetic"]),
-        code=code_version("synthetic", "io"),
+        code=stage_hash("synthesize"),
     shell:
         "rocksr synthesize --spec {params.spec:q} --out-mct {output.mct:q} "
         "--out-sem {output.sem:q} > {log:q} 2>&1"
@@ -29,7 +29,6 @@ rule normalize:
     output:
         mct=f"{R}/normalized/{{sample}}/mct.tif",
         sem=f"{R}/normalized/{{sample}}/sem.tif",
-        histograms=f"{R}/normalized/{{sample}}/histograms.png",
         report=f"{R}/normalized/{{sample}}/normalize.json",
     log:
         f"{R}/logs/normalize/{{sample}}.log",
@@ -52,10 +51,31 @@ rule normalize:
             }
         ),
         min_size=footprint_size(config["tiling"]["size"]),
-        code=code_version("normalize", "io", "dataset", "figures_data", "outputs"),
+        code=stage_hash("normalize"),
     shell:
         "rocksr normalize --sample {wildcards.sample} --mct {input.mct:q} --sem {input.sem:q} "
         "--params {params.norm:q} --pages {params.pages:q} --min-size {params.min_size} "
         "--out-mct {output.mct:q} "
-        "--out-sem {output.sem:q} --histograms {output.histograms:q} "
+        "--out-sem {output.sem:q} "
         "--report {output.report:q} > {log:q} 2>&1"
+
+
+rule histograms:
+    input:
+        mct=rules.normalize.input.mct,
+        sem=rules.normalize.input.sem,
+        normalized_mct=rules.normalize.output.mct,
+        normalized_sem=rules.normalize.output.sem,
+    output:
+        f"{R}/normalized/{{sample}}/histograms.png",
+    log:
+        f"{R}/logs/histograms/{{sample}}.log",
+    conda:
+        "../../envs/rocksr.yaml"
+    params:
+        pages=rules.normalize.params.pages,
+        code=stage_hash("histograms"),
+    shell:
+        "rocksr histograms --sample {wildcards.sample} --mct {input.mct:q} --sem {input.sem:q} "
+        "--pages {params.pages:q} --normalized-mct {input.normalized_mct:q} "
+        "--normalized-sem {input.normalized_sem:q} --out {output:q} > {log:q} 2>&1"

@@ -10,11 +10,6 @@ rule train_cgan:
     output:
         best=f"{R}/models/cgan/best.pt",
         history=f"{R}/models/cgan/history.csv",
-        curve=report(
-            f"{R}/models/cgan/loss_curve.png",
-            caption="../report/training_curves.rst",
-            category="Training",
-        ),
     log:
         f"{R}/logs/train_cgan.log",
     benchmark:
@@ -32,21 +27,11 @@ rule train_cgan:
         seed=config["seed"],
         state=f"{R}/state/cgan",
         samples=f"{R}/models/cgan/val_samples",
-        code=code_version(
-            "train",
-            "models",
-            "data",
-            "checkpoint",
-            "ema",
-            "store",
-            "digests",
-            "outputs",
-            "lifecycle",
-        ),
+        code=stage_hash("train_cgan"),
     shell:
         "OMP_NUM_THREADS={threads} rocksr train --kind cgan --store {input.store:q} "
         "--splits {input.splits:q} --best {output.best:q} --history {output.history:q} "
-        "--curve {output.curve:q} --samples-dir {params.samples:q} "
+        "--samples-dir {params.samples:q} "
         "--state-dir {params.state:q} --params {params.train:q} --seed {params.seed} "
         "> {log:q} 2>&1"
 
@@ -58,11 +43,6 @@ rule train_ddpm:
     output:
         best=f"{R}/models/ddpm/best.pt",
         history=f"{R}/models/ddpm/history.csv",
-        curve=report(
-            f"{R}/models/ddpm/loss_curve.png",
-            caption="../report/training_curves.rst",
-            category="Training",
-        ),
     log:
         f"{R}/logs/train_ddpm.log",
     benchmark:
@@ -80,21 +60,30 @@ rule train_ddpm:
         seed=config["seed"],
         state=f"{R}/state/ddpm",
         samples=f"{R}/models/ddpm/val_samples",
-        code=code_version(
-            "train",
-            "models",
-            "data",
-            "checkpoint",
-            "ema",
-            "diffusion",
-            "store",
-            "digests",
-            "outputs",
-            "lifecycle",
-        ),
+        code=stage_hash("train_ddpm"),
     shell:
         "OMP_NUM_THREADS={threads} rocksr train --kind ddpm --store {input.store:q} "
         "--splits {input.splits:q} --best {output.best:q} --history {output.history:q} "
-        "--curve {output.curve:q} --samples-dir {params.samples:q} "
+        "--samples-dir {params.samples:q} "
         "--state-dir {params.state:q} --params {params.train:q} --seed {params.seed} "
         "> {log:q} 2>&1"
+
+
+rule loss_curve:
+    input:
+        history=f"{R}/models/{{kind}}/history.csv",
+    output:
+        report(
+            f"{R}/models/{{kind}}/loss_curve.png",
+            caption="../report/training_curves.rst",
+            category="Training",
+        ),
+    log:
+        f"{R}/logs/loss_curve/{{kind}}.log",
+    conda:
+        "../../envs/rocksr.yaml"
+    params:
+        code=stage_hash("loss_curve"),
+    shell:
+        "rocksr loss-curve --kind {wildcards.kind} --history {input.history:q} "
+        "--out {output:q} > {log:q} 2>&1"

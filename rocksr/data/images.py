@@ -1,0 +1,163 @@
+"""Reading and checking the raw registered images (TIFF via tifffile, PNG via Pillow)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from rocksr.errors import RocksrError
+from rocksr.files import _PNG_SUFFIXES, _TIFF_SUFFIXES
+
+
+class ImageError(RocksrError, ValueError):
+    """A raw input image cannot be used; the message names the file and the problem."""
+
+
+def _to_gray(arr: np.ndarray, path: Path) -> np.ndarray:
+    """Collapse an RGB(A)-looking array to one channel when all colour channels are equal."""
+    if arr.ndim == 2:
+        return arr
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        rgb = arr[..., :3]
+        if arr.shape[-1] == 4 and not np.all(arr[..., 3] == arr[..., 3].flat[0]):
+            raise ImageError(f"{path}: has a non-constant alpha channel; expected a grey image")
+        if arr.shape[-1] == 4 and arr[..., 3].flat[0] == 0:
+            raise ImageError(f"{path}: is fully transparent (alpha 0 everywhere); nothing to read")
+        if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
+            return np.ascontiguousarray(rgb[..., 0])
+        raise ImageError(
+            f"{path}: is a colour image (RGB channels differ); expected a grey image "
+            "(or RGB with three equal channels)"
+        )
+    raise ImageError(
+        f"{path}: unsupported channel layout, array shape {arr.shape}; expected (H, W) or "
+        "(H, W, 3|4) with equal colour channels"
+    )
+
+
+def _read_tiff(path: Path, page: int | None, series: int | None = None) -> np.ndarray:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        n_pages, all_series = len(tif.pages), tif.series
+        if page is not None:
+            if series is not None:
+                raise ImageError(f"{path}: give a page or a series, not both")
+            if not 0 <= page < n_pages:
+                raise ImageError(
+                    f"{path}: page {page} requested but the file has {n_pages} page(s)"
+                )
+            return _planar_to_last(tif.pages[page].asarray(), tif.pages[page])
+        if series is None and len(all_series) > 1:
+            shapes = ", ".join(f"{i}: {tuple(s.shape)}" for i, s in enumerate(all_series))
+            raise ImageError(
+                f"{path}: holds {len(all_series)} image series ({shapes}); set `mct_series`/"
+                "`sem_series` in the sample's config to choose one"
+            )
+        if series is not None and not 0 <= series < len(all_series):
+            raise ImageError(
+                f"{path}: series {series} requested but the file has {len(all_series)} series"
+            )
+        chosen = all_series[series or 0]
+        arr = _planar_to_last(chosen.asarray(), chosen.pages[0])
+        if arr.ndim == 3 and arr.shape[-1] not in (3, 4):
+            raise ImageError(
+                f"{path}: is a stack of {arr.shape[0]} pages/planes (shape {arr.shape}); set "
+                "`mct_page`/`sem_page` in the sample's config to choose the slice"
+            )
+    return arr
+
+
+def _planar_to_last(arr: np.ndarray, page: object) -> np.ndarray:
+    """A planar (separate-planes) RGB(A) page (3|4, H, W) as (H, W, 3|4)."""
+    import tifffile
+
+    planar = getattr(page, "planarconfig", None) == tifffile.PLANARCONFIG.SEPARATE
+    if planar and arr.ndim == 3 and arr.shape[0] in (3, 4):
+        return np.moveaxis(arr, 0, -1)
+    return arr
+
+
+def _read_png(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()  # forces decoding: truncated files fail here, not later
+        if im.mode in ("P", "PA"):
+            im = im.convert("RGBA")
+        if im.mode == "LA":
+            im = im.convert("RGBA")
+        arr = np.asarray(im)
+    return arr
+
+
+def read_image(
+    path: str | os.PathLike, page: int | None = None, series: int | None = None
+) -> np.ndarray:
+    """Read one 2-D grey image (TIFF 8/16-bit/float, single page, a chosen page or series; PNG).
+
+    RGB(A) with equal channels becomes grey. Every problem raises :class:`ImageError` naming
+    the file: missing, unreadable or truncated, unsupported format or channel layout, NaN/inf.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ImageError(f"{p}: file does not exist")
+    if not p.is_file():
+        raise ImageError(f"{p}: is not a regular file")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in _TIFF_SUFFIXES:
+            arr = _read_tiff(p, page, series)
+        elif suffix in _PNG_SUFFIXES:
+            if page not in (None, 0) or series not in (None, 0):
+                raise ImageError(f"{p}: PNG has one image; `page`/`series` must be unset or 0")
+            arr = _read_png(p)
+        else:
+            raise ImageError(f"{p}: unsupported file type {suffix!r}; expected .tif, .tiff or .png")
+    except ImageError:
+        raise
+    except Exception as exc:  # tifffile/Pillow raise many types for broken files
+        raise ImageError(
+            f"{p}: unreadable or truncated image ({type(exc).__name__}: {exc})"
+        ) from exc
+
+    arr = _to_gray(np.asarray(arr), p)
+    if arr.ndim != 2:
+        raise ImageError(f"{p}: expected a 2-D image, got shape {arr.shape}")
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ImageError(f"{p}: unsupported pixel type {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        n_bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise ImageError(f"{p}: contains {n_bad} NaN/inf pixel(s)")
+    if arr.size == 0:
+        raise ImageError(f"{p}: image is empty")
+    if arr.min() == arr.max():
+        raise ImageError(
+            f"{p}: is constant (every pixel = {arr.flat[0]}); there is nothing to learn from it"
+        )
+    return arr
+
+
+def check_pair(
+    mct: np.ndarray,
+    sem: np.ndarray,
+    mct_path: str | os.PathLike,
+    sem_path: str | os.PathLike,
+    min_size: int,
+) -> None:
+    """Check a registered pair before anything is written: same shape, large enough."""
+    if mct.shape != sem.shape:
+        raise ImageError(
+            f"{mct_path} and {sem_path}: shapes differ ({mct.shape} vs {sem.shape}); "
+            "the pair must be registered pixel to pixel"
+        )
+    for arr, path in ((mct, mct_path), (sem, sem_path)):
+        if min(arr.shape) < min_size:
+            raise ImageError(
+                f"{path}: image {arr.shape[0]}x{arr.shape[1]} is smaller than one rotation-safe "
+                f"footprint ({min_size} px); use a smaller tile size or a larger image"
+            )

@@ -1,0 +1,276 @@
+"""Train/val/test assignment of the manifest's tiles.
+
+Strategies:
+- ``blocks`` (default, location-disjoint): each sample is cut into ``rows x cols`` rectangular
+  blocks; whole blocks are assigned to splits so that tile counts approach the target fractions;
+  a view belongs to a split only if its whole footprint lies in blocks of that split, otherwise
+  it is ``excluded``. Footprints of different splits therefore never share a pixel.
+- ``random``: the study's way, each view drawn independently. Overlapping windows leak; kept to
+  measure the leak.
+- ``holdout_sample``: whole samples go to val/test by name, the rest to train.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+# a split that keeps fewer than this fraction of the views warns (the rest are `excluded`)
+EXCLUDED_WARN_FRACTION = 0.5
+
+SPLITS = ("train", "val", "test")
+
+
+STRATEGIES = ("blocks", "random", "holdout_sample")
+
+
+def _normalised_fractions(fractions: dict[str, float]) -> np.ndarray:
+    unknown = set(fractions) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"unknown split names in fractions: {sorted(unknown)}")
+    f = np.array([float(fractions.get(s, 0.0)) for s in SPLITS])
+    if np.any(f < 0) or f.sum() <= 0:
+        raise ValueError(f"split fractions must be >= 0 and not all zero, got {fractions}")
+    return f / f.sum()
+
+
+def block_edges(length: int, n: int) -> np.ndarray:
+    """Pixel boundaries of ``n`` near-equal blocks along an axis of ``length`` pixels."""
+    if n < 1 or n > length:
+        raise ValueError(f"cannot cut {length} px into {n} blocks")
+    return np.round(np.linspace(0, length, n + 1)).astype(np.int64)
+
+
+def _coverage(manifest: pd.DataFrame, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(footprint index per view, block-coverage matrix per unique footprint, n_blocks)."""
+    keys = manifest[["sample", "footprint_y0", "footprint_x0", "footprint_size"]]
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(keys))
+    samples = list(dict.fromkeys(manifest["sample"]))
+    sample_index = {s: i for i, s in enumerate(samples)}
+    dims = manifest.groupby("sample", sort=False)[["image_height", "image_width"]].first()
+    n_blocks = len(samples) * rows * cols
+    cover = np.zeros((len(uniques), n_blocks), dtype=bool)
+    for u, (sample, fy0, fx0, fs) in enumerate(uniques):
+        h, w = dims.loc[sample]
+        ye, xe = block_edges(int(h), rows), block_edges(int(w), cols)
+        r0 = np.searchsorted(ye, fy0, side="right") - 1
+        r1 = np.searchsorted(ye, fy0 + fs - 1, side="right") - 1
+        c0 = np.searchsorted(xe, fx0, side="right") - 1
+        c1 = np.searchsorted(xe, fx0 + fs - 1, side="right") - 1
+        base = sample_index[sample] * rows * cols
+        for r in range(r0, r1 + 1):
+            cover[u, base + r * cols + c0 : base + r * cols + c1 + 1] = True
+    return codes, cover, n_blocks
+
+
+def _blocks_per_split(n_blocks: int, frac: np.ndarray) -> np.ndarray:
+    """Integer block counts per split near ``frac * n_blocks``, at least one per wanted split."""
+    counts = np.floor(frac * n_blocks).astype(int)
+    counts[(frac > 0) & (counts == 0)] = 1
+    while counts.sum() > n_blocks:
+        counts[np.argmax(counts)] -= 1
+    while counts.sum() < n_blocks:
+        counts[np.argmax(frac * n_blocks - counts)] += 1
+    if np.any((frac > 0) & (counts == 0)):
+        raise ValueError(
+            f"{n_blocks} blocks are too few for {int((frac > 0).sum())} non-empty splits; "
+            "raise split.blocks rows/cols"
+        )
+    return counts
+
+
+def assign_blocks(
+    manifest: pd.DataFrame,
+    fractions: dict[str, float],
+    rows: int,
+    cols: int,
+    seed: int,
+    candidates: int = 2000,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Location-disjoint split labels per view, and the chosen block -> split assignment.
+
+    Among ``candidates`` seeded random assignments with block counts proportional to the
+    fractions, keep the one whose realised tile fractions are closest (L1) to the targets,
+    breaking ties by fewer excluded views.
+    """
+    frac = _normalised_fractions(fractions)
+    codes, cover, n_blocks = _coverage(manifest, rows, cols)
+    views_per_fp = np.bincount(codes, minlength=cover.shape[0])
+    n_cover = cover.sum(1)
+    counts = _blocks_per_split(n_blocks, frac)
+    base = np.repeat(np.arange(len(SPLITS)), counts)
+    rng = np.random.default_rng(seed)
+    cover_f = cover.astype(np.float32)
+    assigns = np.stack([rng.permutation(base) for _ in range(max(1, candidates))])
+    eye = np.eye(len(SPLITS), dtype=np.float32)
+    best: tuple[float, int, np.ndarray] | None = None
+    batch = max(1, 4_000_000 // max(1, cover.size))
+    for start in range(0, len(assigns), batch):
+        chunk = assigns[start : start + batch]
+        # covered[c, f, s]: how many of footprint f's blocks candidate c gives to split s
+        covered = np.einsum("fb,cbs->cfs", cover_f, eye[chunk], optimize=True)
+        inside = covered == n_cover[None, :, None]
+        n_split = (inside * views_per_fp[None, :, None]).sum(1)
+        total = n_split.sum(1)
+        score = np.abs(n_split / np.maximum(total, 1)[:, None] - frac[None, :]).sum(1)
+        score[total == 0] = np.inf
+        excluded = views_per_fp.sum() - total
+        for c in np.lexsort((excluded, score)):
+            if np.isfinite(score[c]) and (best is None or (score[c], excluded[c]) < best[:2]):
+                best = (float(score[c]), int(excluded[c]), chunk[c])
+            break
+    if best is None:
+        raise ValueError(
+            "no tile footprint fits inside a single block; use fewer split blocks (larger "
+            "blocks) or smaller tiles"
+        )
+    assign = best[2]
+    onehot = np.eye(len(SPLITS), dtype=bool)[assign]
+    fp_split = np.full(cover.shape[0], "excluded", dtype=object)
+    for s, name in enumerate(SPLITS):
+        fp_split[(cover & ~onehot[:, s][None, :]).sum(1) == 0] = name
+    return fp_split[codes].astype(str), assign
+
+
+def assign_random(n: int, fractions: dict[str, float], seed: int) -> np.ndarray:
+    """The study's split: views shuffled and cut by the fractions (leaks across locations)."""
+    frac = _normalised_fractions(fractions)
+    cuts = np.round(np.cumsum(frac) * n).astype(int)
+    labels = np.empty(n, dtype=object)
+    order = np.random.default_rng(seed).permutation(n)
+    start = 0
+    for name, stop in zip(SPLITS, cuts, strict=True):
+        labels[order[start:stop]] = name
+        start = stop
+    return labels.astype(str)
+
+
+def assign_holdout(manifest: pd.DataFrame, holdout: dict[str, list[str]]) -> np.ndarray:
+    """Whole samples to val/test by name; every other sample to train."""
+    known = set(manifest["sample"])
+    labels = np.full(len(manifest), "train", dtype=object)
+    seen: dict[str, str] = {}
+    for split in ("val", "test"):
+        for name in holdout.get(split, []) or []:
+            if name not in known:
+                raise ValueError(f"holdout sample {name!r} is not in the manifest {sorted(known)}")
+            if name in seen:
+                raise ValueError(f"sample {name!r} is held out for both {seen[name]} and {split}")
+            seen[name] = split
+            labels[(manifest["sample"] == name).to_numpy()] = split
+    return labels.astype(str)
+
+
+def make_splits(
+    manifest: pd.DataFrame,
+    strategy: str,
+    fractions: dict[str, float],
+    seed: int,
+    blocks: dict[str, int] | None = None,
+    holdout: dict[str, list[str]] | None = None,
+) -> pd.DataFrame:
+    """Split table keyed by ``tile_id`` with column ``split``."""
+    if strategy == "blocks":
+        b = blocks or {"rows": 3, "cols": 3}
+        labels, _ = assign_blocks(manifest, fractions, int(b["rows"]), int(b["cols"]), seed)
+    elif strategy == "random":
+        labels = assign_random(len(manifest), fractions, seed)
+    elif strategy == "holdout_sample":
+        labels = assign_holdout(manifest, holdout or {})
+    else:
+        raise ValueError(f"unknown split strategy {strategy!r}; expected one of {STRATEGIES}")
+    return pd.DataFrame({"tile_id": manifest["tile_id"].to_numpy(), "split": labels})
+
+
+def footprint_masks(
+    manifest: pd.DataFrame, labels: np.ndarray, sample: str
+) -> dict[str, np.ndarray]:
+    """Per split, the boolean union of its views' footprints on one sample's image."""
+    rows = manifest["sample"].to_numpy() == sample
+    sub = manifest.loc[rows]
+    h, w = int(sub["image_height"].iloc[0]), int(sub["image_width"].iloc[0])
+    out = {}
+    for name in SPLITS:
+        sel = sub.loc[labels[rows] == name]
+        diff = np.zeros((h + 1, w + 1), dtype=np.int32)
+        for fy0, fx0, fs in (
+            sel[["footprint_y0", "footprint_x0", "footprint_size"]]
+            .drop_duplicates()
+            .itertuples(index=False)
+        ):
+            diff[fy0, fx0] += 1
+            diff[fy0, fx0 + fs] -= 1
+            diff[fy0 + fs, fx0] -= 1
+            diff[fy0 + fs, fx0 + fs] += 1
+        out[name] = np.cumsum(np.cumsum(diff, 0), 1)[:h, :w] > 0
+    return out
+
+
+def leakage(manifest: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
+    """Shared footprint pixels between each pair of splits, per sample (0 means disjoint)."""
+    labels = splits.set_index("tile_id").loc[manifest["tile_id"], "split"].to_numpy()
+    records = []
+    for sample in dict.fromkeys(manifest["sample"]):
+        masks = footprint_masks(manifest, labels, sample)
+        for i, a in enumerate(SPLITS):
+            for b in SPLITS[i + 1 :]:
+                records.append(
+                    {
+                        "sample": sample,
+                        "pair": f"{a}/{b}",
+                        "shared_pixels": int((masks[a] & masks[b]).sum()),
+                    }
+                )
+    return pd.DataFrame(records)
+
+
+def split_counts(manifest: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
+    """Views, base tiles and fraction of assigned views per split (``excluded`` included)."""
+    m = manifest.merge(splits, on="tile_id")
+    assigned = (m["split"] != "excluded").sum()
+    rows = []
+    for name in (*SPLITS, "excluded"):
+        sel = m[m["split"] == name]
+        rows.append(
+            {
+                "split": name,
+                "views": len(sel),
+                "base_tiles": len(sel.drop_duplicates(["sample", "grid_row", "grid_col"])),
+                "fraction_of_assigned": (len(sel) / assigned)
+                if name != "excluded" and assigned
+                else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def read_split_ids(splits: str | Path, split: str) -> np.ndarray:
+    """Sorted tile_ids of one split from the splits CSV (columns tile_id, split)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r} (one of {SPLITS})")
+    if not Path(splits).is_file():
+        raise ValueError(f"{splits}: split table does not exist")
+    df = pd.read_csv(splits)
+    missing = {"tile_id", "split"} - set(df.columns)
+    if missing:
+        raise ValueError(f"{splits}: missing columns {sorted(missing)}")
+    return np.sort(df.loc[df["split"] == split, "tile_id"].to_numpy(dtype=np.int64))
+
+
+def split_tile_ids(splits: str | os.PathLike | pd.DataFrame, split: str = "test") -> np.ndarray:
+    """Ascending tile_ids of ``split`` from a splits CSV/DataFrame (columns tile_id, split)."""
+    if not isinstance(splits, pd.DataFrame) and not os.path.isfile(splits):
+        raise ValueError(f"{splits}: split table does not exist")
+    df = pd.read_csv(splits) if not isinstance(splits, pd.DataFrame) else splits
+    missing = {"tile_id", "split"} - set(df.columns)
+    if missing:
+        raise ValueError(f"splits table lacks columns {sorted(missing)}")
+    ids = df.loc[df["split"] == split, "tile_id"].to_numpy(dtype=np.int64)
+    if len(np.unique(ids)) != len(ids):
+        raise ValueError(f"splits table lists a tile_id twice in split {split!r}")
+    if ids.size == 0:
+        raise ValueError(f"splits table has no {split!r} tiles")
+    return np.sort(ids)

@@ -1,0 +1,165 @@
+"""Torch Dataset over the tile store (Zarr v3 ``mct``/``sem`` uint8 (N,S,S)) and a split table.
+
+Data order is a pure function of (seed, epoch): ``EpochSampler`` draws the permutation (and, when
+augmentation is on, one of the 8 dihedral transforms per sample) from a generator seeded with
+(seed, epoch), and can start part-way through an epoch, so a resumed run sees exactly the batches
+an uninterrupted run would.  Augmentation is carried in the index, ``(tile_row, transform)``, so
+workers need no randomness of their own.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
+
+from rocksr.data.splits import read_split_ids
+from rocksr.data.values import to_unit_range
+
+SPLITS = ("train", "val", "test", "excluded")
+
+
+def dihedral(a: np.ndarray, k: int) -> np.ndarray:
+    """k in 0..7: rot90 by k%4 quarter turns, then a left-right flip if k >= 4."""
+    a = np.rot90(a, k % 4)
+    return np.fliplr(a) if k >= 4 else a
+
+
+class TileDataset(Dataset):
+    """(mct, sem) pairs of one split, float32 (1,S,S) in [-1,1].
+
+    The Zarr group is opened lazily in each process (first ``__getitem__``), so the object is cheap
+    to pickle into DataLoader workers.  Index with an int (position in the split) or with
+    ``(position, transform)`` where transform in 0..7 is applied identically to both images.
+    """
+
+    def __init__(
+        self, store: str | Path, splits: str | Path, split: str, ids: np.ndarray | None = None
+    ) -> None:
+        self.store = str(store)
+        self.split = split
+        self.ids = read_split_ids(splits, split) if ids is None else np.asarray(ids, np.int64)
+        self._group = None
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    def _open(self):
+        if self._group is None:
+            from rocksr.data.tilestore import open_tiles
+
+            self._group = open_tiles(self.store)
+        return self._group
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_group"] = None
+        return state
+
+    def __getitem__(self, index: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        pos, k = (index, 0) if np.isscalar(index) else (int(index[0]), int(index[1]))
+        g = self._open()
+        row = int(self.ids[pos])
+        try:
+            mct, sem = np.asarray(g["mct"][row]), np.asarray(g["sem"][row])
+        except Exception as exc:  # noqa: BLE001 (codecs raise many types for damaged data)
+            from rocksr.data.tilestore import StoreError
+
+            raise StoreError(
+                f"{self.store}: tile {row} cannot be read ({type(exc).__name__}: {exc}); the "
+                f"store is damaged: run `rocksr verify {self.store}` and rebuild it"
+            ) from exc
+        if k:
+            mct, sem = dihedral(mct, k), dihedral(sem, k)
+        return to_unit_range(mct), to_unit_range(sem)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A 63-bit seed that depends only on (seed, epoch)."""
+    ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch)])
+    return int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+class EpochSampler(Sampler):
+    """Shuffled order of an epoch = f(seed, epoch); ``start`` skips the first samples (resume)."""
+
+    def __init__(self, n: int, seed: int, shuffle: bool = True, augment: bool = False) -> None:
+        self.n, self.seed, self.shuffle, self.augment = int(n), int(seed), shuffle, augment
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = int(epoch), int(start)
+
+    def order(self, epoch: int) -> list:
+        g = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
+        perm = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
+        if not self.augment:
+            return perm.tolist()
+        ks = torch.randint(0, 8, (self.n,), generator=g)
+        return list(zip(perm.tolist(), ks.tolist(), strict=True))
+
+    def __iter__(self) -> Iterator:
+        return iter(self.order(self.epoch)[self.start :])
+
+    def __len__(self) -> int:
+        return max(0, self.n - self.start)
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seed numpy/python in each worker from torch's per-worker seed (set from the loader's
+    generator), open the store there rather than in the parent, and ignore SIGTERM: SLURM signals
+    every process of the job, and the trainer must be able to finish its last batch and write its
+    checkpoint (workers exit with the main process anyway)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)  # noqa: NPY002 (global state, for third-party code)
+    random.seed(s)
+    info = get_worker_info()
+    if info is not None and hasattr(info.dataset, "_open"):
+        info.dataset._open()
+
+
+def loader_kwargs(data_cfg: dict | None, device: str | torch.device) -> dict:
+    """num_workers, pin_memory ('auto' = on for CUDA), persistent_workers from the ``data`` section."""
+    cfg = data_cfg or {}
+    nw = int(cfg.get("num_workers", 0))
+    pin = cfg.get("pin_memory", "auto")
+    if pin == "auto":
+        pin = torch.device(device).type == "cuda"
+    kw = {"num_workers": nw, "pin_memory": bool(pin)}
+    if nw > 0:
+        kw["persistent_workers"] = bool(cfg.get("persistent_workers", False))
+        kw["prefetch_factor"] = int(cfg.get("prefetch_factor", 2))
+        kw["worker_init_fn"] = seed_worker
+    return kw
+
+
+def make_loader(
+    dataset: TileDataset,
+    batch_size: int,
+    data_cfg: dict | None,
+    device: str | torch.device,
+    seed: int,
+    train: bool,
+) -> DataLoader:
+    """DataLoader with an ``EpochSampler`` (shuffled + optional flips/rot90 for train; in order for
+    eval).  Call ``loader.sampler.set_epoch(epoch, start)`` before iterating a training epoch."""
+    cfg = data_cfg or {}
+    sampler = EpochSampler(
+        len(dataset), seed, shuffle=train, augment=bool(train and cfg.get("train_flips", False))
+    )
+    drop_last = train and len(dataset) >= batch_size
+    g = torch.Generator().manual_seed(int(seed))
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=drop_last,
+        generator=g,
+        **loader_kwargs(cfg, device),
+    )

@@ -1,0 +1,369 @@
+"""Per-tile metrics of every model and baseline on the test split, Table 1 and porosity.
+
+Outputs of :func:`evaluate`:
+
+* per-tile CSV: one row per (model, test tile): ``model, kind, index`` (position in the test
+  order, ascending tile_id), ``tile_id, sample, grid_row, grid_col, angle, view, mse, psnr, ssim,
+  porosity_pred, porosity_true, porosity_abs_err``;
+* Table 1 CSV: one row per model/baseline (in the order given): ``model, kind, count, psnr_mean,
+  psnr_std, psnr_n_inf, ssim_mean, ssim_std, porosity_abs_err_mean, porosity_abs_err_std,
+  porosity_pred_mean, porosity_true_mean, porosity_threshold, sampler, steps``;
+* Table 1 Markdown: the same means +- std with a note on how the numbers were made, and under
+  the table, in words: which row is best on PSNR and on SSIM, how every model compares with the
+  best baseline, and a "⚠" flag on every model cell whose SSIM or PSNR mean is below the ``mean``
+  baseline (the constant mean-grey image, :mod:`rocksr.baselines`) with a sentence naming the
+  model, the metric and both numbers.
+
+Several DDPM samples: a store with ``n_samples = K > 1`` (``rocksr predict --n-samples K``) is
+evaluated twice, automatically: as ``<name>`` from its ``pred`` array (sample 0, the
+single-sample metrics) and as ``<name> (mean of K)`` from its ``mean`` array (the per-pixel
+mean of the K samples), with the same kind; the extra row follows its store's row in every
+table (``sample_means=False`` turns this off).  A store can also be given explicitly as
+``(path, array)``.
+
+Metrics are computed on ``uint8 / 255`` images (predictions are stored as uint8), with the
+settings of :mod:`rocksr.metrics` (PSNR ``L = 1``; SSIM Gaussian sigma 1.5, 11x11 window,
+population covariance, K1 0.01, K2 0.03, unless ``ssim_opts`` says otherwise).
+``std`` is the sample standard deviation (ddof 1).  A PSNR of ``inf`` (prediction identical to the
+truth) is written as ``inf`` in the per-tile CSV, counted in ``psnr_n_inf`` and left out of the
+PSNR mean/std.
+
+Porosity: pore fraction = share of pixels ``<= porosity_threshold`` (on [0, 1]) in the predicted
+and the true SEM.  ``porosity_threshold=None`` (the default) takes Otsu's threshold of the pooled
+histogram of the train-split ground-truth SEM tiles (:func:`otsu_sem_threshold`), so the threshold
+is fixed before looking at any test tile.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rocksr.data.predstore import StoreSpec, _spec, grey_histogram, iter_tiles, open_predictions
+from rocksr.data.splits import split_tile_ids
+from rocksr.evaluation import metrics as M
+
+_MANIFEST_COLS = ["sample", "grid_row", "grid_col", "angle", "view"]
+
+
+MEAN_BASELINE = "mean"
+
+
+"""Name of the constant mean-grey baseline that Table 1 flags models against."""
+
+
+"""A prediction store path (array ``pred``) or ``(path, array)``."""
+
+
+def otsu_sem_threshold(
+    store: str | os.PathLike | Any, splits: str | os.PathLike, batch_size: int = 64
+) -> float:
+    """Otsu threshold (on [0, 1]) of the pooled train-split ground-truth SEM histogram."""
+    from rocksr.data.tilestore import open_tiles
+
+    group = open_tiles(store) if isinstance(store, str | os.PathLike) else store
+    ids = split_tile_ids(splits, "train")
+    return M.otsu_threshold_from_histogram(grey_histogram(group, "sem", ids, batch_size))
+
+
+def _read_csv(path: str | os.PathLike, what: str) -> pd.DataFrame:
+    """A CSV, or a one-line ValueError naming the file when it is missing or unreadable."""
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: {what} does not exist")
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: {what} is not a readable CSV ({type(exc).__name__})") from exc
+
+
+def _read_manifest(manifest: str | os.PathLike | pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
+    """The manifest indexed by tile_id, checked to list every test tile."""
+    where = "manifest" if isinstance(manifest, pd.DataFrame) else str(manifest)
+    man = manifest if isinstance(manifest, pd.DataFrame) else _read_csv(manifest, "manifest")
+    if "tile_id" not in man.columns:
+        raise ValueError(f"{where}: manifest has no tile_id column")
+    man = man.set_index("tile_id")
+    missing = np.setdiff1d(ids, man.index.to_numpy())
+    if missing.size:
+        raise ValueError(
+            f"{where}: manifest lacks {missing.size} test tile(s), e.g. tile_id "
+            f"{int(missing[0])}; is it the manifest of this dataset?"
+        )
+    return man
+
+
+def per_tile_metrics(
+    pred_stores: Mapping[str, StoreSpec],
+    store: str | os.PathLike,
+    splits: str | os.PathLike,
+    manifest: str | os.PathLike | pd.DataFrame,
+    porosity_threshold: float,
+    *,
+    ssim_opts: dict | None = None,
+    crop_border: int = 0,
+    batch_size: int = 32,
+) -> pd.DataFrame:
+    """The per-tile table (see module docstring) for every prediction store (a path reads
+    ``pred``; ``(path, array)`` reads ``array``, e.g. ``mean``)."""
+    from rocksr.data.tilestore import open_tiles
+
+    if not pred_stores:
+        raise ValueError("evaluate: no prediction stores given")
+    group = open_tiles(store)
+    ids = split_tile_ids(splits, "test")
+    man = _read_manifest(manifest, ids)
+    opened = {}
+    for name, value in pred_stores.items():
+        path, array = _spec(value)
+        opened[name] = open_predictions(path, expect_tile_ids=ids, array=array)
+    sopts = dict(ssim_opts or {})
+    cols: dict[str, list] = {
+        k: []
+        for k in (
+            "model",
+            "kind",
+            "index",
+            "tile_id",
+            "mse",
+            "psnr",
+            "ssim",
+            "porosity_pred",
+            "porosity_true",
+        )
+    }
+    pos = 0
+    for _, sel, truth_u8 in iter_tiles(group, "sem", ids, batch_size):
+        truth = M.to_unit(truth_u8)
+        p_true = np.atleast_1d(M.porosity(truth, porosity_threshold))
+        n = len(sel)
+        for name, (pred_arr, attrs) in opened.items():
+            pred = M.to_unit(np.asarray(pred_arr[pos : pos + n]))
+            cols["model"] += [name] * n
+            cols["kind"] += [attrs.get("kind", "")] * n
+            cols["index"] += list(range(pos, pos + n))
+            cols["tile_id"] += [int(i) for i in sel]
+            cols["mse"] += list(np.atleast_1d(M.mse(pred, truth, crop_border=crop_border)))
+            cols["psnr"] += list(np.atleast_1d(M.psnr(pred, truth, crop_border=crop_border)))
+            cols["ssim"] += list(
+                np.atleast_1d(M.ssim(pred, truth, crop_border=crop_border, **sopts))
+            )
+            cols["porosity_pred"] += list(np.atleast_1d(M.porosity(pred, porosity_threshold)))
+            cols["porosity_true"] += list(p_true)
+        pos += n
+    df = pd.DataFrame(cols)
+    df["porosity_abs_err"] = (df["porosity_pred"] - df["porosity_true"]).abs()
+    extra = [c for c in _MANIFEST_COLS if c in man.columns]
+    info = man.loc[df["tile_id"].to_numpy(), extra].reset_index(drop=True)
+    df = pd.concat([df.iloc[:, :4], info, df.iloc[:, 4:]], axis=1)
+    return df
+
+
+def table1(
+    per_tile: pd.DataFrame,
+    porosity_threshold: float | None = None,
+    store_attrs: Mapping[str, dict] | None = None,
+    arrays: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """mean / std / count per model (order of first appearance in ``per_tile``); ``arrays``
+    says which store array each row was read from (``pred`` unless given)."""
+    rows = []
+    for name in dict.fromkeys(per_tile["model"]):
+        d = per_tile[per_tile["model"] == name]
+        ps, ss = M.summarize(d["psnr"].to_numpy()), M.summarize(d["ssim"].to_numpy())
+        pe = M.summarize(d["porosity_abs_err"].to_numpy())
+        attrs = (store_attrs or {}).get(name, {})
+        rows.append(
+            {
+                "model": name,
+                "kind": d["kind"].iloc[0],
+                "count": ps["count"],
+                "psnr_mean": ps["mean"],
+                "psnr_std": ps["std"],
+                "psnr_n_inf": ps["n_inf"],
+                "ssim_mean": ss["mean"],
+                "ssim_std": ss["std"],
+                "porosity_abs_err_mean": pe["mean"],
+                "porosity_abs_err_std": pe["std"],
+                "porosity_pred_mean": float(d["porosity_pred"].mean()),
+                "porosity_true_mean": float(d["porosity_true"].mean()),
+                "porosity_threshold": porosity_threshold,
+                "sampler": attrs.get("sampler"),
+                "steps": attrs.get("steps"),
+                "n_samples": int(attrs.get("n_samples", 1)),
+                "array": (arrays or {}).get(name, "pred"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _pm(mean: float, std: float, fmt: str) -> str:
+    if math.isnan(mean):
+        return "n/a"
+    return f"{mean:{fmt}} ± {std:{fmt}}" if not math.isnan(std) else f"{mean:{fmt}}"
+
+
+_METRICS = (("psnr", "PSNR"), ("ssim", "SSIM"))
+
+
+def _num(value: Any, default: float = math.nan) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return default
+    return default if math.isnan(v) else v
+
+
+def _score(row: Any, metric: str) -> float:
+    """A row's mean for ranking: NaN when unknown, +inf for a PSNR that is inf on every tile."""
+    v = _num(getattr(row, f"{metric}_mean"))
+    if metric == "psnr" and math.isnan(v) and _num(getattr(row, "psnr_n_inf", 0), 0.0) > 0:
+        return math.inf
+    return v
+
+
+def _fmt(metric: str, v: float) -> str:
+    if metric == "psnr":
+        return "∞ dB" if math.isinf(v) else f"{v:.2f} dB"
+    return f"{v:.3f}"
+
+
+def _kind_label(r: Any) -> str:
+    kind = str(r.kind)
+    sampler = getattr(r, "sampler", None)
+    if kind == "ddpm" and isinstance(sampler, str) and sampler:
+        steps = _num(getattr(r, "steps", None))
+        kind = f"ddpm, {sampler}" + ("" if math.isnan(steps) else f" {int(steps)} steps")
+    k = int(_num(getattr(r, "n_samples", 1), 1.0))
+    if getattr(r, "array", "pred") == "mean":
+        kind += f", mean of {k} samples"
+    elif k > 1:
+        kind += f", 1 sample (of {k})"
+    return kind
+
+
+def table1_findings(table: pd.DataFrame) -> tuple[set[tuple[int, str]], list[str]]:
+    """(flagged cells, sentences) for Table 1.
+
+    A cell ``(row position, "psnr" | "ssim")`` is flagged when a model row (``kind !=
+    "baseline"``) has a mean below the ``mean`` baseline's.  The sentences say, in this order:
+    one per flagged cell (model, metric, both numbers), which row is best on PSNR and on SSIM,
+    whether a model or a baseline is best on each, and for every model how it compares with the
+    best baseline on each metric.  Rows whose metric is unknown (NaN) are left out of the
+    comparisons; a PSNR that is infinite on every tile ranks as +inf.
+    """
+    rows = list(table.itertuples(index=False))
+    models = [i for i, r in enumerate(rows) if r.kind != "baseline"]
+    bases = [i for i, r in enumerate(rows) if r.kind == "baseline"]
+    flags: set[tuple[int, str]] = set()
+    lines: list[str] = []
+    ref = next((rows[i] for i in bases if rows[i].model == MEAN_BASELINE), None)
+    if ref is not None:
+        for i in models:
+            for metric, label in _METRICS:
+                v, c = _score(rows[i], metric), _score(ref, metric)
+                if not (math.isnan(v) or math.isnan(c)) and v < c:
+                    flags.add((i, metric))
+                    lines.append(
+                        f"⚠ {rows[i].model}: {label} {_fmt(metric, v)} is below the constant "
+                        f"mean-grey image ({_fmt(metric, c)}) — no better than predicting a "
+                        "constant."
+                    )
+    elif models:
+        lines.append(
+            f"No `{MEAN_BASELINE}` baseline in this table: the models are not checked "
+            "against a constant image."
+        )
+
+    def best_of(idx: list[int], metric: str) -> int | None:
+        cand = [(i, _score(rows[i], metric)) for i in idx]
+        cand = [(i, v) for i, v in cand if not math.isnan(v)]
+        return max(cand, key=lambda t: t[1])[0] if cand else None  # first row wins a tie
+
+    best_parts = []
+    for metric, label in _METRICS:
+        b = best_of(list(range(len(rows))), metric)
+        if b is None:
+            best_parts.append(f"best {label}: n/a")
+            continue
+        who = rows[b].model + (" (baseline)" if rows[b].kind == "baseline" else "")
+        best_parts.append(f"best {label}: {who} {_fmt(metric, _score(rows[b], metric))}")
+    if rows:
+        text = "; ".join(best_parts)
+        lines.append(text[0].upper() + text[1:] + ".")
+    for metric, label in _METRICS:
+        bm, bb = best_of(models, metric), best_of(bases, metric)
+        if bm is None or bb is None:
+            continue
+        vm, vb = _score(rows[bm], metric), _score(rows[bb], metric)
+        if vm > vb:
+            lines.append(
+                f"On {label}, {rows[bm].model} beats every baseline (best baseline: "
+                f"{rows[bb].model} {_fmt(metric, vb)})."
+            )
+        else:
+            lines.append(
+                f"No model beats the baselines on {label}: {rows[bb].model} "
+                f"{_fmt(metric, vb)} ≥ the best model, {rows[bm].model} "
+                f"{_fmt(metric, vm)}."
+            )
+    for i in models:
+        parts = []
+        for metric, label in _METRICS:
+            bb = best_of(bases, metric)
+            v = _score(rows[i], metric)
+            if bb is None or math.isnan(v):
+                continue
+            vb = _score(rows[bb], metric)
+            verdict = "beats" if v > vb else ("ties with" if v == vb else "does not beat")
+            parts.append(
+                f"{verdict} {rows[bb].model} on {label} ({_fmt(metric, v)} vs {_fmt(metric, vb)})"
+            )
+        if parts:
+            lines.append(f"{rows[i].model}: " + "; ".join(parts) + ".")
+    return flags, lines
+
+
+def table1_markdown(
+    table: pd.DataFrame, porosity_threshold: float | None = None, note: str = ""
+) -> str:
+    """Table 1 as a Markdown table (mean ± std, count) with the findings of
+    :func:`table1_findings` (⚠ on flagged cells, sentences under the table) and a methods note."""
+    flags, findings = table1_findings(table)
+    lines = [
+        "| Model | Kind | n | SSIM | PSNR (dB) | abs. porosity error |",
+        "|---|---|---:|---|---|---|",
+    ]
+    for i, r in enumerate(table.itertuples(index=False)):
+        psnr = _pm(r.psnr_mean, r.psnr_std, ".2f")
+        if r.psnr_n_inf:
+            psnr += f" ({r.psnr_n_inf} × inf excluded)"
+        ssim = _pm(r.ssim_mean, r.ssim_std, ".3f")
+        if (i, "psnr") in flags:
+            psnr = f"⚠ {psnr}"
+        if (i, "ssim") in flags:
+            ssim = f"⚠ {ssim}"
+        lines.append(
+            f"| {r.model} | {_kind_label(r)} | {r.count} | {ssim} | {psnr} | "
+            f"{_pm(r.porosity_abs_err_mean, r.porosity_abs_err_std, '.4f')} |"
+        )
+    if findings:
+        lines += [""] + [f"- {f}" for f in findings]
+    thr = "" if porosity_threshold is None else f"{porosity_threshold:.4f}"
+    lines += [
+        "",
+        "Mean ± sample std (ddof 1) over the test tiles. Images in [0, 1] (uint8/255). "
+        "PSNR = 10 log10(1/MSE); infinite PSNR (identical images) is excluded from the mean "
+        "and counted. SSIM: Gaussian window sigma 1.5 (11×11), population covariance, "
+        "K1 = 0.01, K2 = 0.03, mean of the SSIM map without the 5-px border (= scikit-image). "
+        f"Porosity: fraction of SEM pixels ≤ {thr} (threshold on [0, 1]). "
+        "⚠: below the constant mean-grey image (the `mean` baseline) on that metric. "
+        "“mean of K”: the per-pixel mean of K DDPM samples; the plain DDPM row is one sample.",
+    ]
+    if note:
+        lines += ["", note]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,90 @@
+"""Conditional DDPM denoiser: diffusers ``UNet2DModel`` on [x_t^sem, x^mct] -> eps^sem (seed §3.2).
+
+Built from config only (no hub access).  ``unet`` config keys (defaults in ``UNET_DEFAULTS``):
+``block_out_channels``, ``layers_per_block``, ``attention_levels`` (one bool per level, True =
+Attn{Down,Up}Block2D at that resolution), ``norm_num_groups``, ``attention_head_dim``, ``dropout``, ``mid_attention`` (self-attention in the
+bottleneck block).
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import UNet2DModel
+from torch import nn
+
+UNET_DEFAULTS: dict = {
+    "block_out_channels": [64, 128, 256, 512],
+    "layers_per_block": 2,
+    "attention_levels": [False, False, True, True],
+    "norm_num_groups": 32,
+    "attention_head_dim": 8,
+    "dropout": 0.0,
+    "mid_attention": True,
+}
+
+
+def unet_config(cfg: dict | None) -> dict:
+    """Fill defaults and validate an ``ddpm.unet`` section; returns a plain dict."""
+    out = {**UNET_DEFAULTS, **(cfg or {})}
+    out["block_out_channels"] = [int(c) for c in out["block_out_channels"]]
+    levels = out.get("attention_levels")
+    n = len(out["block_out_channels"])
+    if levels is None or len(levels) != n:
+        raise ValueError(f"ddpm.unet.attention_levels needs {n} booleans, got {levels!r}")
+    out["attention_levels"] = [bool(a) for a in levels]
+    g = int(out["norm_num_groups"])
+    bad = [c for c in out["block_out_channels"] if c % g]
+    if bad:
+        raise ValueError(f"ddpm.unet.block_out_channels {bad} not divisible by norm_num_groups={g}")
+    return out
+
+
+class ConditionalUNet(nn.Module):
+    """eps_theta([x_t^sem, x^mct], t): (B,2,H,W), (B,) int -> (B,1,H,W).
+
+    H and W must be divisible by 2**(len(block_out_channels)-1).
+    """
+
+    def __init__(self, cfg: dict | None = None) -> None:
+        super().__init__()
+        c = unet_config(cfg)
+        self.config = c
+        down = tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in c["attention_levels"])
+        up = tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(c["attention_levels"]))
+        self.unet = UNet2DModel(
+            in_channels=2,
+            out_channels=1,
+            block_out_channels=tuple(c["block_out_channels"]),
+            layers_per_block=int(c["layers_per_block"]),
+            down_block_types=down,
+            up_block_types=up,
+            norm_num_groups=int(c["norm_num_groups"]),
+            attention_head_dim=int(c["attention_head_dim"]),
+            dropout=float(c["dropout"]),
+            add_attention=bool(c["mid_attention"]),
+        )
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.unet(x, t, return_dict=False)[0]
+
+
+def build_ddpm_unet(cfg: dict | None = None) -> ConditionalUNet:
+    return ConditionalUNet(cfg)
+
+
+def ddpm_arch_signature(cfg: dict) -> dict:
+    """What fixes the DDPM: the U-Net, the noise schedule and what the network outputs (a
+    checkpoint trained to predict x0 cannot be resumed or sampled as an eps model; older
+    checkpoints: epsilon)."""
+    from rocksr.diffusion.schedule import schedule_config
+
+    return {
+        "unet": unet_config(cfg.get("unet")),
+        "schedule": schedule_config(cfg.get("schedule")),
+        "prediction": str(cfg.get("prediction", "epsilon")),
+    }
+
+
+def build_ddpm_models(cfg: dict) -> dict:
+    """``{"unet": ConditionalUNet}``."""
+    return {"unet": build_ddpm_unet(cfg.get("unet"))}

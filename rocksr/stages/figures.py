@@ -1,0 +1,66 @@
+"""Stage `figures`: Figures 2 and 3 and the training curves of both models."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+
+import numpy as np
+
+from rocksr.data.predstore import StoreSpec, _spec, open_predictions, read_tiles
+from rocksr.data.splits import split_tile_ids
+from rocksr.stages.args import named_paths, positive_int
+
+
+def read_tiles_for_figure(
+    pred_stores: Mapping[str, StoreSpec],
+    store: str | os.PathLike,
+    splits: str | os.PathLike,
+    positions: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(mct, sem, {model: array}) for test positions ``positions`` (used by the figures); a
+    store given as ``(path, array)`` gives that array (e.g. ``mean``, or ``std`` as float16)."""
+    from rocksr.data.tilestore import open_tiles
+
+    group = open_tiles(store)
+    ids = split_tile_ids(splits, "test")
+    sel = ids[np.asarray(positions, dtype=np.int64)]
+    mct, sem = read_tiles(group, "mct", sel), read_tiles(group, "sem", sel)
+    preds = {}
+    for name, value in pred_stores.items():
+        path, array = _spec(value)
+        arr, _ = open_predictions(path, expect_tile_ids=ids, array=array)
+        preds[name] = np.stack([np.asarray(arr[int(i)]) for i in positions])
+    return mct, sem, preds
+
+
+COMMAND = "figures"
+HELP = "Figures 2 and 3 and the training curves"
+
+
+def add_arguments(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--predictions", nargs="+", required=True, metavar="NAME=STORE")
+    s.add_argument("--models", nargs="+", default=None, help="models shown in Figure 3")
+    s.add_argument("--histories", nargs="+", required=True, metavar="NAME=CSV")
+    s.add_argument("--per-tile", required=True)
+    s.add_argument("--store", required=True)
+    s.add_argument("--splits", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n-figure2", type=int, default=60)
+    s.add_argument("--n-figure3", type=positive_int, default=3, help="tiles in Figure 3")
+    s.add_argument("--out-figure2", required=True)
+    s.add_argument("--out-figure3", required=True)
+    s.add_argument("--out-curves", required=True)
+
+
+def run(a: argparse.Namespace) -> None:
+    from rocksr.figures.curves import plot_training_curves
+    from rocksr.figures.evaluation import figure2, figure3
+
+    preds = named_paths(a.predictions)
+    figure2(a.per_tile, a.out_figure2, n=a.n_figure2)
+    figure3(
+        preds, a.store, a.splits, a.out_figure3, n_tiles=a.n_figure3, seed=a.seed, models=a.models
+    )
+    plot_training_curves(named_paths(a.histories), a.out_curves)

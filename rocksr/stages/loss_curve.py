@@ -1,0 +1,22 @@
+"""Stage `loss_curve`: one model's training and validation curves from its history."""
+
+from __future__ import annotations
+
+import argparse
+
+COMMAND = "loss-curve"
+HELP = "training/validation curves of one model from its history CSV"
+
+
+def add_arguments(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--kind", choices=["cgan", "ddpm"], required=True)
+    s.add_argument("--history", required=True)
+    s.add_argument("--out", required=True)
+
+
+def run(a: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from rocksr.figures.curves import plot_curves
+
+    plot_curves(pd.read_csv(a.history).to_dict("records"), a.out, a.kind)

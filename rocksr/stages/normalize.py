@@ -1,0 +1,146 @@
+"""Stage `normalize`: read and check a raw registered pair, contrast-normalize it to 8 bits."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+
+from rocksr import __version__
+from rocksr.data.images import ImageError, check_pair, read_image
+from rocksr.data.normalize import (
+    MIN_GREY_LEVELS,
+    NORMALIZE_DEFAULTS,
+    grey_levels,
+    normalize_image,
+    stretch_limits,
+)
+from rocksr.files import sha256_file, write_image, write_text
+from rocksr.stages.args import json_arg
+
+log = logging.getLogger(__name__)
+
+
+def _merge(defaults: dict, given: dict | None, what: str) -> dict:
+    given = dict(given or {})
+    unknown = set(given) - set(defaults)
+    if unknown:
+        raise ValueError(
+            f"{what}: unknown key(s) {sorted(unknown)}; valid keys: {sorted(defaults)}"
+        )
+    return {**defaults, **given}
+
+
+def normalize_pair(
+    mct_path: str | os.PathLike,
+    sem_path: str | os.PathLike,
+    out_mct: str | os.PathLike,
+    out_sem: str | os.PathLike,
+    report_json: str | os.PathLike,
+    params: dict,
+    sample: str = "sample",
+    mct_page: int | None = None,
+    sem_page: int | None = None,
+    min_size: int = 2,
+    mct_series: int | None = None,
+    sem_series: int | None = None,
+) -> dict:
+    """Read and check a raw registered pair, normalize each modality to 8 bits, write outputs."""
+    p_mct = _merge(NORMALIZE_DEFAULTS, params.get("mct"), "normalize.mct")
+    p_sem = _merge(NORMALIZE_DEFAULTS, params.get("sem"), "normalize.sem")
+    raw = {
+        "mct": read_image(mct_path, mct_page, mct_series),
+        "sem": read_image(sem_path, sem_page, sem_series),
+    }
+    check_pair(raw["mct"], raw["sem"], mct_path, sem_path, min_size=min_size)
+    for key, path, p in (("mct", mct_path, p_mct), ("sem", sem_path, p_sem)):
+        lo, hi = stretch_limits(raw[key], p["p_low"], p["p_high"])
+        if hi <= lo:
+            raise ImageError(
+                f"{path}: percentiles {p['p_low']} and {p['p_high']} are both {lo:g} (nearly "
+                "every pixel has one value), so the stretch would give a blank image; widen "
+                f"normalize.{key}.p_low/p_high"
+            )
+    normalized = {
+        "mct": normalize_image(raw["mct"], **p_mct),
+        "sem": normalize_image(raw["sem"], **p_sem),
+    }
+    report = {
+        "sample": sample,
+        "shape": list(raw["mct"].shape),
+        "rocksr_version": __version__,
+        "warnings": [],
+    }
+    for key, path, p in (("mct", mct_path, p_mct), ("sem", sem_path, p_sem)):
+        lo, hi = stretch_limits(raw[key], p["p_low"], p["p_high"])
+        levels = grey_levels(normalized[key])
+        if levels < MIN_GREY_LEVELS:
+            msg = (
+                f"{path}: the normalized image has only {levels} grey levels (fewer than "
+                f"{MIN_GREY_LEVELS}; stretch window {lo:g}..{hi:g} of a {raw[key].dtype} "
+                "image): the contrast is posterized"
+            )
+            log.warning(msg)
+            report["warnings"].append(msg)
+        report[key] = {
+            "source": str(path),
+            "sha256": sha256_file(path),
+            "dtype": str(raw[key].dtype),
+            "stretch_black": lo,
+            "stretch_white": hi,
+            "params": p,
+            "mean_after": float(normalized[key].mean()),
+        }
+    write_image(out_mct, normalized["mct"])
+    write_image(out_sem, normalized["sem"])
+    write_text(json.dumps(report, indent=2, sort_keys=True), report_json)
+    return report
+
+
+COMMAND = "normalize"
+HELP = "contrast-normalize a registered pair to 8 bits"
+
+
+def add_page_arguments(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--pages",
+        type=json_arg,
+        default={},
+        help="JSON: mct_page, sem_page (a page of a stack), mct_series, sem_series",
+    )
+
+
+def add_arguments(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--sample", default="sample")
+    s.add_argument("--mct", required=True)
+    s.add_argument("--sem", required=True)
+    s.add_argument("--params", type=json_arg, default={})
+    add_page_arguments(s)
+    s.add_argument(
+        "--min-size",
+        type=int,
+        default=2,
+        help="smallest allowed side (the rotation-safe footprint)",
+    )
+    s.add_argument("--out-mct", required=True)
+    s.add_argument("--out-sem", required=True)
+    s.add_argument("--report", required=True)
+
+
+def run(a: argparse.Namespace) -> None:
+    pages = a.pages or {}
+    normalize_pair(
+        a.mct,
+        a.sem,
+        a.out_mct,
+        a.out_sem,
+        a.report,
+        a.params,
+        sample=a.sample,
+        mct_page=pages.get("mct_page"),
+        sem_page=pages.get("sem_page"),
+        mct_series=pages.get("mct_series"),
+        sem_series=pages.get("sem_series"),
+        min_size=a.min_size,
+    )

@@ -1,0 +1,103 @@
+"""Stage `sampler_study`: PSNR/SSIM/time per DDPM sampler and step count."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+import pandas as pd
+
+from rocksr.data.predstore import read_tiles
+from rocksr.data.splits import split_tile_ids
+from rocksr.devices import resolve_device
+from rocksr.stages.args import json_arg
+
+
+def sampler_study(
+    ckpt: str | os.PathLike,
+    store: str | os.PathLike,
+    splits: str | os.PathLike,
+    out_csv: str | os.PathLike,
+    out_png: str | os.PathLike | None = None,
+    configs: list[dict] | None = None,
+    n_tiles: int = 8,
+    seed: int = 0,
+    batch_size: int = 8,
+    device: str = "auto",
+    *,
+    out_md: str | os.PathLike | None = None,
+    tolerance_db: float = 0.3,
+) -> pd.DataFrame:
+    """Run the study for a DDPM checkpoint on ``n_tiles`` seeded test tiles; CSV (+ PNG, +
+    Markdown with the cheapest sampler within ``tolerance_db`` of ancestral)."""
+    from rocksr.data.tilestore import open_tiles
+    from rocksr.evaluation.sampler_study import (
+        add_ancestral_gaps,
+        run_sampler_study,
+        sampler_study_markdown,
+    )
+    from rocksr.figures.sampler import plot_sampler_study
+    from rocksr.files import write_table, write_text
+    from rocksr.inference import load_for_inference
+
+    dev = resolve_device(device)
+    kind, model, cfg = load_for_inference(ckpt, device=dev)
+    if kind != "ddpm":
+        raise ValueError(f"{ckpt}: the sampler study needs a DDPM checkpoint, got {kind!r}")
+    group = open_tiles(store)
+    ids = split_tile_ids(splits, "test")
+    k = min(int(n_tiles), len(ids))
+    sel = ids[np.sort(np.random.default_rng(seed).choice(len(ids), size=k, replace=False))]
+    mct, sem = read_tiles(group, "mct", sel), read_tiles(group, "sem", sel)
+    df = run_sampler_study(
+        model, cfg, mct, sem, configs, seed=seed, batch_size=batch_size, device=dev
+    )
+    df.insert(3, "tile_ids", " ".join(str(int(i)) for i in sel))
+    df = add_ancestral_gaps(df)
+    write_table(df, out_csv)
+    if out_md is not None:
+        write_text(sampler_study_markdown(df, tolerance_db), out_md)
+    if out_png is not None:
+        plot_sampler_study(df, out_png)
+    return df
+
+
+COMMAND = "sampler-study"
+HELP = "PSNR/SSIM/time vs. sampler steps (DDPM)"
+
+
+def add_arguments(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--store", required=True)
+    s.add_argument("--splits", required=True)
+    s.add_argument("--configs", type=json_arg, default=None)
+    s.add_argument("--n-tiles", type=int, default=8)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--batch-size", type=int, default=8)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--out-csv", required=True)
+    s.add_argument("--out-png", required=True)
+    s.add_argument(
+        "--out-md",
+        default=None,
+        help="Markdown table + cheapest sampler within --tolerance-db of ancestral",
+    )
+    s.add_argument("--tolerance-db", type=float, default=0.3)
+
+
+def run(a: argparse.Namespace) -> None:
+    sampler_study(
+        a.checkpoint,
+        a.store,
+        a.splits,
+        a.out_csv,
+        a.out_png,
+        configs=a.configs,
+        n_tiles=a.n_tiles,
+        seed=a.seed,
+        batch_size=a.batch_size,
+        device=a.device,
+        out_md=a.out_md,
+        tolerance_db=a.tolerance_db,
+    )

@@ -1,0 +1,294 @@
+"""rocksr.training.ddpm_task."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from rocksr.data.values import tensor_to_uint8
+from rocksr.diffusion.sampling import THRESHOLD_DEFAULTS, sample, threshold_config
+from rocksr.diffusion.schedule import (
+    as_schedule,
+    check_prediction,
+    pixel_loss,
+    q_sample,
+    schedule_config,
+    training_loss,
+    training_target,
+)
+from rocksr.models.unet import build_ddpm_models, ddpm_arch_signature
+from rocksr.training.ema import EMA
+from rocksr.training.runtime import Runtime
+
+VAL_SEED_OFFSET = 7919  # validation noise generator seed = seed + offset, fresh each pass
+
+
+# DDPM training defaults: the recipe rocksr recommends (see README, "Which DDPM recipe"); the
+# seed's recipe is prediction epsilon, threshold none, select_on val_loss (configs/paper.yaml).
+DDPM_DEFAULTS: dict = {
+    "prediction": "sample",
+    "threshold": dict(THRESHOLD_DEFAULTS),
+    "min_snr_gamma": None,
+    "select_on": "val_psnr",
+    "val_sample_tiles": 8,
+    "val_sampler": "ddim",
+    "val_sampler_steps": 10,
+    "crop": None,
+    "warmup_steps": 0,
+}
+
+
+SELECT_ON = {"val_loss": "min", "val_psnr": "max", "val_ssim": "max"}
+
+
+def ddpm_config(cfg: dict) -> dict:
+    """The ``ddpm`` section with the settings that decide what the network predicts and how it
+    is sampled filled in, so that the checkpoint records them (and a config that spells out a
+    default trains the same experiment as one that leaves it out)."""
+    out = {**cfg}
+    for k in ("prediction", "threshold", "select_on"):
+        out.setdefault(k, DDPM_DEFAULTS[k])
+    out["prediction"] = check_prediction(str(out["prediction"]))
+    out["threshold"] = threshold_config(out["threshold"])
+    if out["select_on"] not in SELECT_ON:
+        raise ValueError(
+            f"ddpm.select_on must be one of {sorted(SELECT_ON)}, got {out['select_on']!r}"
+        )
+    return out
+
+
+def random_crops(
+    mct: torch.Tensor, sem: torch.Tensor, size: int, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same random ``size``x``size`` window of each (mct, sem) pair; offsets from ``gen``."""
+    b, _, h, w = mct.shape
+    if size >= h and size >= w:
+        return mct, sem
+    if size > h or size > w:
+        raise ValueError(f"ddpm.crop {size} is larger than the {h}x{w} tiles")
+    ys = torch.randint(0, h - size + 1, (b,), generator=gen, device=gen.device).tolist()
+    xs = torch.randint(0, w - size + 1, (b,), generator=gen, device=gen.device).tolist()
+    windows = list(enumerate(zip(ys, xs, strict=True)))
+    mc = torch.stack([mct[i, :, y : y + size, x : x + size] for i, (y, x) in windows])
+    sc = torch.stack([sem[i, :, y : y + size, x : x + size] for i, (y, x) in windows])
+    return mc, sc
+
+
+class DDPMTask:
+    """Conditional DDPM (seed §3.2): the network on [x_t^sem, x^mct] predicts eps, v or x0
+    (``prediction``); AdamW, gradient clipping, optional warm-up, plateau LR on the validation
+    loss; validation = the deterministic loss plus PSNR/SSIM of sampled validation tiles."""
+
+    kind = "ddpm"
+
+    def __init__(self, cfg: dict, rt: Runtime, seed: int) -> None:
+        cfg = ddpm_config(cfg)
+        self.cfg, self.rt, self.seed = cfg, rt, seed
+        self.net = rt.prepare(build_ddpm_models(cfg)["unet"])
+        self.fwd = rt.wrap(self.net)
+        self.schedule = as_schedule(schedule_config(cfg.get("schedule")))
+        self.loss_kind = str(cfg.get("loss", "l1"))
+        self.prediction = cfg["prediction"]
+        self.threshold = cfg["threshold"]
+        gamma = cfg.get("min_snr_gamma", DDPM_DEFAULTS["min_snr_gamma"])
+        self.min_snr_gamma = None if gamma is None else float(gamma)
+        crop = cfg.get("crop", DDPM_DEFAULTS["crop"])
+        self.crop = None if crop is None else int(crop)
+        self.grad_clip = cfg.get("grad_clip", 0.7)
+        self.base_lr = float(cfg.get("lr", 5e-5))
+        self.warmup = int(cfg.get("warmup_steps", DDPM_DEFAULTS["warmup_steps"]))
+        self.opt = torch.optim.AdamW(
+            self.net.parameters(),
+            lr=self.base_lr,
+            weight_decay=float(cfg.get("weight_decay", 5e-4)),
+        )
+        pl = cfg.get("plateau") or {}
+        self.use_plateau = bool(pl.get("enabled", True))
+        self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.opt,
+            mode="min",
+            factor=float(pl.get("factor", 0.5)),
+            patience=int(pl.get("patience", 5)),
+            min_lr=float(pl.get("min_lr", 0.0)),
+        )
+        ema_cfg = cfg.get("ema") or {}
+        self.ema = (
+            EMA(self.net, float(ema_cfg.get("decay", 0.999)))
+            if ema_cfg.get("enabled", True)
+            else None
+        )
+        self.select_on = cfg["select_on"]
+        self.select_mode = SELECT_ON[self.select_on]
+        self.select_key = (
+            ("val_loss_ema" if self.ema else "val_loss")
+            if self.select_on == "val_loss"
+            else self.select_on
+        )
+        self.sampler = str(cfg.get("val_sampler", DDPM_DEFAULTS["val_sampler"]))
+        self.sampler_steps = cfg.get("val_sampler_steps", DDPM_DEFAULTS["val_sampler_steps"])
+        self.steps_done = 0
+        self.val_subset: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @classmethod
+    def resolve_config(cls, cfg: dict) -> dict:
+        return ddpm_config(cfg)
+
+    @property
+    def arch(self) -> dict:
+        return ddpm_arch_signature(self.cfg)
+
+    def check_tiles(self, tile: int, store: object) -> None:
+        """The tiles (and crops) must fit the U-Net's down-sampling factor."""
+        levels = len((self.cfg.get("unet") or {}).get("block_out_channels", [0, 0, 0, 0])) - 1
+        crop = self.cfg.get("crop")
+        if crop is not None and (int(crop) % 2**levels or int(crop) > tile):
+            raise ValueError(
+                f"ddpm.crop {crop} must be at most the tile size {tile} of {store} and divisible "
+                f"by 2**{levels} = {2**levels} (the U-Net's down-sampling factor)"
+            )
+        if tile % 2**levels:
+            raise ValueError(
+                f"{store}: tile size {tile} is not divisible by 2**{levels} = {2**levels}, "
+                f"which the DDPM U-Net with {levels + 1} levels needs; change tiling.size "
+                "or ddpm.unet.block_out_channels"
+            )
+
+    def prepare_validation(self, val_ds) -> None:
+        """Tiles spread evenly over the validation split, sampled and scored at every validation."""
+        n_scored = int(self.cfg.get("val_sample_tiles", DDPM_DEFAULTS["val_sample_tiles"]))
+        if len(val_ds) and n_scored > 0:
+            idx = np.unique(np.linspace(0, len(val_ds) - 1, min(n_scored, len(val_ds))).round())
+            pairs = [val_ds[int(i)] for i in idx]
+            self.set_val_subset(*(torch.stack([p[k] for p in pairs]) for k in (0, 1)))
+
+    def models(self) -> dict[str, nn.Module]:
+        return {"unet": self.net}
+
+    def eval_net(self) -> nn.Module:
+        return self.ema.module if self.ema else self.net
+
+    def _set_warmup_lr(self) -> None:
+        """Linear warm-up over the first ``warmup_steps`` steps (then the plateau scheduler
+        owns the learning rate)."""
+        if self.warmup and self.steps_done < self.warmup:
+            for g in self.opt.param_groups:
+                g["lr"] = self.base_lr * (self.steps_done + 1) / self.warmup
+        elif self.warmup and self.steps_done == self.warmup:
+            for g in self.opt.param_groups:
+                g["lr"] = self.base_lr
+
+    def train_step(self, mct: torch.Tensor, sem: torch.Tensor, gen: torch.Generator) -> dict:
+        self.net.train()
+        if self.crop is not None:
+            mct, sem = random_crops(mct, sem, self.crop, gen)
+        self._set_warmup_lr()
+        with self.rt.autocast():
+            loss = training_loss(
+                self.fwd,
+                self.schedule,
+                sem,
+                mct,
+                generator=gen,
+                kind=self.loss_kind,
+                prediction=self.prediction,
+                min_snr_gamma=self.min_snr_gamma,
+            )
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        out = {"loss": loss.item()}
+        if self.grad_clip:
+            out["grad_norm"] = float(
+                nn.utils.clip_grad_norm_(self.net.parameters(), float(self.grad_clip))
+            )
+        self.opt.step()
+        self.steps_done += 1
+        if self.ema:
+            self.ema.update(self.net)
+        return out
+
+    def set_val_subset(self, mct: torch.Tensor, sem: torch.Tensor) -> None:
+        """Fixed validation tiles that every validation pass samples and scores."""
+        self.val_subset = (mct, sem)
+
+    @torch.no_grad()
+    def validate(self, loader, max_batches: int | None) -> dict:
+        """Deterministic loss on the validation split (t and noise from a generator re-seeded
+        every pass; unweighted, in the model's parameterization), plus PSNR/SSIM of samples of
+        the fixed validation subset drawn with the validation sampler and a fixed seed."""
+        nets = {"val_loss": self.net}
+        if self.ema:
+            nets["val_loss_ema"] = self.ema.module
+        for m in nets.values():
+            m.eval()
+        g = torch.Generator(device="cpu").manual_seed(self.seed + VAL_SEED_OFFSET)
+        tot = dict.fromkeys(nets, 0.0)
+        n = 0
+        for i, (mct, sem) in enumerate(loader):
+            if max_batches is not None and i >= max_batches:
+                break
+            b = mct.shape[0]
+            t = torch.randint(0, self.schedule.timesteps, (b,), generator=g)
+            noise = torch.randn(sem.shape, generator=g)
+            mct, sem = self.rt.batch(mct), self.rt.batch(sem)
+            t, noise = t.to(self.rt.device), self.rt.batch(noise)
+            x = q_sample(self.schedule, sem, mct, t, noise)
+            target = training_target(self.schedule, sem, noise, t, self.prediction)
+            for k, m in nets.items():
+                with self.rt.autocast():
+                    pred = m(x, t)
+                tot[k] += pixel_loss(pred, target, self.loss_kind).item() * b
+            n += b
+        out = {k: v / max(n, 1) for k, v in tot.items()}
+        if self.val_subset is not None:
+            from rocksr.evaluation import metrics as M
+
+            mct, sem = self.val_subset
+            pred = self.predict(mct).cpu()
+            p = M.to_unit(tensor_to_uint8(pred[:, 0]))
+            s = M.to_unit(tensor_to_uint8(sem[:, 0]))
+            out["val_psnr"] = float(np.mean(np.minimum(np.atleast_1d(M.psnr(p, s)), 99.0)))
+            out["val_ssim"] = float(np.mean(np.atleast_1d(M.ssim(p, s))))
+        return out
+
+    def after_validation(self, metrics: dict) -> None:
+        if self.use_plateau and self.steps_done >= self.warmup:
+            self.plateau.step(metrics["val_loss"])
+
+    @torch.no_grad()
+    def predict(self, mct: torch.Tensor) -> torch.Tensor:
+        g = torch.Generator(device="cpu").manual_seed(self.seed + VAL_SEED_OFFSET)
+        steps = None if self.sampler == "ancestral" else self.sampler_steps
+        return sample(
+            self.eval_net(),
+            self.rt.batch(mct),
+            self.schedule,
+            self.sampler,
+            steps,
+            g,
+            prediction=self.prediction,
+            threshold=self.threshold,
+            amp=self.rt.precision == "bf16",
+        )
+
+    def lr(self) -> float:
+        return float(self.opt.param_groups[0]["lr"])
+
+    def state(self) -> dict:
+        return {
+            "models": {"unet": self.net.state_dict()},
+            "ema": self.ema.state_dict() if self.ema else None,
+            "optimizers": {"unet": self.opt.state_dict()},
+            "schedulers": {"plateau": self.plateau.state_dict()},
+        }
+
+    def load(self, ckpt: dict) -> None:
+        self.net.load_state_dict(ckpt["models"]["unet"])
+        self.opt.load_state_dict(ckpt["optimizers"]["unet"])
+        self.plateau.load_state_dict(ckpt["schedulers"]["plateau"])
+        self.steps_done = int(ckpt.get("step", 0))
+        if self.ema:
+            if ckpt.get("ema"):
+                self.ema.load_state_dict(ckpt["ema"])
+            else:  # EMA switched on mid-run: start it from the current weights
+                self.ema.module.load_state_dict(self.net.state_dict())
