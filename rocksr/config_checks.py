@@ -8,20 +8,15 @@ output under ``results/<run>/``.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections import Counter
 from collections.abc import Iterable
 
-from rocksr.errors import RocksrError
+from rocksr.config.merge import ConfigError, suggest
 
 RUN_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 FRACTION_TOLERANCE = 1e-6
-
-
-class ConfigError(RocksrError, ValueError):
-    """The workflow config is invalid; the message names the key and the problem."""
 
 
 def check_run_name(run: object) -> str:
@@ -34,18 +29,13 @@ def check_run_name(run: object) -> str:
     return run
 
 
-def _suggest(key: str, valid: Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(valid), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def precheck_config(config: dict, schema: dict) -> None:
     """Raise :class:`ConfigError` (one line) for the problems the schema reports badly."""
     valid = schema.get("properties", {})
     for key in config:
         if key not in valid:
             raise ConfigError(
-                f"config: unknown top-level key {key!r}{_suggest(key, valid)}; valid keys: "
+                f"config: unknown top-level key {key!r}{suggest(key, valid)}; valid keys: "
                 + ", ".join(valid)
             )
     check_run_name(config.get("run", valid.get("run", {}).get("default", "demo")))

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-NORMALIZE_DEFAULTS: dict = {
-    "p_low": 0.5,
-    "p_high": 99.5,
-    "clahe": False,
-    "clahe_clip": 0.01,
-    "clahe_kernel": 64,
-}
+from rocksr.config.dataset import NormalizeModality
+from rocksr.config.merge import section_defaults
+
+NORMALIZE_DEFAULTS: dict = section_defaults(NormalizeModality)
 
 
 def stretch_limits(arr: np.ndarray, p_low: float, p_high: float) -> tuple[float, float]:

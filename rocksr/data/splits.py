@@ -18,6 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rocksr.config.dataset import Blocks
+from rocksr.config.merge import section_defaults
+
 # a split that keeps fewer than this fraction of the views warns (the rest are `excluded`)
 EXCLUDED_WARN_FRACTION = 0.5
 
@@ -174,7 +177,7 @@ def make_splits(
 ) -> pd.DataFrame:
     """Split table keyed by ``tile_id`` with column ``split``."""
     if strategy == "blocks":
-        b = blocks or {"rows": 3, "cols": 3}
+        b = blocks or section_defaults(Blocks)
         labels, _ = assign_blocks(manifest, fractions, int(b["rows"]), int(b["cols"]), seed)
     elif strategy == "random":
         labels = assign_random(len(manifest), fractions, seed)

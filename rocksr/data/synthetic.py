@@ -17,6 +17,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.special import ndtri
 
+from rocksr.config.merge import merge_known
+
 #: Phase ids of the label map returned by :func:`generate_sem`.
 PHASES: tuple[str, ...] = (
     "pore",  # 0 epoxy-filled pore (also cracks, dissolution pits, grain-contact gaps)
@@ -76,15 +78,6 @@ FORWARD_DEFAULTS: dict[str, Any] = {
     "misregistration_px": 0.0,  # max smooth displacement of the CT vs the SEM (SEM px)
     "texture_gain": 0.5,  # share of within-phase SEM texture carried into attenuation
 }
-
-
-def _check_keys(given: dict[str, Any], defaults: dict[str, Any], what: str) -> dict[str, Any]:
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise ValueError(f"unknown {what} parameter(s) {unknown}; valid keys: {sorted(defaults)}")
-    out = dict(defaults)
-    out.update(given)
-    return out
 
 
 def _check_size(height: int, width: int) -> tuple[int, int]:
@@ -223,7 +216,7 @@ def generate_sem(height: int, width: int, seed: int, **rock: Any) -> tuple[np.nd
     Keyword parameters and defaults: ``ROCK_DEFAULTS``. Returns ``(sem, phases)``, both
     uint8 of shape (height, width); identical for identical arguments.
     """
-    p = _check_keys(rock, ROCK_DEFAULTS, "rock")
+    p = merge_known(ROCK_DEFAULTS, rock, "rock")
     h, w = _check_size(height, width)
     r_med = float(p["grain_radius_px"])
     if r_med < 2:
@@ -435,7 +428,7 @@ def simulate_mct(
     linear up-sampling back to the SEM grid. Without ``phases`` the SEM is segmented by
     :func:`segment_sem`. Keyword parameters and defaults: ``FORWARD_DEFAULTS``.
     """
-    p = _check_keys(forward, FORWARD_DEFAULTS, "forward")
+    p = merge_known(FORWARD_DEFAULTS, forward, "forward")
     img = np.asarray(sem)
     if img.ndim != 2:
         raise ValueError(f"sem must be a 2-D grey image, got shape {img.shape}")
@@ -540,7 +533,7 @@ def generate_pair(
     """Registered synthetic pair ``(mct, sem)``, uint8 (height, width), deterministic by seed."""
     rock = dict(rock or {})
     forward = dict(forward or {})
-    _check_keys(forward, FORWARD_DEFAULTS, "forward")  # fail fast, before the costly SEM
+    merge_known(FORWARD_DEFAULTS, forward, "forward")  # fail fast, before the costly SEM
     sem, phases = generate_sem(height, width, seed, **rock)
     mct = simulate_mct(sem, seed + 7919, phases=phases, **forward)
     return mct, sem

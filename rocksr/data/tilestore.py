@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 from rocksr import digests
+from rocksr.config.dataset import Store
+from rocksr.config.merge import section_defaults
 from rocksr.data.tiling import TileView, extract_view, plan_views
 from rocksr.errors import RocksrError
 from rocksr.files import write_table
@@ -49,10 +51,11 @@ MANIFEST_COLUMNS = [
 ]
 
 
-STORE_DEFAULTS: dict = {"compressor": "lz4", "level": 1, "shard_tiles": 64, "workers": 2}
+# `workers` is how many threads write tiles: a runtime setting, not part of the config
+STORE_DEFAULTS: dict = {**section_defaults(Store), "workers": 2}
 
 
-log = logging.getLogger("rocksr.store")
+log = logging.getLogger(__name__)
 
 
 class StoreError(RocksrError, RuntimeError):

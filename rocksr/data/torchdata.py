@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
+from rocksr.config.loader import Data
+from rocksr.config.merge import resolve
 from rocksr.data.splits import read_split_ids
 from rocksr.data.values import to_unit_range
 
@@ -126,15 +128,15 @@ def seed_worker(worker_id: int) -> None:
 
 def loader_kwargs(data_cfg: dict | None, device: str | torch.device) -> dict:
     """num_workers, pin_memory ('auto' = on for CUDA), persistent_workers from the ``data`` section."""
-    cfg = data_cfg or {}
-    nw = int(cfg.get("num_workers", 0))
-    pin = cfg.get("pin_memory", "auto")
+    cfg = resolve(Data, data_cfg, "data")
+    nw = int(cfg["num_workers"])
+    pin = cfg["pin_memory"]
     if pin == "auto":
         pin = torch.device(device).type == "cuda"
     kw = {"num_workers": nw, "pin_memory": bool(pin)}
     if nw > 0:
-        kw["persistent_workers"] = bool(cfg.get("persistent_workers", False))
-        kw["prefetch_factor"] = int(cfg.get("prefetch_factor", 2))
+        kw["persistent_workers"] = bool(cfg["persistent_workers"])
+        kw["prefetch_factor"] = int(cfg["prefetch_factor"])
         kw["worker_init_fn"] = seed_worker
     return kw
 
@@ -149,9 +151,9 @@ def make_loader(
 ) -> DataLoader:
     """DataLoader with an ``EpochSampler`` (shuffled + optional flips/rot90 for train; in order for
     eval).  Call ``loader.sampler.set_epoch(epoch, start)`` before iterating a training epoch."""
-    cfg = data_cfg or {}
+    cfg = resolve(Data, data_cfg, "data")
     sampler = EpochSampler(
-        len(dataset), seed, shuffle=train, augment=bool(train and cfg.get("train_flips", False))
+        len(dataset), seed, shuffle=train, augment=bool(train and cfg["train_flips"])
     )
     drop_last = train and len(dataset) >= batch_size
     g = torch.Generator().manual_seed(int(seed))

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import torch
 
+from rocksr.config.ddpm import Threshold
+from rocksr.config.merge import merge_known, section_defaults
 from rocksr.diffusion.schedule import (
     DIFFUSERS_PREDICTION,
     Schedule,
@@ -22,7 +24,7 @@ THRESHOLDS = ("none", "clip", "dynamic")
 
 
 # x0 thresholding while sampling; the data range is [-1, 1]
-THRESHOLD_DEFAULTS: dict = {"mode": "clip", "range": 1.0, "ratio": 0.995}
+THRESHOLD_DEFAULTS: dict = section_defaults(Threshold)
 
 
 DEFAULT_STEPS = {"ddim": 50, "dpmsolver": 25}
@@ -30,7 +32,7 @@ DEFAULT_STEPS = {"ddim": 50, "dpmsolver": 25}
 
 def threshold_config(cfg: dict | None) -> dict:
     """``ddpm.threshold`` with defaults filled and checked: {mode, range, ratio}."""
-    c = {**THRESHOLD_DEFAULTS, **(cfg or {})}
+    c = merge_known(THRESHOLD_DEFAULTS, cfg, "ddpm.threshold")
     if c["mode"] not in THRESHOLDS:
         raise ValueError(f"unknown threshold mode {c['mode']!r} (one of {THRESHOLDS})")
     c["range"], c["ratio"] = float(c["range"]), float(c["ratio"])

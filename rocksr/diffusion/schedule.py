@@ -31,13 +31,10 @@ import torch.nn.functional as F
 
 def schedule_config(cfg: dict | None) -> dict:
     """``ddpm.schedule`` with defaults filled (T=1000, linear 1e-4 -> 0.02)."""
-    c = {
-        "timesteps": 1000,
-        "beta_schedule": "linear",
-        "beta_start": 1e-4,
-        "beta_end": 0.02,
-        **(cfg or {}),
-    }
+    from rocksr.config.ddpm import Schedule
+    from rocksr.config.merge import resolve
+
+    c = resolve(Schedule, cfg, "ddpm.schedule")
     c["timesteps"] = int(c["timesteps"])
     c["beta_start"], c["beta_end"] = float(c["beta_start"]), float(c["beta_end"])
     as_schedule(c)  # validates

@@ -25,15 +25,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rocksr.config.evaluate import SamplerStudy
 from rocksr.data.values import from_model, to_model
 from rocksr.evaluation import metrics as M
 from rocksr.inference import batch_generator, make_predictor
 
-DEFAULT_CONFIGS: list[dict] = [
-    {"sampler": "ancestral", "steps": None},
-    {"sampler": "ddim", "steps": [10, 20, 50, 100]},
-    {"sampler": "dpmsolver", "steps": [10, 20, 50]},
-]
+DEFAULT_CONFIGS: list[dict] = SamplerStudy().configs
 
 
 def expand_configs(configs: list[dict] | None, timesteps: int) -> list[tuple[str, int | None]]:

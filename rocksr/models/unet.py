@@ -12,20 +12,15 @@ import torch
 from diffusers import UNet2DModel
 from torch import nn
 
-UNET_DEFAULTS: dict = {
-    "block_out_channels": [64, 128, 256, 512],
-    "layers_per_block": 2,
-    "attention_levels": [False, False, True, True],
-    "norm_num_groups": 32,
-    "attention_head_dim": 8,
-    "dropout": 0.0,
-    "mid_attention": True,
-}
+from rocksr.config.ddpm import UNet
+from rocksr.config.merge import merge_known, section_defaults
+
+UNET_DEFAULTS: dict = section_defaults(UNet)
 
 
 def unet_config(cfg: dict | None) -> dict:
     """Fill defaults and validate an ``ddpm.unet`` section; returns a plain dict."""
-    out = {**UNET_DEFAULTS, **(cfg or {})}
+    out = merge_known(UNET_DEFAULTS, cfg, "ddpm.unet")
     out["block_out_channels"] = [int(c) for c in out["block_out_channels"]]
     levels = out.get("attention_levels")
     n = len(out["block_out_channels"])

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from rocksr import __version__
+from rocksr.config.merge import merge_known
 from rocksr.data.images import ImageError, check_pair, read_image
 from rocksr.data.tilestore import (
     STORE_DEFAULTS,
@@ -23,7 +24,6 @@ from rocksr.data.tiling import footprint_size
 from rocksr.files import sha256_file
 from rocksr.outputs import check_file_target, check_store_target
 from rocksr.stages.args import json_arg
-from rocksr.stages.normalize import _merge
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def build_dataset(
         raise ValueError(f"tiling.angles repeats {repeated}; every angle must appear once")
     edge = tiling.get("edge_tiles", "unrotated")
     interpolation = tiling.get("interpolation", "linear")
-    sp = _merge(STORE_DEFAULTS, store_params, "store")
+    sp = merge_known(STORE_DEFAULTS, store_params, "store")
     check_store_target(out_store)  # refuse a foreign output before any work
     check_file_target(out_manifest)
     pairs = load_pairs(samples, size)

@@ -8,6 +8,7 @@ import logging
 import os
 
 from rocksr import __version__
+from rocksr.config.merge import merge_known
 from rocksr.data.images import ImageError, check_pair, read_image
 from rocksr.data.normalize import (
     MIN_GREY_LEVELS,
@@ -20,16 +21,6 @@ from rocksr.files import sha256_file, write_image, write_text
 from rocksr.stages.args import json_arg
 
 log = logging.getLogger(__name__)
-
-
-def _merge(defaults: dict, given: dict | None, what: str) -> dict:
-    given = dict(given or {})
-    unknown = set(given) - set(defaults)
-    if unknown:
-        raise ValueError(
-            f"{what}: unknown key(s) {sorted(unknown)}; valid keys: {sorted(defaults)}"
-        )
-    return {**defaults, **given}
 
 
 def normalize_pair(
@@ -47,8 +38,8 @@ def normalize_pair(
     sem_series: int | None = None,
 ) -> dict:
     """Read and check a raw registered pair, normalize each modality to 8 bits, write outputs."""
-    p_mct = _merge(NORMALIZE_DEFAULTS, params.get("mct"), "normalize.mct")
-    p_sem = _merge(NORMALIZE_DEFAULTS, params.get("sem"), "normalize.sem")
+    p_mct = merge_known(NORMALIZE_DEFAULTS, params.get("mct"), "normalize.mct")
+    p_sem = merge_known(NORMALIZE_DEFAULTS, params.get("sem"), "normalize.sem")
     raw = {
         "mct": read_image(mct_path, mct_page, mct_series),
         "sem": read_image(sem_path, sem_page, sem_series),

@@ -8,10 +8,11 @@ import os
 import numpy as np
 import pandas as pd
 
+from rocksr.config.evaluate import Evaluate
 from rocksr.data.predstore import read_tiles
 from rocksr.data.splits import split_tile_ids
 from rocksr.devices import resolve_device
-from rocksr.stages.args import json_arg
+from rocksr.stages.args import json_arg, positive_int
 
 
 def sampler_study(
@@ -74,7 +75,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--configs", type=json_arg, default=None)
     s.add_argument("--n-tiles", type=int, default=8)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--batch-size", type=int, default=8)
+    s.add_argument("--batch-size", type=positive_int, default=Evaluate().batch_size)
     s.add_argument("--device", default="auto")
     s.add_argument("--out-csv", required=True)
     s.add_argument("--out-png", required=True)

@@ -8,6 +8,8 @@ import os
 
 import pandas as pd
 
+from rocksr.config.dataset import Split
+from rocksr.config.merge import resolve
 from rocksr.config_checks import check_fractions
 from rocksr.data.splits import EXCLUDED_WARN_FRACTION, leakage, make_splits, split_counts
 from rocksr.data.tilestore import read_manifest
@@ -25,17 +27,18 @@ def split_dataset(
 ) -> pd.DataFrame:
     """Assign every view to a split, check location-disjointness, write table and counts."""
     manifest = read_manifest(manifest_path)
-    strategy = params.get("strategy", "blocks")
-    fractions = params.get("fractions", {"train": 0.7, "val": 0.1, "test": 0.2})
+    params = resolve(Split, params, "split")
+    strategy = params["strategy"]
+    fractions = params["fractions"]
     if strategy != "holdout_sample":
         check_fractions(fractions)
     splits = make_splits(
         manifest,
         strategy,
         fractions,
-        int(params.get("seed", 0)),
-        blocks=params.get("blocks"),
-        holdout=params.get("holdout"),
+        int(params["seed"]),
+        blocks=params["blocks"],
+        holdout=params["holdout"],
     )
     leak = leakage(manifest, splits)
     shared = int(leak["shared_pixels"].sum())
@@ -48,10 +51,7 @@ def split_dataset(
     counts = split_counts(manifest, splits)
     counts["shared_footprint_pixels"] = shared
     for name in ("train", "val", "test"):
-        if (
-            counts.loc[counts["split"] == name, "views"].item() == 0
-            and params.get("fractions", {}).get(name, 0) > 0
-        ):
+        if counts.loc[counts["split"] == name, "views"].item() == 0 and fractions.get(name, 0) > 0:
             log.warning("split %s is empty; use more/larger blocks or a larger image", name)
     kept = int(counts.loc[counts["split"] != "excluded", "views"].sum())
     if kept < EXCLUDED_WARN_FRACTION * len(manifest):

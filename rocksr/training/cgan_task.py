@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rocksr.config.cgan import CGAN
+from rocksr.config.training import resolve_training
 from rocksr.models.cgan import build_cgan_models, cgan_arch_signature, d_hinge_loss, g_loss
 from rocksr.training.runtime import Runtime
 
@@ -17,19 +19,21 @@ class CGANTask:
     select_key = "val_l1"  # validation metric for the best checkpoint (lower is better)
 
     def __init__(self, cfg: dict, rt: Runtime, seed: int) -> None:
+        cfg = self.resolve_config(cfg)
         self.cfg, self.rt = cfg, rt
         m = build_cgan_models(cfg)
         self.G, self.D = rt.prepare(m["G"]), rt.prepare(m["D"])
         self.G_fwd, self.D_fwd = rt.wrap(self.G), rt.wrap(self.D)
-        lr = float(cfg.get("lr", 2e-4))
-        betas = tuple(float(b) for b in cfg.get("betas", (0.5, 0.999)))
+        lr = float(cfg["lr"])
+        betas = tuple(float(b) for b in cfg["betas"])
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas)
-        self.lambda_l1 = float(cfg.get("lambda_l1", 100.0))
+        self.lambda_l1 = float(cfg["lambda_l1"])
 
     @classmethod
     def resolve_config(cls, cfg: dict) -> dict:
-        return cfg
+        """The ``cgan`` section (plus ``data``) with every default filled in."""
+        return resolve_training(CGAN, cfg, "cgan")
 
     @property
     def arch(self) -> dict:

@@ -6,8 +6,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from rocksr.config.ddpm import DDPM
+from rocksr.config.training import resolve_training
 from rocksr.data.values import tensor_to_uint8
-from rocksr.diffusion.sampling import THRESHOLD_DEFAULTS, sample, threshold_config
+from rocksr.diffusion.sampling import sample, threshold_config
 from rocksr.diffusion.schedule import (
     as_schedule,
     check_prediction,
@@ -24,31 +26,14 @@ from rocksr.training.runtime import Runtime
 VAL_SEED_OFFSET = 7919  # validation noise generator seed = seed + offset, fresh each pass
 
 
-# DDPM training defaults: the recipe rocksr recommends (see README, "Which DDPM recipe"); the
-# seed's recipe is prediction epsilon, threshold none, select_on val_loss (configs/paper.yaml).
-DDPM_DEFAULTS: dict = {
-    "prediction": "sample",
-    "threshold": dict(THRESHOLD_DEFAULTS),
-    "min_snr_gamma": None,
-    "select_on": "val_psnr",
-    "val_sample_tiles": 8,
-    "val_sampler": "ddim",
-    "val_sampler_steps": 10,
-    "crop": None,
-    "warmup_steps": 0,
-}
-
-
 SELECT_ON = {"val_loss": "min", "val_psnr": "max", "val_ssim": "max"}
 
 
 def ddpm_config(cfg: dict) -> dict:
-    """The ``ddpm`` section with the settings that decide what the network predicts and how it
-    is sampled filled in, so that the checkpoint records them (and a config that spells out a
+    """The ``ddpm`` section (plus ``data``) with every default of :class:`rocksr.config.ddpm.DDPM`
+    filled in and checked, so that the checkpoint records them (and a config that spells out a
     default trains the same experiment as one that leaves it out)."""
-    out = {**cfg}
-    for k in ("prediction", "threshold", "select_on"):
-        out.setdefault(k, DDPM_DEFAULTS[k])
+    out = resolve_training(DDPM, cfg, "ddpm")
     out["prediction"] = check_prediction(str(out["prediction"]))
     out["threshold"] = threshold_config(out["threshold"])
     if out["select_on"] not in SELECT_ON:
@@ -87,37 +72,33 @@ class DDPMTask:
         self.cfg, self.rt, self.seed = cfg, rt, seed
         self.net = rt.prepare(build_ddpm_models(cfg)["unet"])
         self.fwd = rt.wrap(self.net)
-        self.schedule = as_schedule(schedule_config(cfg.get("schedule")))
-        self.loss_kind = str(cfg.get("loss", "l1"))
+        self.schedule = as_schedule(schedule_config(cfg["schedule"]))
+        self.loss_kind = str(cfg["loss"])
         self.prediction = cfg["prediction"]
         self.threshold = cfg["threshold"]
-        gamma = cfg.get("min_snr_gamma", DDPM_DEFAULTS["min_snr_gamma"])
+        gamma = cfg["min_snr_gamma"]
         self.min_snr_gamma = None if gamma is None else float(gamma)
-        crop = cfg.get("crop", DDPM_DEFAULTS["crop"])
+        crop = cfg["crop"]
         self.crop = None if crop is None else int(crop)
-        self.grad_clip = cfg.get("grad_clip", 0.7)
-        self.base_lr = float(cfg.get("lr", 5e-5))
-        self.warmup = int(cfg.get("warmup_steps", DDPM_DEFAULTS["warmup_steps"]))
+        self.grad_clip = cfg["grad_clip"]
+        self.base_lr = float(cfg["lr"])
+        self.warmup = int(cfg["warmup_steps"])
         self.opt = torch.optim.AdamW(
             self.net.parameters(),
             lr=self.base_lr,
-            weight_decay=float(cfg.get("weight_decay", 5e-4)),
+            weight_decay=float(cfg["weight_decay"]),
         )
-        pl = cfg.get("plateau") or {}
-        self.use_plateau = bool(pl.get("enabled", True))
+        pl = cfg["plateau"]
+        self.use_plateau = bool(pl["enabled"])
         self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.opt,
             mode="min",
-            factor=float(pl.get("factor", 0.5)),
-            patience=int(pl.get("patience", 5)),
-            min_lr=float(pl.get("min_lr", 0.0)),
+            factor=float(pl["factor"]),
+            patience=int(pl["patience"]),
+            min_lr=float(pl["min_lr"]),
         )
-        ema_cfg = cfg.get("ema") or {}
-        self.ema = (
-            EMA(self.net, float(ema_cfg.get("decay", 0.999)))
-            if ema_cfg.get("enabled", True)
-            else None
-        )
+        ema_cfg = cfg["ema"]
+        self.ema = EMA(self.net, float(ema_cfg["decay"])) if ema_cfg["enabled"] else None
         self.select_on = cfg["select_on"]
         self.select_mode = SELECT_ON[self.select_on]
         self.select_key = (
@@ -125,8 +106,8 @@ class DDPMTask:
             if self.select_on == "val_loss"
             else self.select_on
         )
-        self.sampler = str(cfg.get("val_sampler", DDPM_DEFAULTS["val_sampler"]))
-        self.sampler_steps = cfg.get("val_sampler_steps", DDPM_DEFAULTS["val_sampler_steps"])
+        self.sampler = str(cfg["val_sampler"])
+        self.sampler_steps = cfg["val_sampler_steps"]
         self.steps_done = 0
         self.val_subset: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -140,8 +121,8 @@ class DDPMTask:
 
     def check_tiles(self, tile: int, store: object) -> None:
         """The tiles (and crops) must fit the U-Net's down-sampling factor."""
-        levels = len((self.cfg.get("unet") or {}).get("block_out_channels", [0, 0, 0, 0])) - 1
-        crop = self.cfg.get("crop")
+        levels = len(self.cfg["unet"]["block_out_channels"]) - 1
+        crop = self.cfg["crop"]
         if crop is not None and (int(crop) % 2**levels or int(crop) > tile):
             raise ValueError(
                 f"ddpm.crop {crop} must be at most the tile size {tile} of {store} and divisible "
@@ -156,7 +137,7 @@ class DDPMTask:
 
     def prepare_validation(self, val_ds) -> None:
         """Tiles spread evenly over the validation split, sampled and scored at every validation."""
-        n_scored = int(self.cfg.get("val_sample_tiles", DDPM_DEFAULTS["val_sample_tiles"]))
+        n_scored = int(self.cfg["val_sample_tiles"])
         if len(val_ds) and n_scored > 0:
             idx = np.unique(np.linspace(0, len(val_ds) - 1, min(n_scored, len(val_ds))).round())
             pairs = [val_ds[int(i)] for i in idx]

@@ -13,6 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from rocksr.config.merge import section_defaults
+from rocksr.config.training import Loop
+
 log = logging.getLogger(__name__)
 
 
@@ -31,18 +34,20 @@ class Runtime:
     """
 
     def __init__(self, cfg: dict, device: torch.device) -> None:
+        defaults = section_defaults(Loop)
+        cfg = {**defaults, **{k: v for k, v in cfg.items() if k in defaults}}
         self.device = device
         cuda = device.type == "cuda"
-        prec = str(cfg.get("precision", "auto"))
+        prec = str(cfg["precision"])
         if prec == "auto":
             prec = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
         if prec not in ("fp32", "bf16"):
             raise ValueError(f"precision must be auto | fp32 | bf16, got {prec!r}")
         self.precision = prec
-        cl = cfg.get("channels_last", "auto")
+        cl = cfg["channels_last"]
         self.channels_last = cuda if cl == "auto" else bool(cl)
-        self.compile = bool(cfg.get("compile", False))
-        self.deterministic = bool(cfg.get("deterministic", False))
+        self.compile = bool(cfg["compile"])
+        self.deterministic = bool(cfg["deterministic"])
         if cuda:
             torch.backends.cudnn.benchmark = not self.deterministic
             torch.backends.cuda.matmul.allow_tf32 = True

@@ -30,6 +30,8 @@ from typing import Any
 import torch
 
 from rocksr.checkpoints import load_checkpoint, publish_checkpoint, save_atomic
+from rocksr.config.loader import LOADER_KEYS
+from rocksr.config.training import RESUMABLE_KEYS
 from rocksr.data.torchdata import TileDataset, epoch_seed, make_loader
 from rocksr.devices import resolve_device
 from rocksr.training.renders import save_sample_grid
@@ -70,35 +72,16 @@ def _total_steps(cfg: dict, steps_per_epoch: int) -> int:
     return min(cands)
 
 
-# keys that may change between a run and its resumption (budget, logging, data loading)
-RESUMABLE_KEYS = {
-    "max_steps",
-    "epochs",
-    "val_every",
-    "ckpt_every",
-    "log_every",
-    "n_val_samples",
-    "val_sample_tiles",
-    "val_batch_size",
-    "val_max_batches",
-    "val_sampler",
-    "val_sampler_steps",
-    "compile",
-}
-
-
-LOADER_KEYS = {"num_workers", "pin_memory", "persistent_workers", "prefetch_factor"}
-
-
 def run_fingerprint(cfg: dict, seed: int, store: str | Path, splits: str | Path) -> str:
-    """Hash of what makes two training runs the same experiment: hyper-parameters (not the
-    budget or logging), seed, the split table's bytes and the tile store's provenance."""
+    """Hash of what makes two training runs the same experiment: the resolved hyper-parameters
+    (every default filled, so spelling out a default changes nothing; not the budget, logging or
+    data-loading keys), seed, the split table's bytes and the tile store's provenance."""
     from rocksr.data.tilestore import open_tiles
     from rocksr.files import sha256_file
 
     attrs = dict(open_tiles(store).attrs)
     hyper = {k: v for k, v in cfg.items() if k not in RESUMABLE_KEYS and k != "data"}
-    hyper["data"] = {k: v for k, v in (cfg.get("data") or {}).items() if k not in LOADER_KEYS}
+    hyper["data"] = {k: v for k, v in cfg["data"].items() if k not in LOADER_KEYS}
     blob = json.dumps(
         {
             "hyper": hyper,
@@ -161,8 +144,8 @@ class Trainer:
             rt.compile,
             {k: sum(p.numel() for p in m.parameters()) for k, m in task.models().items()},
         )
-        data_cfg = dict(cfg.get("data") or {})
-        self.batch_size = bs = int(cfg.get("batch_size", 8))
+        data_cfg = cfg["data"]
+        self.batch_size = bs = int(cfg["batch_size"])
         self.train_ds = TileDataset(store, splits, "train")
         self.val_ds = TileDataset(store, splits, "val")
         if len(self.train_ds) == 0:
@@ -171,7 +154,7 @@ class Trainer:
         self.train_loader = make_loader(self.train_ds, bs, data_cfg, dev, seed, train=True)
         self.val_loader = (
             make_loader(
-                self.val_ds, int(cfg.get("val_batch_size", bs)), data_cfg, dev, seed, train=False
+                self.val_ds, int(cfg["val_batch_size"] or bs), data_cfg, dev, seed, train=False
             )
             if len(self.val_ds)
             else None
@@ -180,12 +163,12 @@ class Trainer:
             log.warning("validation split is empty: 'best' will be the last checkpoint")
         self.steps_per_epoch = len(self.train_loader)
         self.total = _total_steps(cfg, self.steps_per_epoch)
-        self.val_every = int(cfg.get("val_every", 500))
-        self.ckpt_every = int(cfg.get("ckpt_every", 500))
-        self.log_every = int(cfg.get("log_every", 10))
-        vmb = cfg.get("val_max_batches")
+        self.val_every = int(cfg["val_every"])
+        self.ckpt_every = int(cfg["ckpt_every"])
+        self.log_every = int(cfg["log_every"])
+        vmb = cfg["val_max_batches"]
         self.val_max_batches = None if vmb is None else int(vmb)
-        self.n_renders = int(cfg.get("n_val_samples", 4))
+        self.n_renders = int(cfg["n_val_samples"])
         log.info(
             "train %d tiles (%d steps/epoch, batch %d), val %d tiles; %d steps in total",
             len(self.train_ds),

@@ -8,6 +8,8 @@ from pathlib import Path
 import rocksr
 import yaml
 from rocksr.codehash import stage_hash
+from rocksr.config.evaluate import Evaluate
+from rocksr.config.merge import resolve
 from rocksr.config_checks import check_outputs_under, check_run_name, precheck_config
 from rocksr.data.tiling import footprint_size
 from snakemake.utils import validate
@@ -95,9 +97,10 @@ def dataset_targets():
 
 MODELS = ["cgan", "ddpm"]
 BASELINES = ["identity", "histmatch", "mean"]
-EVAL = config["evaluate"]
+EVAL = resolve(Evaluate, config["evaluate"], "evaluate")
+STUDY = EVAL["sampler_study"]
 # DDPM samples per test tile; the cGAN is deterministic and always gets 1
-N_SAMPLES = int(EVAL.get("n_samples", 1))
+N_SAMPLES = int(EVAL["n_samples"])
 
 
 def model_dir(kind):
@@ -137,7 +140,7 @@ def evaluate_targets():
     ]
     if N_SAMPLES > 1:
         targets.append(f"{R}/figures/uncertainty.png")
-    if EVAL.get("sampler_study", {}).get("enabled", False):
+    if STUDY["enabled"]:
         targets += [
             f"{R}/evaluation/sampler_study.csv",
             f"{R}/evaluation/sampler_study.md",

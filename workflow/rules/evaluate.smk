@@ -20,10 +20,10 @@ rule predict:
         gpu=res("predict", "gpu"),
         gpu_model=gpu_model("predict"),
     params:
-        sampler=EVAL.get("sampler", "ddim"),
-        steps=as_json(EVAL.get("steps")),
-        batch=EVAL.get("batch_size", 16),
-        seed=EVAL.get("seed", 0),
+        sampler=EVAL["sampler"],
+        steps=as_json(EVAL["steps"]),
+        batch=EVAL["batch_size"],
+        seed=EVAL["seed"],
         n_samples=predict_n_samples,
         code=stage_hash("predict"),
     shell:
@@ -85,7 +85,7 @@ rule metrics:
         runtime=res("metrics", "runtime"),
     params:
         preds=prediction_args,
-        porosity=as_json(EVAL.get("porosity_threshold")),
+        porosity=as_json(EVAL["porosity_threshold"]),
         code=stage_hash("metrics"),
     shell:
         "rocksr evaluate --predictions {params.preds} --store {input.store:q} "
@@ -126,7 +126,7 @@ rule figures:
     params:
         preds=prediction_args,
         histories=" ".join(f"{k}={R}/models/{k}/history.csv" for k in MODELS),
-        seed=EVAL.get("figure_seed", 0),
+        seed=EVAL["figure_seed"],
         code=stage_hash("figures"),
     shell:
         "rocksr figures --predictions {params.preds} --models cgan ddpm "
@@ -155,7 +155,7 @@ rule uncertainty_figure:
     conda:
         "../../envs/rocksr.yaml"
     params:
-        seed=EVAL.get("figure_seed", 0),
+        seed=EVAL["figure_seed"],
         code=stage_hash("uncertainty"),
     shell:
         "rocksr uncertainty --predictions ddpm={input.predictions:q} "
@@ -197,11 +197,11 @@ rule sampler_study:
         gpu=res("sampler_study", "gpu"),
         gpu_model=gpu_model("sampler_study"),
     params:
-        configs=as_json(EVAL.get("sampler_study", {}).get("configs")),
-        n_tiles=EVAL.get("sampler_study", {}).get("n_tiles", 8),
-        tolerance=EVAL.get("sampler_study", {}).get("tolerance_db", 0.3),
-        seed=EVAL.get("seed", 0),
-        batch=EVAL.get("batch_size", 16),
+        configs=as_json(STUDY["configs"]),
+        n_tiles=STUDY["n_tiles"],
+        tolerance=STUDY["tolerance_db"],
+        seed=EVAL["seed"],
+        batch=EVAL["batch_size"],
         code=stage_hash("sampler_study"),
     shell:
         "OMP_NUM_THREADS={threads} rocksr sampler-study --checkpoint {input.checkpoint:q} "

@@ -1,0 +1,20 @@
+"""Every typed config section by its key in ``config.yaml`` (for the workflow and the tests)."""
+
+from __future__ import annotations
+
+from rocksr.config.cgan import CGAN
+from rocksr.config.dataset import Normalize, Split, Store, Tiling
+from rocksr.config.ddpm import DDPM
+from rocksr.config.evaluate import Evaluate
+from rocksr.config.loader import Data
+
+SECTIONS: dict[str, type] = {
+    "normalize": Normalize,
+    "tiling": Tiling,
+    "store": Store,
+    "split": Split,
+    "data": Data,
+    "cgan": CGAN,
+    "ddpm": DDPM,
+    "evaluate": Evaluate,
+}

@@ -1,0 +1,58 @@
+"""Settings shared by both models' training: budget, cadence, logging and runtime.
+
+Budget, cadence and logging keys (:data:`RESUMABLE_KEYS`) may change between a run and its
+resumption and are not part of the experiment's fingerprint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RESUMABLE_KEYS = frozenset(
+    {
+        "max_steps",
+        "epochs",
+        "val_every",
+        "ckpt_every",
+        "log_every",
+        "n_val_samples",
+        "val_sample_tiles",
+        "val_batch_size",
+        "val_max_batches",
+        "val_sampler",
+        "val_sampler_steps",
+        "compile",
+    }
+)
+
+
+@dataclass
+class Loop:
+    """Keys every model section has (the shared training loop and runtime)."""
+
+    batch_size: int = 8
+    max_steps: int | None = None
+    epochs: int | None = None
+    val_every: int = 500
+    ckpt_every: int = 500
+    log_every: int = 10
+    n_val_samples: int = 4
+    val_batch_size: int | None = None  # None: batch_size
+    val_max_batches: int | None = None
+    precision: str = "auto"
+    channels_last: bool | str = "auto"
+    compile: bool = False
+    deterministic: bool = False
+
+
+def resolve_training(section: type, params: dict, what: str) -> dict:
+    """A model section plus its ``data`` section (the trainer's ``params``), every default filled:
+    the resolved config that checkpoints record and fingerprints hash."""
+    from rocksr.config.loader import Data
+    from rocksr.config.merge import resolve
+
+    params = dict(params)
+    data = params.pop("data", None)
+    cfg = resolve(section, params, what)
+    cfg["data"] = resolve(Data, data, "data")
+    return cfg
