@@ -15,11 +15,14 @@ def snakemake(
     check: bool = True,
     env: dict | None = None,
     timeout: int = 900,
+    snakefile: Path | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess:
     """`snakemake -s <repo>/Snakefile -d <workdir> --cores 2 <args>`; raise on failure if ``check``."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
+    snakefile = snakefile or REPO / "Snakefile"
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(workdir)]
     cmd += ["--cores", "2", *args]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
     if check and r.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{r.stdout[-4000:]}\n{r.stderr[-6000:]}")
     return r

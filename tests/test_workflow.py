@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -181,6 +182,63 @@ def test_changing_the_angles_reruns_the_dataset_but_not_normalization(tiny_run):
         write_config(workdir, TINY)
     assert {"build_dataset", "split", "figure1"} <= rules
     assert not rules & {"synthetic_sample", "normalize"}
+
+
+def planned_after_touching(workdir: Path, tmp_path: Path, rel: str) -> set[str]:
+    """Rules a dry run plans after appending a comment to ``rocksr/<rel>`` in a copy of the
+    project (its Snakefile imports its own rocksr; a byte-identical copy has the same hashes)."""
+    copy = tmp_path / "project"
+    ignore = shutil.ignore_patterns("__pycache__", "results", ".snakemake", ".git", "*.egg-info")
+    shutil.copytree(REPO, copy, ignore=ignore, dirs_exist_ok=True)
+    path = copy / "rocksr" / rel
+    path.write_text(path.read_text() + "\n# touched by a test\n")
+    env = {**os.environ, "PYTHONPATH": str(copy)}
+    # run from the copy: `python -m` puts the working directory first on sys.path
+    r = snakemake(workdir, "-n", env=env, snakefile=copy / "Snakefile", cwd=copy)
+    return planned_rules(r.stdout) - {"all"}
+
+
+FIGURE_RULES = {"figures", "uncertainty_figure", "split_map", "histograms", "loss_curve", "figure1"}
+
+
+@pytest.mark.slow
+def test_touching_a_figure_module_reruns_only_figure_rules(tiny_run, tmp_path):
+    workdir, _ = tiny_run
+    rules = planned_after_touching(workdir, tmp_path, "figures/evaluation.py")
+    assert rules and rules <= FIGURE_RULES, rules
+    rules = planned_after_touching(workdir, tmp_path / "b", "figures/split_map.py")
+    assert "split_map" in rules and rules <= FIGURE_RULES, rules
+
+
+@pytest.mark.slow
+def test_touching_splits_reruns_split_and_downstream_only(tiny_run, tmp_path):
+    workdir, _ = tiny_run
+    rules = planned_after_touching(workdir, tmp_path, "data/splits.py")
+    assert {"split", "train_cgan", "train_ddpm", "predict", "metrics"} <= rules, rules
+    assert not rules & {"synthetic_sample", "normalize", "build_dataset", "histograms"}
+
+
+@pytest.mark.slow
+def test_touching_the_unet_retrains_only_the_ddpm(tiny_run, tmp_path):
+    workdir, _ = tiny_run
+    rules = planned_after_touching(workdir, tmp_path, "models/unet.py")
+    assert {"train_ddpm", "predict", "sampler_study"} <= rules, rules
+    assert not rules & {"train_cgan", "split", "build_dataset", "normalize", "baseline"}
+
+
+@pytest.mark.slow
+def test_spelling_out_a_default_reruns_nothing(tiny_run):
+    workdir, _ = tiny_run
+    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    cfg["ddpm"]["weight_decay"] = 5.0e-4  # the typed default (rocksr.config.ddpm.DDPM)
+    cfg["cgan"]["lambda_l1"] = 100.0
+    cfg["split"]["seed"] = 0
+    write_config(workdir, cfg)
+    try:
+        r = snakemake(workdir, "-n")
+    finally:
+        write_config(workdir, TINY)
+    assert "Nothing to be done" in r.stdout + r.stderr, planned_rules(r.stdout)
 
 
 def test_lint_and_format():

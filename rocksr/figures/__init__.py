@@ -1,1 +1,5 @@
-"""rocksr.figures."""
+"""Figures, one module per figure family. Rendered off-screen (Agg), also on a head node."""
+
+import matplotlib
+
+matplotlib.use("Agg")

@@ -5,18 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 from rocksr.files import save_figure
 
 
 def plot_curves(history: list[dict], path: Path, kind: str) -> None:
     """Loss curves: training losses (thin) and validation losses (markers) against step."""
-    import matplotlib
 
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import pandas as pd
 

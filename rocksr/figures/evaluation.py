@@ -20,16 +20,12 @@ from __future__ import annotations
 
 import os
 
-import matplotlib
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from rocksr.files import save_figure
-
-matplotlib.use("Agg")
-
 
 _STYLE = {
     "identity": dict(ls="--", color="0.5"),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from rocksr.files import save_figure
 

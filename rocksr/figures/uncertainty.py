@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import os
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 from rocksr.figures.evaluation import choose_figure3_tiles
 from rocksr.files import save_figure

@@ -20,7 +20,7 @@ def figure1_from_store(
     n_rotated: int = 2,
 ) -> None:
     """Figure 1: the most central base tile's unrotated view and two rotated views, from the store."""
-    from rocksr.figures.data import figure1
+    from rocksr.figures.figure1 import figure1
 
     group = open_tiles(store)
     manifest = read_manifest(manifest_path)

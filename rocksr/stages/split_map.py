@@ -18,6 +18,6 @@ def run(a: argparse.Namespace) -> None:
     import pandas as pd
 
     from rocksr.data.tilestore import read_manifest
-    from rocksr.figures.data import split_map_figure
+    from rocksr.figures.split_map import split_map_figure
 
     split_map_figure(read_manifest(a.manifest), pd.read_csv(a.splits), a.out)

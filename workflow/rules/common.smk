@@ -10,6 +10,8 @@ import yaml
 from rocksr.codehash import stage_hash
 from rocksr.config.evaluate import Evaluate
 from rocksr.config.merge import resolve
+from rocksr.config.sections import SECTIONS
+from rocksr.config.training import resolve_training
 from rocksr.config_checks import check_outputs_under, check_run_name, precheck_config
 from rocksr.data.tiling import footprint_size
 from snakemake.utils import validate
@@ -108,7 +110,10 @@ def model_dir(kind):
 
 
 def train_params(kind):
-    return as_json({**config[kind], "data": config["data"]})
+    """The model's section and `data`, every default filled (rocksr.config): spelling out a
+    default leaves the params, and so the training, untouched."""
+    given = {**config[kind], "data": config["data"]}
+    return as_json(resolve_training(SECTIONS[kind], given, kind))
 
 
 def train_targets():
