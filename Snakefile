@@ -10,6 +10,7 @@ include: "workflow/rules/sample.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/enhance.smk"
 
 
 localrules:
@@ -21,6 +22,7 @@ localrules:
     split_map,
     histograms,
     loss_curve,
+    enhance_figure,
 
 
 rule all:

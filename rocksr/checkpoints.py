@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -51,52 +49,24 @@ def content_digest(ckpt: dict) -> str:
     return h.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def save_atomic(obj: Any, path: str | Path) -> None:
     """torch.save to a temporary file in the same directory, fsync, then os.replace: readers see
     either the previous file or the complete new one, never a partial write. A rocksr
     checkpoint dict gets its ``digest``."""
-    from rocksr.outputs import check_file_target
+    from rocksr.files import atomic_file
 
-    path = Path(path)
-    check_file_target(path)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         obj = {**obj, "digest": content_digest(obj)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
+    with atomic_file(path, fsync=True) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def copy_atomic(src: str | Path, dst: str | Path) -> None:
     """Copy a file so that ``dst`` appears complete or not at all."""
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    try:
+    from rocksr.files import atomic_file
+
+    with atomic_file(dst, fsync=True) as tmp:
         shutil.copyfile(src, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def publish_checkpoint(src: str | Path, dst: str | Path) -> dict:

@@ -17,6 +17,8 @@ from rocksr import __version__
 from rocksr.stages import (
     baseline,
     build_dataset,
+    enhance,
+    enhance_figure,
     figure1,
     figures,
     histograms,
@@ -25,6 +27,7 @@ from rocksr.stages import (
     normalize,
     predict,
     sampler_study,
+    seam_study,
     simulate_mct,
     split,
     split_map,
@@ -51,6 +54,9 @@ STAGES: tuple[ModuleType, ...] = (
     figures,
     uncertainty,
     sampler_study,
+    enhance,
+    seam_study,
+    enhance_figure,
     verify,
 )
 COMMANDS: dict[str, ModuleType] = {m.COMMAND: m for m in STAGES}

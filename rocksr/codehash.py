@@ -17,8 +17,9 @@ PACKAGE_ROOT = Path(__file__).resolve().parent
 PACKAGE = PACKAGE_ROOT.name
 
 
-def module_file(name: str, root: Path = PACKAGE_ROOT) -> Path | None:
+def module_file(name: str, root: Path | None = None) -> Path | None:
     """The source file of ``rocksr.a.b`` (``a/b.py`` or ``a/b/__init__.py``), or None."""
+    root = root or PACKAGE_ROOT
     parts = name.split(".")
     if parts[0] != PACKAGE:
         return None
@@ -86,7 +87,7 @@ def code_hash(name: str) -> str:
     for mod in import_closure(name):
         path = module_file(mod)
         assert path is not None
-        h.update(str(path.relative_to(PACKAGE_ROOT)).encode() + b"\0")
+        h.update(str(path.relative_to(module_file(PACKAGE).parent)).encode() + b"\0")
         h.update(path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 

@@ -11,23 +11,15 @@ problem is described by array and tile range (``array 'mct', data file c/3/0/0, 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
 from pathlib import Path
 
+from rocksr.files import sha256_file
 from rocksr.outputs import DIGESTS_FILE, TOOL_FILES
 
 FORMAT = "rocksr-digests/1"
-
-
-def _sha256(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def disk_files(root: Path) -> dict[str, int]:
@@ -47,16 +39,14 @@ def write_digests(root: str | os.PathLike) -> dict:
     """Hash every file of the store at ``root`` and write the manifest (atomically, fsynced)."""
     root = Path(root)
     files = {
-        rel: {"size": size, "sha256": _sha256(root / rel)}
+        rel: {"size": size, "sha256": sha256_file(root / rel)}
         for rel, size in sorted(disk_files(root).items())
     }
     doc = {"format": FORMAT, "files": files}
-    tmp = root / f".{DIGESTS_FILE}.partial"
-    with open(tmp, "w") as fh:
+    from rocksr.files import atomic_file
+
+    with atomic_file(root / DIGESTS_FILE, fsync=True) as tmp, open(tmp, "w") as fh:
         json.dump(doc, fh, indent=0, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, root / DIGESTS_FILE)
     return doc
 
 
@@ -130,7 +120,7 @@ def verify(root: str | os.PathLike, doc: dict, full: bool = False) -> list[str]:
                 f"{describe(root, rel)} has {have[rel]} bytes, {rec['size']} were "
                 "written (truncated or overwritten)"
             )
-        elif full and _sha256(root / rel) != rec["sha256"]:
+        elif full and sha256_file(root / rel) != rec["sha256"]:
             problems.append(
                 f"{describe(root, rel)} does not match its recorded SHA-256 (corrupted)"
             )

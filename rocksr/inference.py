@@ -85,6 +85,9 @@ def load_for_inference(ckpt_path: str | Path, device: str = "cpu") -> tuple[str,
 
     ckpt = load_checkpoint(ckpt_path, map_location="cpu")
     kind, cfg = ckpt["kind"], dict(ckpt["config"])
+    # the training data's tile size and contrast normalization (None in older checkpoints)
+    cfg.setdefault("tile_size", ckpt.get("tile_size"))
+    cfg.setdefault("normalization", ckpt.get("normalization"))
     models = build_models(kind, cfg)
     if kind == "cgan":
         model = models["G"]

@@ -20,6 +20,7 @@ from helpers_train import (  # noqa: F401 (single_thread is an autouse fixture)
 )
 
 import rocksr.checkpoints as checkpoints_mod
+import rocksr.files as files_mod
 import rocksr.training.ddpm_task as ddpm_task_mod
 import rocksr.training.trainer as trainer_mod
 from rocksr.checkpoints import IncompatibleCheckpointError, load_checkpoint, save_atomic
@@ -244,7 +245,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     def crash_replace(src, dst):
         raise OSError("killed before rename")
 
-    monkeypatch.setattr(checkpoints_mod.os, "replace", crash_replace)
+    monkeypatch.setattr(files_mod.os, "replace", crash_replace)
     with pytest.raises(OSError):
         save_atomic({**good, "step": 3}, path)
     monkeypatch.undo()

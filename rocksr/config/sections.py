@@ -5,6 +5,7 @@ from __future__ import annotations
 from rocksr.config.cgan import CGAN
 from rocksr.config.dataset import Normalize, Split, Store, Tiling
 from rocksr.config.ddpm import DDPM
+from rocksr.config.enhance import Enhance
 from rocksr.config.evaluate import Evaluate
 from rocksr.config.loader import Data
 
@@ -17,4 +18,5 @@ SECTIONS: dict[str, type] = {
     "cgan": CGAN,
     "ddpm": DDPM,
     "evaluate": Evaluate,
+    "enhance": Enhance,
 }

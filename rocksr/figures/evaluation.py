@@ -89,8 +89,8 @@ def figure3(
 ) -> np.ndarray:
     """[micro-CT | prediction | truth | |difference|] for the same random test tiles and each
     model in ``models`` (default: all stores).  Returns the chosen test positions."""
+    from rocksr.data.predstore import read_tiles_for_figure
     from rocksr.data.splits import split_tile_ids
-    from rocksr.stages.figures import read_tiles_for_figure
 
     names = list(models or pred_stores)
     ids = split_tile_ids(splits, "test")

@@ -89,9 +89,8 @@ def uncertainty_figure(
 ) -> dict:
     """[micro-CT | mean prediction | truth | std | |mean - truth|] for the Figure 3 tiles of a
     store with ``n_samples > 1``.  Returns ``{"positions", "r", "n_pixels", "n_samples"}``."""
-    from rocksr.data.predstore import open_predictions
+    from rocksr.data.predstore import open_predictions, read_tiles_for_figure
     from rocksr.data.splits import split_tile_ids
-    from rocksr.stages.figures import read_tiles_for_figure
 
     _, attrs = open_predictions(pred_store)
     k = int(attrs.get("n_samples", 1))

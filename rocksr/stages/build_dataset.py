@@ -13,6 +13,7 @@ import pandas as pd
 from rocksr import __version__
 from rocksr.config.merge import merge_known
 from rocksr.data.images import ImageError, check_pair, read_image
+from rocksr.data.normalize import NORMALIZE_DEFAULTS
 from rocksr.data.tilestore import (
     STORE_DEFAULTS,
     SamplePair,
@@ -26,6 +27,17 @@ from rocksr.outputs import check_file_target, check_store_target
 from rocksr.stages.args import json_arg
 
 log = logging.getLogger(__name__)
+
+
+def normalization_record(normalize: dict | None) -> dict:
+    """The contrast normalization of the pairs (``normalize`` config section, defaults filled):
+    ``{"method": "percentile", "mct": {...}, "sem": {...}}``."""
+    n = normalize or {}
+    return {
+        "method": "percentile",
+        "mct": merge_known(NORMALIZE_DEFAULTS, n.get("mct"), "normalize.mct"),
+        "sem": merge_known(NORMALIZE_DEFAULTS, n.get("sem"), "normalize.sem"),
+    }
 
 
 def load_pairs(samples: Sequence[tuple[str, str, str]], tile_size: int) -> list[SamplePair]:
@@ -53,6 +65,7 @@ def build_dataset(
     tiling: dict,
     store_params: dict | None = None,
     provenance: dict | None = None,
+    normalization: dict | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Tile every sample, rotate each base tile by every angle, write the store and manifest."""
@@ -87,6 +100,8 @@ def build_dataset(
             for name, m, s in samples
         },
         "config": provenance or {},
+        # how the micro-CT and SEM were made 8-bit: checkpoints carry it to `rocksr enhance`
+        "normalization": normalization_record(normalization),
         "manifest_columns": list(manifest.columns),
     }
     log.info("writing %d views (%d samples) to %s", len(manifest), len(pairs), out_store)
@@ -117,6 +132,12 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--sem", nargs="+", required=True)
     s.add_argument("--tiling", type=json_arg, required=True)
     s.add_argument("--store-params", type=json_arg, default={})
+    s.add_argument(
+        "--normalization",
+        type=json_arg,
+        default={},
+        help="JSON: the normalize section that made the pairs 8-bit (recorded in the store)",
+    )
     s.add_argument("--workers", type=int, default=0)
     s.add_argument("--out-store", required=True)
     s.add_argument("--out-manifest", required=True)
@@ -145,4 +166,5 @@ def run(a: argparse.Namespace) -> None:
             "samples": names,
         },
         progress=not a.no_progress,
+        normalization=a.normalization,
     )

@@ -3,37 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
-from collections.abc import Mapping
 
-import numpy as np
-
-from rocksr.data.predstore import StoreSpec, _spec, open_predictions, read_tiles
-from rocksr.data.splits import split_tile_ids
 from rocksr.stages.args import named_paths, positive_int
-
-
-def read_tiles_for_figure(
-    pred_stores: Mapping[str, StoreSpec],
-    store: str | os.PathLike,
-    splits: str | os.PathLike,
-    positions: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """(mct, sem, {model: array}) for test positions ``positions`` (used by the figures); a
-    store given as ``(path, array)`` gives that array (e.g. ``mean``, or ``std`` as float16)."""
-    from rocksr.data.tilestore import open_tiles
-
-    group = open_tiles(store)
-    ids = split_tile_ids(splits, "test")
-    sel = ids[np.asarray(positions, dtype=np.int64)]
-    mct, sem = read_tiles(group, "mct", sel), read_tiles(group, "sem", sel)
-    preds = {}
-    for name, value in pred_stores.items():
-        path, array = _spec(value)
-        arr, _ = open_predictions(path, expect_tile_ids=ids, array=array)
-        preds[name] = np.stack([np.asarray(arr[int(i)]) for i in positions])
-    return mct, sem, preds
-
 
 COMMAND = "figures"
 HELP = "Figures 2 and 3 and the training curves"

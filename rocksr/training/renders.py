@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from rocksr.data.values import tensor_to_uint8
+from rocksr.files import atomic_file
 
 
 def save_sample_grid(
@@ -25,7 +25,5 @@ def save_sample_grid(
         rows.append(np.concatenate([tiles[0], sep, tiles[1], sep, tiles[2]], axis=1))
         rows.append(np.full((gap, rows[-1].shape[1]), 255, np.uint8))
     img = np.concatenate(rows[:-1], axis=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    Image.fromarray(img).save(tmp)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        Image.fromarray(img).save(tmp)

@@ -148,8 +148,12 @@ def checkpoint_payload(
     gen: torch.Generator,
     history: list[dict],
     fingerprint: str = "",
+    data: dict | None = None,
 ) -> dict:
+    """The complete training state; ``data``: what inference needs to know about the training
+    data (``tile_size``, ``normalization``), stored as top-level keys."""
     return {
+        **(data or {}),
         "format": FORMAT,
         "kind": kind,
         "config": cfg,

@@ -150,7 +150,15 @@ class Trainer:
         self.val_ds = TileDataset(store, splits, "val")
         if len(self.train_ds) == 0:
             raise ValueError(f"{splits}: the train split is empty")
-        task.check_tiles(int(self.train_ds[0][0].shape[-1]), store)
+        self.tile_size = int(self.train_ds[0][0].shape[-1])
+        task.check_tiles(self.tile_size, store)
+        from rocksr.data.tilestore import open_tiles
+
+        # what `rocksr enhance` needs to apply the model to new data like the training data
+        self.data_record = {
+            "tile_size": self.tile_size,
+            "normalization": open_tiles(store).attrs.get("normalization"),
+        }
         self.train_loader = make_loader(self.train_ds, bs, data_cfg, dev, seed, train=True)
         self.val_loader = (
             make_loader(
@@ -280,6 +288,7 @@ class Trainer:
                 self.gen,
                 self.history,
                 self.fingerprint,
+                self.data_record,
             ),
             path,
         )

@@ -8,6 +8,7 @@ from pathlib import Path
 import rocksr
 import yaml
 from rocksr.codehash import stage_hash
+from rocksr.config.enhance import Enhance
 from rocksr.config.evaluate import Evaluate
 from rocksr.config.merge import resolve
 from rocksr.config.sections import SECTIONS
@@ -47,6 +48,8 @@ RESOURCE_DEFAULTS = {
     "sampler_study": {"threads": 4, "mem_mb": 16000, "runtime": 720, "gpu": 1},
     "baseline": {"mem_mb": 4000, "runtime": 60},
     "metrics": {"threads": 2, "mem_mb": 4000, "runtime": 120},
+    "enhance": {"threads": 4, "mem_mb": 8000, "runtime": 720, "gpu": 1},
+    "seam_study": {"threads": 4, "mem_mb": 8000, "runtime": 240, "gpu": 1},
 }
 
 
@@ -101,6 +104,8 @@ MODELS = ["cgan", "ddpm"]
 BASELINES = ["identity", "histmatch", "mean"]
 EVAL = resolve(Evaluate, config["evaluate"], "evaluate")
 STUDY = EVAL["sampler_study"]
+ENHANCE = resolve(Enhance, config.get("enhance"), "enhance")
+FIRST_SAMPLE = next(iter(SAMPLES))
 # DDPM samples per test tile; the cGAN is deterministic and always gets 1
 N_SAMPLES = int(EVAL["n_samples"])
 
@@ -154,8 +159,37 @@ def evaluate_targets():
     return targets
 
 
+def enhance_targets():
+    if not ENHANCE["enabled"]:
+        return []
+    return (
+        expand(
+            f"{R}/enhanced/{{sample}}/{{model}}.tif", sample=list(SAMPLES), model=MODELS
+        )
+        + expand(f"{R}/figures/enhance_{{sample}}.png", sample=list(SAMPLES))
+        + [f"{R}/evaluation/seam_study.md"]
+    )
+
+
+def enhance_options(wildcards):
+    """`rocksr enhance` options of the `enhance` rule (DDPM sampling as in `evaluate`)."""
+    s = SAMPLES[wildcards.sample]
+    opts = [
+        f"--window {ENHANCE['window']} --fuse {ENHANCE['fuse']}",
+        f"--sampler {EVAL['sampler']} --seed {ENHANCE['seed']}",
+        f"--batch-size {ENHANCE['batch_size']}",
+    ]
+    if EVAL["steps"]:
+        opts.append(f"--steps {EVAL['steps']}")
+    if ENHANCE["overlap"] is not None:
+        opts.append(f"--overlap {ENHANCE['overlap']}")
+    if s.get("mct_page") is not None:
+        opts.append(f"--pages {s['mct_page']}")
+    return " ".join(opts)
+
+
 def all_targets():
-    return dataset_targets() + train_targets() + evaluate_targets()
+    return dataset_targets() + train_targets() + evaluate_targets() + enhance_targets()
 
 
 def check_rule_paths():

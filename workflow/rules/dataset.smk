@@ -19,10 +19,12 @@ rule build_dataset:
         samples=as_json(list(SAMPLES)),
         tiling=as_json(config["tiling"]),
         store=as_json(config["store"]),
+        normalization=as_json(config["normalize"]),
         code=stage_hash("build_dataset"),
     shell:
         "rocksr build-dataset --samples {params.samples:q} --mct {input.mct:q} "
         "--sem {input.sem:q} --tiling {params.tiling:q} --store-params {params.store:q} "
+        "--normalization {params.normalization:q} "
         "--workers {threads} --out-store {output.store:q} "
         "--out-manifest {output.manifest:q} > {log:q} 2>&1"
 

@@ -1,0 +1,22 @@
+"""Defaults of the ``enhance`` section: whole-slice inference and its seam study."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Enhance:
+    """``rocksr enhance`` on each sample's whole micro-CT, as the `enhance` rule runs it.
+
+    ``overlap`` None = half a tile; the sampler and its steps are ``evaluate.sampler/steps``.
+    """
+
+    enabled: bool = True
+    overlap: int | None = None
+    window: str = "gaussian"
+    fuse: str = "step"
+    batch_size: int = 16
+    seed: int = 0
+    seam_crop: int = 512  # side of the crop the seam study enhances in every mode
+    figure_crop: int = 384  # side of the full-resolution crop in figures/enhance.png

@@ -1,0 +1,1 @@
+"""Whole-slice and stack inference with a trained model: `rocksr enhance`."""

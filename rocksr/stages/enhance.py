@@ -1,0 +1,77 @@
+"""Stage `enhance`: apply a trained model to a whole micro-CT slice or 3-D stack.
+
+The command for users (``rocksr enhance --checkpoint best.pt --input slice.tif --output
+slice_sem.tif``) and the `enhance` rule share :func:`rocksr.enhance.run.enhance`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rocksr.config.enhance import Enhance
+from rocksr.stages.args import positive_int
+
+COMMAND = "enhance"
+HELP = "enhance a whole micro-CT slice or TIFF/Zarr stack with a trained cGAN or DDPM"
+
+
+def add_arguments(s: argparse.ArgumentParser) -> None:
+    d = Enhance()
+    s.add_argument("--checkpoint", required=True, help="a trained best.pt (cGAN or DDPM)")
+    s.add_argument("--input", required=True, help="TIFF/PNG slice, TIFF stack or Zarr array")
+    s.add_argument(
+        "--output", required=True, help=".tif/.tiff (slice or stack), .png, or .ome.zarr"
+    )
+    s.add_argument("--pages", default=None, help="page range of a stack, e.g. 100-199 (0-based)")
+    s.add_argument(
+        "--normalize",
+        choices=["from-checkpoint", "percentile", "none"],
+        default="from-checkpoint",
+        help="contrast normalization of the input: the training data's (recorded in the "
+        "checkpoint), the default percentile stretch, or none (input already 8-bit normalized)",
+    )
+    s.add_argument("--tile", type=positive_int, default=None, help="default: the training tile")
+    s.add_argument("--overlap", type=int, default=d.overlap, help="px; default half a tile")
+    s.add_argument("--window", choices=["gaussian", "cosine", "constant"], default=d.window)
+    s.add_argument("--fuse", choices=["step", "end"], default=d.fuse, help="DDPM tile fusion")
+    s.add_argument("--sampler", choices=["ancestral", "ddim", "dpmsolver"], default="ddim")
+    s.add_argument("--steps", type=positive_int, default=None, help="DDPM sampler steps")
+    s.add_argument(
+        "--samples", type=positive_int, default=1, metavar="K", help="DDPM: also mean and std"
+    )
+    s.add_argument("--seed", type=int, default=d.seed)
+    s.add_argument("--slice-noise", choices=["shared", "independent"], default="shared")
+    s.add_argument("--batch-size", type=positive_int, default=d.batch_size)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--report", default=None, help="also write the run's report as JSON")
+    s.add_argument("--no-progress", action="store_true")
+
+
+def run(a: argparse.Namespace) -> None:
+    from rocksr.enhance.run import enhance
+    from rocksr.files import write_text
+
+    report = enhance(
+        a.checkpoint,
+        a.input,
+        a.output,
+        pages=a.pages,
+        normalize=a.normalize,
+        tile=a.tile,
+        overlap=a.overlap,
+        window=a.window,
+        fuse=a.fuse,
+        sampler=a.sampler,
+        steps=a.steps,
+        samples=a.samples,
+        seed=a.seed,
+        slice_noise=a.slice_noise,
+        batch_size=a.batch_size,
+        device=a.device,
+        progress=not a.no_progress,
+    )
+    text = json.dumps(report, indent=2, sort_keys=True, default=str)
+    if a.report:
+        write_text(text, a.report)
+    print(text)

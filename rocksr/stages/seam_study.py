@@ -1,0 +1,47 @@
+"""Stage `seam_study`: tile-border error per model and fusion mode on a crop with ground truth."""
+
+from __future__ import annotations
+
+import argparse
+
+from rocksr.config.enhance import Enhance
+from rocksr.stages.args import named_paths, positive_int
+
+COMMAND = "seam-study"
+HELP = "seam ratio of whole-slice inference per model and fusion mode"
+
+
+def add_arguments(s: argparse.ArgumentParser) -> None:
+    d = Enhance()
+    s.add_argument("--checkpoints", nargs="+", required=True, metavar="NAME=CKPT")
+    s.add_argument("--mct", required=True, help="normalized (8-bit) micro-CT")
+    s.add_argument("--sem", required=True, help="normalized (8-bit) SEM, the truth")
+    s.add_argument("--crop", type=positive_int, default=d.seam_crop)
+    s.add_argument("--sampler", default="ddim", choices=["ancestral", "ddim", "dpmsolver"])
+    s.add_argument("--steps", type=positive_int, default=None)
+    s.add_argument("--seed", type=int, default=d.seed)
+    s.add_argument("--batch-size", type=positive_int, default=d.batch_size)
+    s.add_argument("--window", choices=["gaussian", "cosine"], default=d.window)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--out-csv", required=True)
+    s.add_argument("--out-md", required=True)
+
+
+def run(a: argparse.Namespace) -> None:
+    from rocksr.evaluation.seams import seam_study, seam_study_markdown
+    from rocksr.files import write_table, write_text
+
+    df = seam_study(
+        named_paths(a.checkpoints),
+        a.mct,
+        a.sem,
+        crop=a.crop,
+        sampler=a.sampler,
+        steps=a.steps,
+        seed=a.seed,
+        batch_size=a.batch_size,
+        window=a.window,
+        device=a.device,
+    )
+    write_table(df, a.out_csv)
+    write_text(seam_study_markdown(df), a.out_md)

@@ -1,0 +1,100 @@
+# Whole-slice inference: both trained models on each sample's whole micro-CT (from its raw file,
+# normalized as recorded in the checkpoint), a seam study on a crop with ground truth, and a
+# full-resolution figure. On `enhance.enabled: false` none of this is built.
+
+
+rule enhance:
+    input:
+        checkpoint=f"{R}/models/{{model}}/best.pt",
+        mct=lambda wc: raw_image(wc, "mct"),
+    output:
+        image=f"{R}/enhanced/{{sample}}/{{model}}.tif",
+        report=f"{R}/enhanced/{{sample}}/{{model}}.json",
+    log:
+        f"{R}/logs/enhance/{{sample}}_{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/enhance/{{sample}}_{{model}}.tsv"
+    conda:
+        "../../envs/rocksr.yaml"
+    threads: res("enhance", "threads")
+    resources:
+        mem_mb=res("enhance", "mem_mb"),
+        runtime=res("enhance", "runtime"),
+        gpu=res("enhance", "gpu"),
+        gpu_model=gpu_model("enhance"),
+    params:
+        options=enhance_options,
+        code=stage_hash("enhance"),
+    shell:
+        "OMP_NUM_THREADS={threads} rocksr enhance --checkpoint {input.checkpoint:q} "
+        "--input {input.mct:q} --output {output.image:q} --report {output.report:q} "
+        "{params.options} --no-progress > {log:q} 2>&1"
+
+
+rule seam_study:
+    input:
+        checkpoints=expand(f"{R}/models/{{model}}/best.pt", model=MODELS),
+        mct=f"{R}/normalized/{FIRST_SAMPLE}/mct.tif",
+        sem=f"{R}/normalized/{FIRST_SAMPLE}/sem.tif",
+    output:
+        csv=f"{R}/evaluation/seam_study.csv",
+        md=report(
+            f"{R}/evaluation/seam_study.md",
+            caption="../report/seam_study.rst",
+            category="Results",
+        ),
+    log:
+        f"{R}/logs/seam_study.log",
+    benchmark:
+        f"{R}/benchmarks/seam_study.tsv"
+    conda:
+        "../../envs/rocksr.yaml"
+    threads: res("seam_study", "threads")
+    resources:
+        mem_mb=res("seam_study", "mem_mb"),
+        runtime=res("seam_study", "runtime"),
+        gpu=res("seam_study", "gpu"),
+        gpu_model=gpu_model("seam_study"),
+    params:
+        checkpoints=lambda wc, input: " ".join(
+            f"{m}={p}" for m, p in zip(MODELS, input.checkpoints)
+        ),
+        crop=ENHANCE["seam_crop"],
+        sampler=EVAL["sampler"],
+        steps=f"--steps {EVAL['steps']}" if EVAL["steps"] else "",
+        seed=ENHANCE["seed"],
+        batch=ENHANCE["batch_size"],
+        window=ENHANCE["window"],
+        code=stage_hash("seam_study"),
+    shell:
+        "OMP_NUM_THREADS={threads} rocksr seam-study --checkpoints {params.checkpoints} "
+        "--mct {input.mct:q} --sem {input.sem:q} --crop {params.crop} "
+        "--sampler {params.sampler} {params.steps} --seed {params.seed} "
+        "--batch-size {params.batch} --window {params.window} "
+        "--out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
+
+
+rule enhance_figure:
+    input:
+        mct=f"{R}/normalized/{{sample}}/mct.tif",
+        sem=f"{R}/normalized/{{sample}}/sem.tif",
+        enhanced=expand(f"{R}/enhanced/{{{{sample}}}}/{{model}}.tif", model=MODELS),
+    output:
+        report(
+            f"{R}/figures/enhance_{{sample}}.png",
+            caption="../report/enhance.rst",
+            category="Results",
+        ),
+    log:
+        f"{R}/logs/enhance_figure/{{sample}}.log",
+    conda:
+        "../../envs/rocksr.yaml"
+    params:
+        enhanced=lambda wc, input: " ".join(
+            f"{m}={p}" for m, p in zip(MODELS, input.enhanced)
+        ),
+        crop=ENHANCE["figure_crop"],
+        code=stage_hash("enhance_figure"),
+    shell:
+        "rocksr enhance-figure --mct {input.mct:q} --sem {input.sem:q} "
+        "--enhanced {params.enhanced} --crop {params.crop} --out {output:q} > {log:q} 2>&1"
