@@ -37,6 +37,19 @@ def normalize_image(
     A constant image (``hi == lo``) maps to 0 everywhere rather than dividing by zero.
     """
     lo, hi = stretch_limits(arr, p_low, p_high)
+    return stretch_to_uint8(arr, lo, hi, clahe, clahe_clip, clahe_kernel)
+
+
+def stretch_to_uint8(
+    arr: np.ndarray,
+    lo: float,
+    hi: float,
+    clahe: bool = False,
+    clahe_clip: float = 0.01,
+    clahe_kernel: int = 64,
+) -> np.ndarray:
+    """Stretch black point ``lo`` .. white point ``hi`` to 0..255, optionally with CLAHE (the
+    arithmetic of :func:`normalize_image`, which calls it with the percentile limits)."""
     if arr.dtype == np.float64:
         # float64 stays float64 (values like 1e-50 would underflow to 0 in float32)
         out = (arr - lo) / (hi - lo) if hi > lo else np.zeros(arr.shape, np.float64)

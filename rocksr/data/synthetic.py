@@ -210,7 +210,11 @@ def _assign_minerals(rng: np.random.Generator, r: np.ndarray, p: dict[str, Any])
     return mineral
 
 
-def generate_sem(height: int, width: int, seed: int, **rock: Any) -> tuple[np.ndarray, np.ndarray]:
+# a linear recipe of commented physical steps whose order fixes the random draws (and so every
+# synthetic sample bit for bit): kept in one function on purpose
+def generate_sem(  # noqa: PLR0915
+    height: int, width: int, seed: int, **rock: Any
+) -> tuple[np.ndarray, np.ndarray]:
     """Synthetic BSE-SEM image of a sandstone and its phase label map (ids in ``PHASES``).
 
     Keyword parameters and defaults: ``ROCK_DEFAULTS``. Returns ``(sem, phases)``, both
@@ -417,7 +421,8 @@ def segment_sem(sem: np.ndarray) -> np.ndarray:
     return lut[cls]
 
 
-def simulate_mct(
+# the forward model's steps in order (see the docstring), one function on purpose
+def simulate_mct(  # noqa: PLR0915
     sem: np.ndarray, seed: int, phases: np.ndarray | None = None, **forward: Any
 ) -> np.ndarray:
     """Micro-CT partner (uint8, same shape) of an SEM image by a forward model.

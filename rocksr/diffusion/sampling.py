@@ -126,6 +126,28 @@ def make_scheduler(schedule: Schedule, sampler: str, prediction: str = "epsilon"
     raise ValueError(f"unknown sampler {sampler!r} (one of {SAMPLERS})")
 
 
+def step_estimate(
+    model,
+    x: torch.Tensor,
+    mct: torch.Tensor,
+    tt: torch.Tensor,
+    sched: Schedule,
+    prediction: str,
+    thr: dict,
+    amp: bool | None = None,
+) -> torch.Tensor:
+    """What the scheduler is stepped with at x_t: the network's output (in float32), or, with
+    thresholding, its thresholded x0 estimate (the scheduler is then built for ``sample``)."""
+    with _amp_ctx(x.device, amp):
+        out = model(torch.cat([x, mct], dim=1), tt)
+    out = out.float()
+    if thr["mode"] != "none":
+        out = threshold_x0(
+            x0_from_output(sched, x, out, tt, prediction), thr["mode"], thr["range"], thr["ratio"]
+        )
+    return out
+
+
 @torch.no_grad()
 def sample(
     model,
@@ -167,15 +189,6 @@ def sample(
     x = _randn(mct.shape, generator, device)
     for t in sch.timesteps:
         tt = torch.full((b,), int(t), device=device, dtype=torch.long)
-        with _amp_ctx(device, amp):
-            out = model(torch.cat([x, mct], dim=1), tt)
-        out = out.float()
-        if thr["mode"] != "none":
-            out = threshold_x0(
-                x0_from_output(sched, x, out, tt, prediction),
-                thr["mode"],
-                thr["range"],
-                thr["ratio"],
-            )
+        out = step_estimate(model, x, mct, tt, sched, prediction, thr, amp)
         x = sch.step(out, t, x, generator=generator, return_dict=False)[0]
     return x.clamp(-1.0, 1.0)

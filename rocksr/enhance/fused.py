@@ -22,11 +22,6 @@ def sample_seed(seed: int, k: int = 0, z: int | None = None) -> int:
     return int(s[0]) << 32 | int(s[1])
 
 
-def _autocast(device: torch.device, amp: bool | None):
-    use = device.type == "cuda" if amp is None else bool(amp) and device.type == "cuda"
-    return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use)
-
-
 def resolve_steps(sampler: str, steps: int | None, timesteps: int) -> int:
     """Steps that :func:`rocksr.diffusion.sample` would run (ancestral: all T)."""
     from rocksr.diffusion.sampling import DEFAULT_STEPS, SAMPLERS
@@ -77,8 +72,8 @@ def fused_sample(
     this is ``sample`` exactly; with a pointwise model it equals ``sample`` on the whole image
     up to float rounding (``dynamic`` thresholding excepted: its quantile is taken per tile).
     """
-    from rocksr.diffusion.sampling import make_scheduler, threshold_config, threshold_x0
-    from rocksr.diffusion.schedule import as_schedule, check_prediction, x0_from_output
+    from rocksr.diffusion.sampling import make_scheduler, step_estimate, threshold_config
+    from rocksr.diffusion.schedule import as_schedule, check_prediction
 
     sched = as_schedule(schedule)
     n = resolve_steps(sampler, steps, sched.timesteps)
@@ -105,16 +100,7 @@ def fused_sample(
             xt = torch.stack([x[0, :, y : y + tile, c : c + tile] for y, c in pos])
             m = torch.stack([mct[0, :, y : y + tile, c : c + tile] for y, c in pos])
             tt = torch.full((len(pos),), int(t), device=device, dtype=torch.long)
-            with _autocast(device, amp):
-                out = model(torch.cat([xt, m], dim=1), tt)
-            out = out.float()
-            if thr["mode"] != "none":
-                out = threshold_x0(
-                    x0_from_output(sched, xt, out, tt, prediction),
-                    thr["mode"],
-                    thr["range"],
-                    thr["ratio"],
-                )
+            out = step_estimate(model, xt, m, tt, sched, prediction, thr, amp)
             for i, (y, c) in enumerate(pos):
                 wt = win / wsum[y : y + tile, c : c + tile]
                 fused[0, 0, y : y + tile, c : c + tile] += wt * out[i, 0]

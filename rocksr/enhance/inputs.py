@@ -42,32 +42,14 @@ def parse_pages(spec: str | None, n_pages: int, path: str | os.PathLike) -> tupl
     return a, b + 1
 
 
-def stretch_fixed(
-    arr: np.ndarray,
-    lo: float,
-    hi: float,
-    clahe: bool = False,
-    clahe_clip: float = 0.01,
-    clahe_kernel: int = 64,
-    **_: Any,
-) -> np.ndarray:
-    """:func:`rocksr.normalize.normalize_image` with given black/white points ``lo``/``hi``
-    (same arithmetic, so ``stretch_fixed(a, *stretch_limits(a, pl, ph))`` equals
-    ``normalize_image(a, pl, ph)`` bit for bit)."""
-    if arr.dtype == np.float64:
-        out = (arr - lo) / (hi - lo) if hi > lo else np.zeros(arr.shape, np.float64)
-    else:
-        scale = 1.0 / (hi - lo) if hi > lo else 0.0
-        out = (arr.astype(np.float32) - np.float32(lo)) * np.float32(scale)
-    np.clip(out, 0.0, 1.0, out=out)
-    out = out.astype(np.float32)
-    if clahe:
-        from skimage.exposure import equalize_adapthist
+def stretch_fixed(arr: np.ndarray, lo: float, hi: float, **params: Any) -> np.ndarray:
+    """:func:`rocksr.data.normalize.stretch_to_uint8` with the recorded normalization's
+    parameters (``p_low``/``p_high`` are ignored: the limits are given), so
+    ``stretch_fixed(a, *stretch_limits(a, pl, ph))`` equals ``normalize_image(a, pl, ph)``."""
+    from rocksr.data.normalize import stretch_to_uint8
 
-        out = equalize_adapthist(out, kernel_size=clahe_kernel, clip_limit=clahe_clip).astype(
-            np.float32
-        )
-    return np.round(out * 255.0).astype(np.uint8)
+    keep = {k: params[k] for k in ("clahe", "clahe_clip", "clahe_kernel") if k in params}
+    return stretch_to_uint8(arr, lo, hi, **keep)
 
 
 def _lerp(a: float, b: float, t: float) -> float:

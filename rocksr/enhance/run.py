@@ -177,6 +177,159 @@ def _describe_norm(mode: str, params: dict | None, lo: float | None, hi: float |
     )
 
 
+def _check_request(
+    normalize: str, window: str, fuse: str, slice_noise: str, samples: int, batch_size: int
+) -> None:
+    _choice(normalize, NORMALIZE_MODES, "normalize")
+    _choice(window, WINDOWS, "window")
+    _choice(fuse, FUSE_MODES, "fuse")
+    _choice(slice_noise, SLICE_NOISE, "slice_noise")
+    if int(samples) < 1:
+        raise EnhanceError(f"samples must be >= 1, got {samples}")
+    if int(batch_size) < 1:
+        raise EnhanceError(f"batch_size must be >= 1, got {batch_size}")
+
+
+def _check_output(out_path: Path, in_path: Path) -> str:
+    """The output format; the output folder must exist and the output is not the input."""
+    fmt = _output_format(out_path)
+    if not out_path.parent.is_dir():
+        raise EnhanceError(f"{out_path}: output folder {out_path.parent} does not exist")
+    with contextlib.suppress(OSError):
+        if in_path.exists() and out_path.resolve() == in_path.resolve():
+            raise EnhanceError(f"{out_path}: is the input itself; choose another output path")
+    return fmt
+
+
+def _load_model(ckpt_path: Path, dev: torch.device) -> tuple[str, Any, dict]:
+    from rocksr.inference import load_for_inference
+
+    try:
+        return load_for_inference(ckpt_path, str(dev))
+    except OSError as exc:
+        # torch reports some truncated files (a few KiB left) as OSError EINVAL
+        raise EnhanceError(
+            f"{ckpt_path}: checkpoint cannot be read ({_one_line(exc)}); it may be "
+            "truncated or corrupt: copy or train it again"
+        ) from exc
+
+
+def _tiling(
+    kind: str, cfg: dict, tile: int | None, overlap: int | None, ckpt_path: Path, src: Any
+) -> tuple[int, str, int]:
+    """(tile size, where it came from, overlap), checked against the model and the input."""
+    tile_size, tile_source = model_tile_size(cfg, tile)
+    ov = tile_size // 2 if overlap is None else int(overlap)
+    if tile_size < 1 or not 0 <= ov < tile_size:
+        raise EnhanceError(
+            f"overlap must be in 0..{tile_size - 1} for a {tile_size} px tile; got {ov}"
+        )
+    if kind == "ddpm":
+        from rocksr.models.unet import unet_config
+
+        f = 2 ** (len(unet_config(cfg.get("unet"))["block_out_channels"]) - 1)
+        if tile_size % f:
+            raise EnhanceError(
+                f"{ckpt_path}: tile size {tile_size} is not divisible by {f}, which this "
+                "DDPM's U-Net needs"
+            )
+    h, w = src.shape
+    if h < tile_size or w < tile_size:
+        raise EnhanceError(
+            f"{src.path}: image {h}x{w} is smaller than one {tile_size} px tile of the model "
+            f"({tile_source}); use a larger image"
+        )
+    return tile_size, tile_source, ov
+
+
+class _Normalizer:
+    """The contrast mapping applied to every input slice, decided before any model work."""
+
+    def __init__(self, mode: str, cfg: dict, ckpt_path: Path, src: Any) -> None:
+        from rocksr.data.normalize import NORMALIZE_DEFAULTS, stretch_limits
+
+        self.src, self.params = src, None
+        if mode == "from-checkpoint":
+            self.params = normalization_record(cfg, ckpt_path)["params"]
+        elif mode == "percentile":
+            self.params = dict(NORMALIZE_DEFAULTS)
+        elif src.dtype != np.uint8:
+            raise EnhanceError(
+                f"{src.path}: is {src.dtype}, but --normalize none needs an 8-bit image already "
+                "normalized like the training data; use --normalize from-checkpoint or percentile"
+            )
+        self.lo = self.hi = self.limits_over = None
+        if self.params is not None:
+            pl, ph = self.params["p_low"], self.params["p_high"]
+            if src.stack:
+                self.lo, self.hi, self.limits_over = stack_limits(src.read, src.n, pl, ph)
+            else:
+                self.lo, self.hi = stretch_limits(src.read(0), pl, ph)
+                self.limits_over = "the image"
+        self.record = {
+            "mode": mode,
+            "method": None if self.params is None else "percentile",
+            "params": self.params,
+            "black": self.lo,
+            "white": self.hi,
+            "limits_over": self.limits_over,
+            "description": _describe_norm(mode, self.params, self.lo, self.hi),
+        }
+
+    def slice(self, i: int) -> np.ndarray:
+        from rocksr.data.normalize import normalize_image
+
+        a = self.src.read(i)
+        if self.params is None:
+            return a
+        if not self.src.stack:
+            return normalize_image(a, **self.params)
+        return stretch_fixed(a, self.lo, self.hi, **self.params)
+
+
+def _provenance(kind: str, ckpt_path: Path, src: Any, norm: _Normalizer, **settings: Any) -> dict:
+    from rocksr import __version__
+    from rocksr.files import sha256_file
+
+    ddpm = kind == "ddpm"
+    prov = {
+        "tool": "rocksr enhance",
+        "rocksr_version": __version__,
+        "checkpoint": str(ckpt_path),
+        "checkpoint_sha256": sha256_file(ckpt_path),
+        "kind": kind,
+        "input": str(src.path),
+        "pages": [src.first, src.first + src.n - 1] if src.stack else None,
+        "normalization": norm.record,
+        **settings,
+        "sample_seeding": (
+            "sample k: torch.Generator seeded with seed (k = 0) or 64 bits of "
+            "SeedSequence([seed, k]) (k >= 1); independent slice noise: "
+            "SeedSequence([seed, k, z])"
+            if ddpm
+            else None
+        ),
+    }
+    for key in ("fuse", "sampler", "seed"):
+        if not ddpm:
+            prov[key] = None
+    if not (ddpm and src.stack):
+        prov["slice_noise"] = None
+    return prov
+
+
+def _consistency(diffs_out: list[float], diffs_in: list[float]) -> dict | None:
+    if not diffs_out:
+        return None
+    mo, mi = float(np.mean(diffs_out)), float(np.mean(diffs_in))
+    return {
+        "output_mean_abs_diff": mo,
+        "input_mean_abs_diff": mi,
+        "ratio": mo / mi if mi > 0 else None,
+        "note": "mean |slice[z+1] - slice[z]| in grey levels, output vs normalized input",
+    }
+
+
 def enhance(
     checkpoint: str | os.PathLike,
     input: str | os.PathLike,
@@ -204,32 +357,13 @@ def enhance(
     Every user error is a :class:`rocksr.errors.RocksrError` naming the file, raised before
     any model work where it can be known then; no partial output is ever left behind.
     """
-    from rocksr import __version__
-    from rocksr.data.normalize import NORMALIZE_DEFAULTS, normalize_image, stretch_limits
     from rocksr.devices import resolve_device
-    from rocksr.files import sha256_file
-    from rocksr.inference import load_for_inference, make_predictor
+    from rocksr.inference import make_predictor
 
     t_start = time.perf_counter()
-    _choice(normalize, NORMALIZE_MODES, "normalize")
-    _choice(window, WINDOWS, "window")
-    _choice(fuse, FUSE_MODES, "fuse")
-    _choice(slice_noise, SLICE_NOISE, "slice_noise")
-    if int(samples) < 1:
-        raise EnhanceError(f"samples must be >= 1, got {samples}")
-    if int(batch_size) < 1:
-        raise EnhanceError(f"batch_size must be >= 1, got {batch_size}")
-
-    out_path = Path(output)
-    fmt = _output_format(out_path)
-    if not out_path.parent.is_dir():
-        raise EnhanceError(f"{out_path}: output folder {out_path.parent} does not exist")
-    ckpt_path = Path(checkpoint)
-    in_path = Path(input)
-    with contextlib.suppress(OSError):
-        if in_path.exists() and out_path.resolve() == in_path.resolve():
-            raise EnhanceError(f"{out_path}: is the input itself; choose another output path")
-
+    _check_request(normalize, window, fuse, slice_noise, samples, batch_size)
+    out_path, ckpt_path, in_path = Path(output), Path(checkpoint), Path(input)
+    fmt = _check_output(out_path, in_path)
     src = open_input(in_path, pages)
     try:
         if src.stack and fmt == "png":
@@ -237,234 +371,178 @@ def enhance(
                 f"{out_path}: PNG holds one image; write a stack to .tif or .ome.zarr"
             )
         dev = torch.device(resolve_device(device))
-        try:
-            kind, model, cfg = load_for_inference(ckpt_path, str(dev))
-        except OSError as exc:
-            # torch reports some truncated files (a few KiB left) as OSError EINVAL, which
-            # rocksr.checkpoint passes through as a file-system problem
-            raise EnhanceError(
-                f"{ckpt_path}: checkpoint cannot be read ({_one_line(exc)}); it may be "
-                "truncated or corrupt: copy or train it again"
-            ) from exc
-        tile_size, tile_source = model_tile_size(cfg, tile)
-        ov = tile_size // 2 if overlap is None else int(overlap)
-        if tile_size < 1 or not 0 <= ov < tile_size:
-            raise EnhanceError(
-                f"overlap must be in 0..{tile_size - 1} for a {tile_size} px tile; got {ov}"
-            )
-        if kind == "ddpm":
-            from rocksr.models.unet import unet_config
-
-            f = 2 ** (len(unet_config(cfg.get("unet"))["block_out_channels"]) - 1)
-            if tile_size % f:
-                raise EnhanceError(
-                    f"{ckpt_path}: tile size {tile_size} is not divisible by {f}, which this "
-                    "DDPM's U-Net needs"
-                )
-        h, w = src.shape
-        if h < tile_size or w < tile_size:
-            raise EnhanceError(
-                f"{in_path}: image {h}x{w} is smaller than one {tile_size} px tile of the model "
-                f"({tile_source}); use a larger image"
-            )
-
-        # normalization: parameters now, and 'none' must be 8-bit already
-        params: dict | None = None
-        if normalize == "from-checkpoint":
-            rec = normalization_record(cfg, ckpt_path)
-            params = rec["params"]
-        elif normalize == "percentile":
-            params = dict(NORMALIZE_DEFAULTS)
-        elif src.dtype != np.uint8:
-            raise EnhanceError(
-                f"{in_path}: is {src.dtype}, but --normalize none needs an 8-bit image already "
-                "normalized like the training data; use --normalize from-checkpoint or percentile"
-            )
-
+        kind, model, cfg = _load_model(ckpt_path, dev)
+        tile_size, tile_source, ov = _tiling(kind, cfg, tile, overlap, ckpt_path, src)
+        norm = _Normalizer(normalize, cfg, ckpt_path, src)
         ddpm = kind == "ddpm"
         n_samples = int(samples) if ddpm else 1
-        n_steps = None
-        if ddpm:
-            n_steps = resolve_steps(sampler, steps, int(cfg["schedule"]["timesteps"]))
-        uncertainty = n_samples > 1
-        targets = output_paths(out_path, uncertainty)
+        n_steps = resolve_steps(sampler, steps, int(cfg["schedule"]["timesteps"])) if ddpm else None
+        targets = output_paths(out_path, n_samples > 1)
         for key, p in targets.items():
             _check_target(p, _output_format(p) if key != "pred" else fmt)
-
-        lo = hi = None
-        limits_over = None
-        if params is not None:
-            if src.stack:
-                lo, hi, limits_over = stack_limits(
-                    src.read, src.n, params["p_low"], params["p_high"]
-                )
-            else:
-                lo, hi = stretch_limits(src.read(0), params["p_low"], params["p_high"])
-                limits_over = "the image"
-        norm_desc = _describe_norm(normalize, params, lo, hi)
-        log.info("%s: normalization: %s", in_path, norm_desc)
-
-        def normalized(i: int) -> np.ndarray:
-            a = src.read(i)
-            if params is None:
-                return a
-            if not src.stack:
-                return normalize_image(a, **params)
-            return stretch_fixed(a, lo, hi, **params)
-
-        # model and per-tile predictors
+        log.info("%s: normalization: %s", in_path, norm.record["description"])
         if ddpm:
             from rocksr.diffusion.sampling import sampling_options
 
             opts = sampling_options(cfg)
         else:
             opts = {}
-        predictor = make_predictor(kind, model, cfg, sampler, n_steps)
-
-        prov = {
-            "tool": "rocksr enhance",
-            "rocksr_version": __version__,
-            "checkpoint": str(ckpt_path),
-            "checkpoint_sha256": sha256_file(ckpt_path),
-            "kind": kind,
-            "input": str(in_path),
-            "pages": [src.first, src.first + src.n - 1] if src.stack else None,
-            "normalization": {
-                "mode": normalize,
-                "method": None if params is None else "percentile",
-                "params": params,
-                "black": lo,
-                "white": hi,
-                "limits_over": limits_over,
-                "description": norm_desc,
-            },
-            "tile": tile_size,
-            "tile_source": tile_source,
-            "overlap": ov,
-            "window": window,
-            "fuse": fuse if ddpm else None,
-            "sampler": sampler if ddpm else None,
-            "steps": n_steps,
-            "prediction": opts.get("prediction"),
-            "threshold": opts.get("threshold"),
-            "seed": int(seed) if ddpm else None,
-            "samples": n_samples,
-            "slice_noise": slice_noise if ddpm and src.stack else None,
-            "sample_seeding": (
-                "sample k: torch.Generator seeded with seed (k = 0) or 64 bits of "
-                "SeedSequence([seed, k]) (k >= 1); independent slice noise: "
-                "SeedSequence([seed, k, z])"
-                if ddpm
-                else None
-            ),
-            "batch_size": int(batch_size),
-        }
+        prov = _provenance(
+            kind,
+            ckpt_path,
+            src,
+            norm,
+            tile=tile_size,
+            tile_source=tile_source,
+            overlap=ov,
+            window=window,
+            fuse=fuse,
+            sampler=sampler,
+            steps=n_steps,
+            prediction=opts.get("prediction"),
+            threshold=opts.get("threshold"),
+            seed=int(seed),
+            samples=n_samples,
+            slice_noise=slice_noise,
+            batch_size=int(batch_size),
+        )
         if not ddpm and int(samples) > 1:
             prov["samples_requested"] = int(samples)
-
-        ys, xs = tile_grid(h, w, tile_size, ov)
-        n_tiles = len(ys) * len(xs)
-        per_slice = n_tiles * (n_samples * n_steps if ddpm else 1)
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=per_slice * src.n,
-            unit="tile",
-            desc=f"enhance {in_path.name} ({kind}{', fuse ' + fuse if ddpm else ''})",
-            file=sys.stderr,
-            disable=not progress,
-            dynamic_ncols=True,
+        run = _SliceRunner(
+            kind,
+            model,
+            make_predictor(kind, model, cfg, sampler, n_steps),
+            cfg,
+            opts,
+            sampler=sampler,
+            steps=n_steps,
+            fuse=fuse,
+            tile=tile_size,
+            overlap=ov,
+            window=window,
+            batch_size=int(batch_size),
+            device=dev,
+            seeds=lambda z: [
+                sample_seed(seed, k, None if slice_noise == "shared" else z)
+                for k in range(n_samples)
+            ],
         )
-        shape = (src.n, h, w) if src.stack else (h, w)
-        outs: dict[str, _Output] = {}
-        try:
-            for key, p in targets.items():
-                role = {"pred": "sample 0" if ddpm else "prediction", "mean": "mean"}
-                role["std"] = "std (population, grey levels 0..255, float32)"
-                outs[key] = _Output(
-                    p,
-                    fmt if key == "pred" else _output_format(p),
-                    shape,
-                    "float32" if key == "std" else "uint8",
-                    {**prov, "array": role[key]},
-                )
-            diffs_out: list[float] = []
-            diffs_in: list[float] = []
-            prev_out = prev_in = None
-            for i in range(src.n):
-                img = normalized(i)
-                if not ddpm:
-                    pred = blend_deterministic(
-                        img,
-                        lambda b: predictor(b, None),
-                        tile_size,
-                        ov,
-                        int(batch_size),
-                        window,
-                        device=dev,
-                        on_batch=bar.update,
-                    )
-                    results = {"pred": pred}
-                else:
-                    results = _ddpm_slice(
-                        img,
-                        model,
-                        predictor,
-                        cfg,
-                        opts,
-                        sampler=sampler,
-                        steps=n_steps,
-                        fuse=fuse,
-                        tile=tile_size,
-                        overlap=ov,
-                        window=window,
-                        batch_size=int(batch_size),
-                        seeds=[
-                            sample_seed(seed, k, None if slice_noise == "shared" else src.first + i)
-                            for k in range(n_samples)
-                        ],
-                        device=dev,
-                        n_steps=n_steps,
-                        on_batch=bar.update,
-                    )
-                for key, o in outs.items():
-                    o.write(i, results[key])
-                if prev_out is not None:
-                    diffs_out.append(_mad(results["pred"], prev_out))
-                    diffs_in.append(_mad(img, prev_in))
-                prev_out, prev_in = results["pred"], img
-            for o in outs.values():
-                o.commit()
-        except BaseException:
-            for o in outs.values():
-                o.abort()
-            raise
-        finally:
-            bar.close()
+        shape, consistency = _write_all(src, norm, run, targets, fmt, prov, progress)
     finally:
         src.close()
-
     seconds = time.perf_counter() - t_start
-    consistency = None
-    if src.stack and diffs_out:
-        mo, mi = float(np.mean(diffs_out)), float(np.mean(diffs_in))
-        consistency = {
-            "output_mean_abs_diff": mo,
-            "input_mean_abs_diff": mi,
-            "ratio": mo / mi if mi > 0 else None,
-            "note": "mean |slice[z+1] - slice[z]| in grey levels, output vs normalized input",
-        }
+    h, w = shape[-2:]
     return {
         **prov,
         "outputs": {k: str(p) for k, p in targets.items()},
         "format": fmt,
         "shape": list(shape),
         "dtype": "uint8",
-        "n_tiles_per_slice": n_tiles,
+        "n_tiles_per_slice": run.n_tiles(h, w),
         "seconds": seconds,
         "megapixels_per_s": src.n * h * w / 1e6 / seconds if seconds > 0 else None,
         "consistency": consistency,
     }
+
+
+class _SliceRunner:
+    """One normalized slice in, ``{"pred", ["mean", "std"]}`` out, for either model."""
+
+    def __init__(self, kind, model, predictor, cfg, opts, *, seeds, **settings) -> None:
+        self.kind, self.model, self.predictor = kind, model, predictor
+        self.cfg, self.opts, self.seeds, self.s = cfg, opts, seeds, settings
+
+    def n_tiles(self, h: int, w: int) -> int:
+        ys, xs = tile_grid(h, w, self.s["tile"], self.s["overlap"])
+        return len(ys) * len(xs)
+
+    def tile_calls(self, h: int, w: int) -> int:
+        """Tile forward passes per slice (the progress bar's unit)."""
+        per = 1 if self.kind != "ddpm" else len(self.seeds(0)) * self.s["steps"]
+        return self.n_tiles(h, w) * per
+
+    def __call__(self, img: np.ndarray, z: int, on_batch: Callable[[int], Any]) -> dict:
+        s = self.s
+        if self.kind != "ddpm":
+            pred = blend_deterministic(
+                img,
+                lambda b: self.predictor(b, None),
+                s["tile"],
+                s["overlap"],
+                s["batch_size"],
+                s["window"],
+                device=s["device"],
+                on_batch=on_batch,
+            )
+            return {"pred": pred}
+        return _ddpm_slice(
+            img,
+            self.model,
+            self.predictor,
+            self.cfg,
+            self.opts,
+            seeds=self.seeds(z),
+            n_steps=s["steps"],
+            on_batch=on_batch,
+            **s,
+        )
+
+
+def _write_all(
+    src: Any,
+    norm: _Normalizer,
+    run: _SliceRunner,
+    targets: dict,
+    fmt: str,
+    prov: dict,
+    progress: bool,
+) -> tuple[tuple[int, ...], dict | None]:
+    """Enhance every slice and write every output (temporary names, renamed at the end)."""
+    from tqdm import tqdm
+
+    h, w = src.shape
+    ddpm = run.kind == "ddpm"
+    bar = tqdm(
+        total=run.tile_calls(h, w) * src.n,
+        unit="tile",
+        desc=f"enhance {src.path.name} ({run.kind}{', fuse ' + run.s['fuse'] if ddpm else ''})",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    shape = (src.n, h, w) if src.stack else (h, w)
+    role = {
+        "pred": "sample 0" if ddpm else "prediction",
+        "mean": "mean",
+        "std": "std (population, grey levels 0..255, float32)",
+    }
+    outs: dict[str, _Output] = {}
+    diffs_out: list[float] = []
+    diffs_in: list[float] = []
+    try:
+        for key, p in targets.items():
+            kind = fmt if key == "pred" else _output_format(p)
+            dtype = "float32" if key == "std" else "uint8"
+            outs[key] = _Output(p, kind, shape, dtype, {**prov, "array": role[key]})
+        prev_out = prev_in = None
+        for i in range(src.n):
+            img = norm.slice(i)
+            results = run(img, src.first + i, bar.update)
+            for key, o in outs.items():
+                o.write(i, results[key])
+            if prev_out is not None:
+                diffs_out.append(_mad(results["pred"], prev_out))
+                diffs_in.append(_mad(img, prev_in))
+            prev_out, prev_in = results["pred"], img
+        for o in outs.values():
+            o.commit()
+    except BaseException:
+        for o in outs.values():
+            o.abort()
+        raise
+    finally:
+        bar.close()
+    return shape, _consistency(diffs_out, diffs_in) if src.stack else None
 
 
 def _mad(a: np.ndarray, b: np.ndarray) -> float:

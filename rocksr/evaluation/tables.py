@@ -246,6 +246,33 @@ def _kind_label(r: Any) -> str:
     return kind
 
 
+def _constant_image_findings(
+    rows: list, models: list[int], bases: list[int]
+) -> tuple[set[tuple[int, str]], list[str]]:
+    """Model cells below the constant ``mean`` baseline: (flags, one sentence per flag)."""
+    flags: set[tuple[int, str]] = set()
+    lines: list[str] = []
+    ref = next((rows[i] for i in bases if rows[i].model == MEAN_BASELINE), None)
+    if ref is None:
+        if models:
+            lines.append(
+                f"No `{MEAN_BASELINE}` baseline in this table: the models are not checked "
+                "against a constant image."
+            )
+        return flags, lines
+    for i in models:
+        for metric, label in _METRICS:
+            v, c = _score(rows[i], metric), _score(ref, metric)
+            if not (math.isnan(v) or math.isnan(c)) and v < c:
+                flags.add((i, metric))
+                lines.append(
+                    f"⚠ {rows[i].model}: {label} {_fmt(metric, v)} is below the constant "
+                    f"mean-grey image ({_fmt(metric, c)}) — no better than predicting a "
+                    "constant."
+                )
+    return flags, lines
+
+
 def table1_findings(table: pd.DataFrame) -> tuple[set[tuple[int, str]], list[str]]:
     """(flagged cells, sentences) for Table 1.
 
@@ -259,25 +286,7 @@ def table1_findings(table: pd.DataFrame) -> tuple[set[tuple[int, str]], list[str
     rows = list(table.itertuples(index=False))
     models = [i for i, r in enumerate(rows) if r.kind != "baseline"]
     bases = [i for i, r in enumerate(rows) if r.kind == "baseline"]
-    flags: set[tuple[int, str]] = set()
-    lines: list[str] = []
-    ref = next((rows[i] for i in bases if rows[i].model == MEAN_BASELINE), None)
-    if ref is not None:
-        for i in models:
-            for metric, label in _METRICS:
-                v, c = _score(rows[i], metric), _score(ref, metric)
-                if not (math.isnan(v) or math.isnan(c)) and v < c:
-                    flags.add((i, metric))
-                    lines.append(
-                        f"⚠ {rows[i].model}: {label} {_fmt(metric, v)} is below the constant "
-                        f"mean-grey image ({_fmt(metric, c)}) — no better than predicting a "
-                        "constant."
-                    )
-    elif models:
-        lines.append(
-            f"No `{MEAN_BASELINE}` baseline in this table: the models are not checked "
-            "against a constant image."
-        )
+    flags, lines = _constant_image_findings(rows, models, bases)
 
     def best_of(idx: list[int], metric: str) -> int | None:
         cand = [(i, _score(rows[i], metric)) for i in idx]

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from rocksr.stages.args import json_arg
 
 COMMAND = "train"
 HELP = "train the cGAN or the DDPM (resumes from state-dir/last.pt)"
 KINDS = ("cgan", "ddpm")
+# the Trainer settings in the order of the positional form of :func:`train`
+SETTINGS = ("best_ckpt", "history_csv", "samples_dir", "state_dir", "params", "seed", "device")
 
 
 def add_arguments(s: argparse.ArgumentParser) -> None:
@@ -29,36 +32,17 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--device", default="auto")
 
 
-def train(
-    kind: str,
-    store: str | Path,
-    splits: str | Path,
-    best_ckpt: str | Path,
-    history_csv: str | Path,
-    samples_dir: str | Path,
-    state_dir: str | Path,
-    params: dict,
-    seed: int,
-    device: str = "auto",
-) -> None:
-    """Train ``kind`` in {"cgan","ddpm"}; ``params`` = that model's config section + {"data": ...}."""
+def train(kind: str, store: str | Path, splits: str | Path, *args: Any, **kw: Any) -> None:
+    """Train ``kind`` in {"cgan","ddpm"}: the stage ``train_<kind>`` with the settings of
+    :class:`~rocksr.training.trainer.Trainer`, by keyword or in the order ``best_ckpt,
+    history_csv, samples_dir, state_dir, params, seed, device``."""
     if kind == "cgan":
         from rocksr.stages.train_cgan import train_cgan as run_stage
     elif kind == "ddpm":
         from rocksr.stages.train_ddpm import train_ddpm as run_stage
     else:
         raise ValueError(f"unknown model kind {kind!r} (one of {sorted(KINDS)})")
-    run_stage(
-        store,
-        splits,
-        best_ckpt=best_ckpt,
-        history_csv=history_csv,
-        samples_dir=samples_dir,
-        state_dir=state_dir,
-        params=params,
-        seed=seed,
-        device=device,
-    )
+    run_stage(store, splits, **dict(zip(SETTINGS, args, strict=False)), **kw)
 
 
 def run(a: argparse.Namespace) -> None:

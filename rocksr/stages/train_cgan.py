@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
-def train_cgan(
-    store: str | Path,
-    splits: str | Path,
-    *,
-    best_ckpt: str | Path,
-    history_csv: str | Path,
-    samples_dir: str | Path,
-    state_dir: str | Path,
-    params: dict,
-    seed: int,
-    device: str = "auto",
-) -> None:
-    """Train the pix2pix cGAN on ``store``'s train split; see :class:`~rocksr.training.trainer.Trainer`."""
+def train_cgan(store: str | Path, splits: str | Path, **settings: Any) -> None:
+    """Train the pix2pix cGAN on ``store``'s train split; ``settings``: the keyword-only settings of
+    :class:`~rocksr.training.trainer.Trainer` (outputs, ``params``, ``seed``, ``device``)."""
     from rocksr.training.cgan_task import CGANTask
     from rocksr.training.trainer import Trainer
 
-    Trainer(
-        CGANTask,
-        store=store,
-        splits=splits,
-        best_ckpt=best_ckpt,
-        history_csv=history_csv,
-        samples_dir=samples_dir,
-        state_dir=state_dir,
-        params=params,
-        seed=seed,
-        device=device,
-    ).fit()
+    Trainer(CGANTask, store=store, splits=splits, **settings).fit()

@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
-def train_ddpm(
-    store: str | Path,
-    splits: str | Path,
-    *,
-    best_ckpt: str | Path,
-    history_csv: str | Path,
-    samples_dir: str | Path,
-    state_dir: str | Path,
-    params: dict,
-    seed: int,
-    device: str = "auto",
-) -> None:
-    """Train the conditional DDPM on ``store``'s train split; see :class:`~rocksr.training.trainer.Trainer`."""
+def train_ddpm(store: str | Path, splits: str | Path, **settings: Any) -> None:
+    """Train the conditional DDPM on ``store``'s train split; ``settings``: the keyword-only settings of
+    :class:`~rocksr.training.trainer.Trainer` (outputs, ``params``, ``seed``, ``device``)."""
     from rocksr.training.ddpm_task import DDPMTask
     from rocksr.training.trainer import Trainer
 
-    Trainer(
-        DDPMTask,
-        store=store,
-        splits=splits,
-        best_ckpt=best_ckpt,
-        history_csv=history_csv,
-        samples_dir=samples_dir,
-        state_dir=state_dir,
-        params=params,
-        seed=seed,
-        device=device,
-    ).fit()
+    Trainer(DDPMTask, store=store, splits=splits, **settings).fit()
