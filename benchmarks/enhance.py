@@ -95,7 +95,7 @@ def _has_record(ckpt: Path) -> bool:
     import torch
 
     c = torch.load(ckpt, map_location="cpu", weights_only=True)
-    return bool(c.get("config", {}).get("normalization"))
+    return bool(c.get("normalization") or c.get("config", {}).get("normalization"))
 
 
 def _inputs(work: Path, size: int, stack: tuple[int, int], seed: int) -> dict[str, Path]:
@@ -149,6 +149,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--models", default="cgan,ddpm")
+    ap.add_argument(
+        "--ddpm-modes",
+        default="step,cosine,end,none",
+        help="DDPM slice runs: step (Gaussian), cosine, end, none (overlap 0)",
+    )
+    ap.add_argument("--ddpm-stack", default=None, help="ZxN stack for the DDPM (default: --stack)")
     ap.add_argument("--keep", type=Path, default=None, help="keep inputs/outputs in this folder")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -168,6 +174,12 @@ def main(argv: list[str] | None = None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     try:
         paths = _inputs(work, a.size, (z, n), a.seed)
+        ddpm_stack = (z, n)
+        if a.ddpm_stack:
+            ddpm_stack = tuple(int(v) for v in a.ddpm_stack.lower().split("x"))
+            (work / "ddpm").mkdir(exist_ok=True)
+            extra = _inputs(work / "ddpm", 64, ddpm_stack, a.seed)
+            paths["ddpm_stack"] = extra["stack"]
         for kind in [m.strip() for m in a.models.split(",") if m.strip()]:
             ckpt = getattr(a, kind)
             if not ckpt.is_file():
@@ -182,12 +194,16 @@ def main(argv: list[str] | None = None) -> None:
             }
             if kind == "ddpm":
                 base.update(sampler=a.sampler, steps=a.steps)
-                runs = [
-                    ("fuse step", {"fuse": "step"}),
-                    ("fuse step, cosine", {"fuse": "step", "window": "cosine"}),
-                    ("fuse end", {"fuse": "end"}),
-                    ("fuse step, overlap 0", {"fuse": "step", "overlap": 0, "window": "constant"}),
-                ]
+                modes = {
+                    "step": ("fuse step", {"fuse": "step"}),
+                    "cosine": ("fuse step, cosine", {"fuse": "step", "window": "cosine"}),
+                    "end": ("fuse end", {"fuse": "end"}),
+                    "none": (
+                        "fuse step, overlap 0",
+                        {"fuse": "step", "overlap": 0, "window": "constant"},
+                    ),
+                }
+                runs = [modes[m.strip()] for m in a.ddpm_modes.split(",") if m.strip()]
             else:
                 runs = [
                     ("overlap 1/2", {}),
@@ -204,15 +220,18 @@ def main(argv: list[str] | None = None) -> None:
                     "threads": a.threads,
                 }
                 print(f"{kind:4s} slice {a.size}^2 {label:22s} {_fmt(_run(spec))}", flush=True)
-            if "stack" in paths:
+            stack_key = "ddpm_stack" if kind == "ddpm" and "ddpm_stack" in paths else "stack"
+            if stack_key in paths:
+                zz, nn = (z, n) if stack_key == "stack" else ddpm_stack
                 spec = {
                     "checkpoint": str(ckpt),
-                    "input": str(paths["stack"]),
+                    "input": str(paths[stack_key]),
                     "output": str(work / f"{kind}_stack.ome.zarr"),
                     "options": base,
                     "threads": a.threads,
                 }
-                print(f"{kind:4s} stack {z}x{n}^2 {'default':17s} {_fmt(_run(spec))}", flush=True)
+                label = f"stack {zz}x{nn}^2"
+                print(f"{kind:4s} {label:16s} {'default':22s} {_fmt(_run(spec))}", flush=True)
     finally:
         if ctx:
             ctx.cleanup()

@@ -13,7 +13,6 @@ Strategies:
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,6 +24,8 @@ from rocksr.config.merge import section_defaults
 EXCLUDED_WARN_FRACTION = 0.5
 
 SPLITS = ("train", "val", "test")
+# every label of a splits table: views of no split (straddling split borders) are `excluded`
+SPLIT_LABELS = (*SPLITS, "excluded")
 
 
 STRATEGIES = ("blocks", "random", "holdout_sample")
@@ -250,30 +251,23 @@ def split_counts(manifest: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def read_split_ids(splits: str | Path, split: str) -> np.ndarray:
-    """Sorted tile_ids of one split from the splits CSV (columns tile_id, split)."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r} (one of {SPLITS})")
-    if not Path(splits).is_file():
-        raise ValueError(f"{splits}: split table does not exist")
-    df = pd.read_csv(splits)
-    missing = {"tile_id", "split"} - set(df.columns)
-    if missing:
-        raise ValueError(f"{splits}: missing columns {sorted(missing)}")
-    return np.sort(df.loc[df["split"] == split, "tile_id"].to_numpy(dtype=np.int64))
-
-
-def split_tile_ids(splits: str | os.PathLike | pd.DataFrame, split: str = "test") -> np.ndarray:
-    """Ascending tile_ids of ``split`` from a splits CSV/DataFrame (columns tile_id, split)."""
+def split_tile_ids(
+    splits: str | os.PathLike | pd.DataFrame, split: str = "test", *, allow_empty: bool = False
+) -> np.ndarray:
+    """Ascending tile_ids of ``split`` (train, val, test or excluded) from a splits CSV or
+    DataFrame (columns tile_id, split); an empty split is an error unless ``allow_empty``."""
+    if split not in SPLIT_LABELS:
+        raise ValueError(f"unknown split {split!r} (one of {SPLIT_LABELS})")
     if not isinstance(splits, pd.DataFrame) and not os.path.isfile(splits):
         raise ValueError(f"{splits}: split table does not exist")
     df = pd.read_csv(splits) if not isinstance(splits, pd.DataFrame) else splits
+    where = "splits table" if isinstance(splits, pd.DataFrame) else f"{splits}: splits table"
     missing = {"tile_id", "split"} - set(df.columns)
     if missing:
-        raise ValueError(f"splits table lacks columns {sorted(missing)}")
+        raise ValueError(f"{where} lacks columns {sorted(missing)}")
     ids = df.loc[df["split"] == split, "tile_id"].to_numpy(dtype=np.int64)
     if len(np.unique(ids)) != len(ids):
-        raise ValueError(f"splits table lists a tile_id twice in split {split!r}")
-    if ids.size == 0:
-        raise ValueError(f"splits table has no {split!r} tiles")
+        raise ValueError(f"{where} lists a tile_id twice in split {split!r}")
+    if ids.size == 0 and not allow_empty:
+        raise ValueError(f"{where} has no {split!r} tiles")
     return np.sort(ids)

@@ -20,10 +20,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from rocksr.config.loader import Data
 from rocksr.config.merge import resolve
-from rocksr.data.splits import read_split_ids
+from rocksr.data.splits import split_tile_ids
 from rocksr.data.values import to_unit_range
-
-SPLITS = ("train", "val", "test", "excluded")
 
 
 def dihedral(a: np.ndarray, k: int) -> np.ndarray:
@@ -45,7 +43,11 @@ class TileDataset(Dataset):
     ) -> None:
         self.store = str(store)
         self.split = split
-        self.ids = read_split_ids(splits, split) if ids is None else np.asarray(ids, np.int64)
+        self.ids = (
+            split_tile_ids(splits, split, allow_empty=True)
+            if ids is None
+            else np.asarray(ids, np.int64)
+        )
         self._group = None
 
     def __len__(self) -> int:

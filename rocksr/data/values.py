@@ -11,6 +11,19 @@ from typing import Any
 import numpy as np
 
 
+def uint8_to_unit(a: np.ndarray) -> np.ndarray:
+    """uint8 -> float32 array in [-1, 1]; a float array is taken to be in model units already
+    and returned as float32."""
+    if a.dtype == np.uint8:
+        out = a.astype(np.float32)
+        out /= np.float32(127.5)
+        out -= np.float32(1.0)
+        return out
+    if np.issubdtype(a.dtype, np.floating):
+        return a.astype(np.float32, copy=False)
+    raise ValueError(f"expected a uint8 or float image, got {a.dtype}")
+
+
 def to_unit_range(a: np.ndarray) -> Any:
     """uint8 (S,S) -> float32 tensor (1,S,S) in [-1,1]."""
     return to_model(a[None])[0]

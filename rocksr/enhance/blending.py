@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
+from rocksr.data.values import uint8_to_unit, unit_to_uint8
+
 WINDOWS = ("gaussian", "cosine", "constant")
 # the smallest weight a window takes (MONAI clamps its importance map the same way)
 WINDOW_FLOOR = 1e-3
@@ -44,8 +46,6 @@ __all__ = [
     "window_1d",
     "blend_window",
     "weight_sum",
-    "to_unit",
-    "unit_to_uint8",
     "iter_blended_rows",
     "blend_deterministic",
     "blend_float",
@@ -131,25 +131,6 @@ def weight_sum(
     return s
 
 
-def to_unit(a: np.ndarray) -> np.ndarray:
-    """uint8 -> float32 in [-1, 1] (``u / 127.5 - 1``); float input is returned as float32
-    (it is taken to be in model units already)."""
-    if a.dtype == np.uint8:
-        out = a.astype(np.float32)
-        out /= np.float32(127.5)
-        out -= np.float32(1.0)
-        return out
-    if np.issubdtype(a.dtype, np.floating):
-        return a.astype(np.float32, copy=False)
-    raise ValueError(f"expected a uint8 or float image, got {a.dtype}")
-
-
-def unit_to_uint8(a: np.ndarray) -> np.ndarray:
-    """float in [-1, 1] -> uint8: ``round((a + 1) * 127.5)`` in float32, clipped to 0..255."""
-    a = np.asarray(a, dtype=np.float32)
-    return np.clip(np.rint((a + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
 PredictBatch = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -188,7 +169,7 @@ def iter_blended_rows(
     positions = [(int(y0), int(x0)) for y0 in ys for x0 in xs]
 
     def run(batch_pos: list[tuple[int, int]]) -> np.ndarray:
-        tiles = np.stack([to_unit(image[y : y + tile, x : x + tile]) for y, x in batch_pos])
+        tiles = np.stack([uint8_to_unit(image[y : y + tile, x : x + tile]) for y, x in batch_pos])
         with torch.no_grad():
             out = predict_batch(torch.from_numpy(tiles)[:, None].to(device))
         if tuple(out.shape) != (len(batch_pos), 1, tile, tile):

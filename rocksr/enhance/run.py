@@ -569,14 +569,14 @@ def _ddpm_slice(
     on_batch: Callable[[int], None],
 ) -> dict[str, np.ndarray]:
     """One slice, K samples: {"pred": uint8 sample 0, and for K > 1 "mean" uint8, "std" f32}."""
-    from rocksr.enhance.blending import to_unit
+    from rocksr.data.values import uint8_to_unit
 
     k_total = len(seeds)
     mean = m2 = None
     pred = None
     mct = None
     if fuse == "step":
-        mct = torch.from_numpy(to_unit(img))[None, None].to(device)
+        mct = torch.from_numpy(uint8_to_unit(img))[None, None].to(device)
     for k, s in enumerate(seeds):
         g = torch.Generator(device="cpu").manual_seed(s)
         if fuse == "step":

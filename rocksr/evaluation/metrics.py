@@ -95,17 +95,23 @@ def _result(values: np.ndarray, batched: bool) -> float | np.ndarray:
     return values if batched else float(values[0])
 
 
-def mse(
-    pred: np.ndarray, target: np.ndarray, *, data_range: float = 1.0, crop_border: int = 0
-) -> float | np.ndarray:
-    """Mean squared error per image (float for (H, W), array for (N, H, W))."""
-    p, t = check_images(pred, target, data_range, name="mse")
+def _squared_errors(p: np.ndarray, t: np.ndarray, crop_border: int) -> tuple[np.ndarray, bool]:
+    """(per-image mean squared error in float64, whether the input was a batch)."""
     batched = p.ndim == 3
     p, t = (
         _crop(p.reshape((-1,) + p.shape[-2:]), crop_border),
         _crop(t.reshape((-1,) + t.shape[-2:]), crop_border),
     )
-    return _result(np.mean((p - t) ** 2, axis=(-2, -1), dtype=np.float64), batched)
+    return np.mean((p - t) ** 2, axis=(-2, -1), dtype=np.float64), batched
+
+
+def mse(
+    pred: np.ndarray, target: np.ndarray, *, data_range: float = 1.0, crop_border: int = 0
+) -> float | np.ndarray:
+    """Mean squared error per image (float for (H, W), array for (N, H, W))."""
+    p, t = check_images(pred, target, data_range, name="mse")
+    err, batched = _squared_errors(p, t, crop_border)
+    return _result(err, batched)
 
 
 def psnr(
@@ -113,12 +119,7 @@ def psnr(
 ) -> float | np.ndarray:
     """PSNR in dB: ``10 log10(data_range^2 / MSE)`` per image; identical images give ``inf``."""
     p, t = check_images(pred, target, data_range, name="psnr")
-    batched = p.ndim == 3
-    p, t = (
-        _crop(p.reshape((-1,) + p.shape[-2:]), crop_border),
-        _crop(t.reshape((-1,) + t.shape[-2:]), crop_border),
-    )
-    err = np.mean((p - t) ** 2, axis=(-2, -1), dtype=np.float64)
+    err, batched = _squared_errors(p, t, crop_border)
     with np.errstate(divide="ignore"):
         values = 10.0 * np.log10(float(data_range) ** 2 / err)  # err == 0 -> +inf, exactly
     return _result(values, batched)

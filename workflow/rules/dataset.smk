@@ -31,7 +31,7 @@ rule build_dataset:
 
 rule split:
     input:
-        manifest=f"{R}/dataset/manifest.csv",
+        manifest=rules.build_dataset.output.manifest,
     output:
         splits=f"{R}/splits/splits.csv",
         counts=report(
@@ -55,8 +55,8 @@ rule split:
 
 rule figure1:
     input:
-        store=f"{R}/dataset/tiles.zarr",
-        manifest=f"{R}/dataset/manifest.csv",
+        store=rules.build_dataset.output.store,
+        manifest=rules.build_dataset.output.manifest,
     output:
         report(
             f"{R}/figures/figure1.png",

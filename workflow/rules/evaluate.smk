@@ -1,8 +1,8 @@
 rule predict:
     input:
         checkpoint=f"{R}/models/{{model}}/best.pt",
-        store=f"{R}/dataset/tiles.zarr",
-        splits=f"{R}/splits/splits.csv",
+        store=rules.build_dataset.output.store,
+        splits=rules.split.output.splits,
     output:
         directory(f"{R}/predictions/{{model}}.zarr"),
     log:
@@ -35,8 +35,8 @@ rule predict:
 
 rule baseline:
     input:
-        store=f"{R}/dataset/tiles.zarr",
-        splits=f"{R}/splits/splits.csv",
+        store=rules.build_dataset.output.store,
+        splits=rules.split.output.splits,
     output:
         directory(f"{R}/predictions/{{baseline}}.zarr"),
     log:
@@ -62,9 +62,9 @@ rule baseline:
 rule metrics:
     input:
         predictions=list(prediction_stores().values()),
-        store=f"{R}/dataset/tiles.zarr",
-        splits=f"{R}/splits/splits.csv",
-        manifest=f"{R}/dataset/manifest.csv",
+        store=rules.build_dataset.output.store,
+        splits=rules.split.output.splits,
+        manifest=rules.build_dataset.output.manifest,
     output:
         per_tile=f"{R}/evaluation/per_tile_metrics.csv",
         table=report(
@@ -97,10 +97,10 @@ rule metrics:
 rule figures:
     input:
         predictions=list(prediction_stores().values()),
-        per_tile=f"{R}/evaluation/per_tile_metrics.csv",
+        per_tile=rules.metrics.output.per_tile,
         histories=expand(f"{R}/models/{{kind}}/history.csv", kind=MODELS),
-        store=f"{R}/dataset/tiles.zarr",
-        splits=f"{R}/splits/splits.csv",
+        store=rules.build_dataset.output.store,
+        splits=rules.split.output.splits,
     output:
         figure2=report(
             f"{R}/figures/figure2.png",
@@ -140,8 +140,8 @@ rule figures:
 rule uncertainty_figure:
     input:
         predictions=f"{R}/predictions/ddpm.zarr",
-        store=f"{R}/dataset/tiles.zarr",
-        splits=f"{R}/splits/splits.csv",
+        store=rules.build_dataset.output.store,
+        splits=rules.split.output.splits,
     output:
         report(
             f"{R}/figures/uncertainty.png",
@@ -170,8 +170,8 @@ localrules:
 rule sampler_study:
     input:
         checkpoint=f"{R}/models/ddpm/best.pt",
-        store=f"{R}/dataset/tiles.zarr",
-        splits=f"{R}/splits/splits.csv",
+        store=rules.build_dataset.output.store,
+        splits=rules.split.output.splits,
     output:
         csv=report(
             f"{R}/evaluation/sampler_study.csv",

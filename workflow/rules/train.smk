@@ -5,8 +5,8 @@
 
 rule train_cgan:
     input:
-        store=f"{R}/dataset/tiles.zarr",
-        splits=f"{R}/splits/splits.csv",
+        store=rules.build_dataset.output.store,
+        splits=rules.split.output.splits,
     output:
         best=f"{R}/models/cgan/best.pt",
         history=f"{R}/models/cgan/history.csv",
@@ -38,8 +38,8 @@ rule train_cgan:
 
 rule train_ddpm:
     input:
-        store=f"{R}/dataset/tiles.zarr",
-        splits=f"{R}/splits/splits.csv",
+        store=rules.build_dataset.output.store,
+        splits=rules.split.output.splits,
     output:
         best=f"{R}/models/ddpm/best.pt",
         history=f"{R}/models/ddpm/history.csv",
