@@ -306,9 +306,11 @@ def test_table1_markdown_flags_models_below_the_mean_baseline() -> None:
     assert "No model beats the baselines on PSNR: histmatch 20.63 dB ≥ the best model, cgan" in md
     assert "No model beats the baselines on SSIM" in md
     assert "ddpm (mean of 4): does not beat histmatch on PSNR (18.00 dB vs 20.63 dB)" in md
-    # the header and columns are unchanged
-    assert lines[0] == "| Model | Kind | n | SSIM | PSNR (dB) | abs. porosity error |"
-    assert all(ln.count("|") == 7 for ln in lines if ln.startswith("| "))
+    # the header and columns (two pore-phase statistics added)
+    assert lines[0] == (
+        "| Model | Kind | n | SSIM | PSNR (dB) | abs. porosity error | S2 distance | chord W1 (px) |"
+    )
+    assert all(ln.count("|") == 9 for ln in lines if ln.startswith("| "))
 
     # a model that wins is named as the winner, and the flags follow the numbers
     win = table.copy()
@@ -513,3 +515,14 @@ def test_sampler_study_gaps_and_cheapest_within_tolerance(tmp_path: Path) -> Non
     assert cheapest_within(none) is None
     assert "No ancestral row" in sampler_study_markdown(none)
     assert "| n/a | n/a | n/a |" in sampler_study_markdown(none)
+
+
+def test_table1_without_a_pore_mode_prints_no_porosity_numbers() -> None:
+    table = pd.DataFrame([_row("cgan", "cgan", 0.7, 20.0), _row("mean", "baseline", 0.5, 11.0)])
+    verdict = {"bimodal": False, "reason": "no pore mode: valley ratio 0.98 > 0.5"}
+    md = tables_mod.table1_markdown(table, 0.3, pore_mode=verdict)
+    rows = [ln for ln in md.splitlines() if ln.startswith("| cgan")]
+    assert rows and rows[0].count("n/a (no pore mode)") == 3
+    assert "has no clear pore mode (no pore mode: valley ratio 0.98 > 0.5)" in md
+    ok = tables_mod.table1_markdown(table, 0.3, pore_mode={"bimodal": True, "reason": "ok"})
+    assert "n/a (no pore mode)" not in ok and "has a clear pore mode" in ok

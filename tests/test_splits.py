@@ -4,10 +4,18 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from rocksr.data.splits import assign_holdout, leakage, make_splits, split_counts
+from rocksr.data.splits import (
+    assign_holdout,
+    assign_regions,
+    leakage,
+    make_splits,
+    split_counts,
+)
 from rocksr.data.tilestore import build_manifest
 
 FRACTIONS = {"train": 0.6, "val": 0.15, "test": 0.25}
+STUDY_FRACTIONS = {"train": 0.65, "val": 0.13, "test": 0.22}
+STUDY_ANGLES = [float(a) for a in range(0, 360, 20)]
 
 
 def _pairwise_footprint_overlap(manifest: pd.DataFrame, splits: pd.DataFrame) -> int:
@@ -112,3 +120,88 @@ def test_too_few_blocks_give_a_clear_error():
         make_splits(manifest, "blocks", FRACTIONS, 0, blocks={"rows": 1, "cols": 2})
     with pytest.raises(ValueError, match="unknown split strategy"):
         make_splits(manifest, "nearest", FRACTIONS, 0)
+
+
+def _shares(manifest: pd.DataFrame, splits: pd.DataFrame) -> tuple[float, pd.Series]:
+    c = split_counts(manifest, splits).set_index("split")
+    return 1 - c.loc["excluded", "views"] / len(manifest), c["fraction_of_assigned"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    dims=st.lists(st.tuples(st.integers(100, 420), st.integers(100, 420)), min_size=1, max_size=3),
+    size=st.integers(16, 80),
+    stride_frac=st.floats(0.4, 1.5),
+    train=st.floats(0.1, 1.0),
+    val=st.floats(0.0, 1.0),
+    test=st.floats(0.05, 1.0),
+    edge=st.sampled_from(["unrotated", "skip"]),
+    seed=st.integers(0, 5),
+)
+def test_region_splits_are_footprint_disjoint(
+    dims, size, stride_frac, train, val, test, edge, seed
+):
+    stride = max(1, int(size * stride_frac))
+    samples = [(f"s{i}", h, w) for i, (h, w) in enumerate(dims)]
+    manifest = build_manifest(samples, size, stride, [0.0, 30.0], edge)
+    assume(len(manifest) > 0)
+    fractions = {"train": train, "val": val, "test": test}
+    splits = make_splits(manifest, "regions", fractions, seed)
+    assert leakage(manifest, splits)["shared_pixels"].sum() == 0
+    assert _pairwise_footprint_overlap(manifest, splits) == 0
+    counts = split_counts(manifest, splits)
+    assert counts["views"].sum() == len(manifest)
+    assert counts.loc[counts["split"] != "excluded", "views"].sum() > 0
+    assert set(splits["split"]) <= {"train", "val", "test", "excluded"}
+    np.testing.assert_array_equal(splits["tile_id"], manifest["tile_id"])
+
+
+def test_region_split_meets_the_targets_at_study_geometry():
+    manifest = build_manifest([("drp", 6100, 6100)], 512, 128, STUDY_ANGLES, "unrotated")
+    assert len(manifest) == 31924
+    splits = make_splits(manifest, "regions", STUDY_FRACTIONS, 0)
+    kept, shares = _shares(manifest, splits)
+    assert kept >= 0.75
+    for name, f in STUDY_FRACTIONS.items():
+        assert abs(shares[name] - f) <= 0.02, (name, shares[name])
+    assert leakage(manifest, splits)["shared_pixels"].sum() == 0
+    blocks = make_splits(manifest, "blocks", STUDY_FRACTIONS, 0, blocks={"rows": 3, "cols": 3})
+    assert kept > _shares(manifest, blocks)[0]
+    pd.testing.assert_frame_equal(splits, make_splits(manifest, "regions", STUDY_FRACTIONS, 0))
+
+
+def test_region_split_keeps_every_view_inside_its_rectangle():
+    manifest = build_manifest([("a", 1024, 1024)], 128, 64, [0.0, 45.0], "unrotated")
+    labels, rects = assign_regions(manifest, FRACTIONS, 3)
+    y0, y1, x0, x1 = np.asarray(rects["a"]).T
+    assert np.all((y0 <= y1) & (x0 <= x1))
+    for s, name in enumerate(("train", "val", "test")):
+        sel = manifest[labels == name]
+        assert len(sel) > 0
+        assert (sel["footprint_y0"] >= y0[s]).all() and (sel["footprint_x0"] >= x0[s]).all()
+        assert (sel["footprint_y0"] + sel["footprint_size"] <= y1[s]).all()
+        assert (sel["footprint_x0"] + sel["footprint_size"] <= x1[s]).all()
+    for a, b in ((0, 1), (0, 2), (1, 2)):  # the three rectangles are disjoint
+        assert min(y1[a], y1[b]) <= max(y0[a], y0[b]) or min(x1[a], x1[b]) <= max(x0[a], x0[b])
+
+
+def test_region_split_balances_several_samples():
+    samples = [("a", 1024, 1024), ("b", 800, 1200), ("c", 600, 600)]
+    manifest = build_manifest(samples, 128, 64, [float(a) for a in range(0, 360, 45)], "unrotated")
+    splits = make_splits(manifest, "regions", FRACTIONS, 0)
+    kept, shares = _shares(manifest, splits)
+    assert kept >= 0.7
+    for name, f in FRACTIONS.items():
+        assert abs(shares[name] - f) <= 0.02, (name, shares[name])
+    assert leakage(manifest, splits)["shared_pixels"].sum() == 0
+    m = manifest.merge(splits, on="tile_id")
+    per_sample = pd.crosstab(m["sample"], m["split"])
+    assert (per_sample[["train", "val", "test"]] > 0).all().all()
+    # three equal samples: the study's totals are balanced, not one sample's best repeated
+    demo_angles = [float(a) for a in range(0, 360, 45)]
+    one = build_manifest([("a", 1024, 1024)], 128, 64, demo_angles, "unrotated")
+    three = build_manifest([(n, 1024, 1024) for n in "abc"], 128, 64, demo_angles, "unrotated")
+    target = pd.Series(FRACTIONS)
+    dev_one = _shares(one, make_splits(one, "regions", FRACTIONS, 0))[1] - target
+    dev_three = _shares(three, make_splits(three, "regions", FRACTIONS, 0))[1] - target
+    assert dev_three.abs().max() < dev_one.abs().max()

@@ -47,6 +47,7 @@ import pandas as pd
 from rocksr.data.predstore import StoreSpec, _spec, grey_histogram, iter_tiles, open_predictions
 from rocksr.data.splits import split_tile_ids
 from rocksr.evaluation import metrics as M
+from rocksr.evaluation.rock_metrics import compare_rock_statistics
 
 _MANIFEST_COLS = ["sample", "grid_row", "grid_col", "angle", "view"]
 
@@ -58,6 +59,10 @@ MEAN_BASELINE = "mean"
 
 
 """A prediction store path (array ``pred``) or ``(path, array)``."""
+
+
+# largest lag of the two-point correlation compared in Table 1 (px)
+S2_MAX_R = 32
 
 
 def otsu_sem_threshold(
@@ -134,6 +139,8 @@ def per_tile_metrics(
             "ssim",
             "porosity_pred",
             "porosity_true",
+            "s2_distance",
+            "chord_distance",
         )
     }
     pos = 0
@@ -154,6 +161,14 @@ def per_tile_metrics(
             )
             cols["porosity_pred"] += list(np.atleast_1d(M.porosity(pred, porosity_threshold)))
             cols["porosity_true"] += list(p_true)
+            rock = compare_rock_statistics(
+                np.asarray(pred_arr[pos : pos + n]),
+                truth_u8,
+                porosity_threshold,
+                max_r=min(S2_MAX_R, min(truth_u8.shape[-2:]) - 1),
+            )
+            cols["s2_distance"] += list(np.atleast_1d(rock["s2_distance"]))
+            cols["chord_distance"] += list(np.atleast_1d(rock["chord_distance"]))
         pos += n
     df = pd.DataFrame(cols)
     df["porosity_abs_err"] = (df["porosity_pred"] - df["porosity_true"]).abs()
@@ -176,6 +191,8 @@ def table1(
         d = per_tile[per_tile["model"] == name]
         ps, ss = M.summarize(d["psnr"].to_numpy()), M.summarize(d["ssim"].to_numpy())
         pe = M.summarize(d["porosity_abs_err"].to_numpy())
+        s2 = M.summarize(d["s2_distance"].to_numpy()) if "s2_distance" in d else {}
+        ch = M.summarize(d["chord_distance"].to_numpy()) if "chord_distance" in d else {}
         attrs = (store_attrs or {}).get(name, {})
         rows.append(
             {
@@ -192,6 +209,10 @@ def table1(
                 "porosity_pred_mean": float(d["porosity_pred"].mean()),
                 "porosity_true_mean": float(d["porosity_true"].mean()),
                 "porosity_threshold": porosity_threshold,
+                "s2_distance_mean": s2.get("mean", math.nan),
+                "s2_distance_std": s2.get("std", math.nan),
+                "chord_distance_mean": ch.get("mean", math.nan),
+                "chord_distance_std": ch.get("std", math.nan),
                 "sampler": attrs.get("sampler"),
                 "steps": attrs.get("steps"),
                 "n_samples": int(attrs.get("n_samples", 1)),
@@ -338,15 +359,19 @@ def table1_findings(table: pd.DataFrame) -> tuple[set[tuple[int, str]], list[str
 
 
 def table1_markdown(
-    table: pd.DataFrame, porosity_threshold: float | None = None, note: str = ""
+    table: pd.DataFrame,
+    porosity_threshold: float | None = None,
+    note: str = "",
+    pore_mode: dict | None = None,
 ) -> str:
     """Table 1 as a Markdown table (mean ± std, count) with the findings of
     :func:`table1_findings` (⚠ on flagged cells, sentences under the table) and a methods note."""
     flags, findings = table1_findings(table)
     lines = [
-        "| Model | Kind | n | SSIM | PSNR (dB) | abs. porosity error |",
-        "|---|---|---:|---|---|---|",
+        "| Model | Kind | n | SSIM | PSNR (dB) | abs. porosity error | S2 distance | chord W1 (px) |",
+        "|---|---|---:|---|---|---|---|---|",
     ]
+    no_pores = pore_mode is not None and not pore_mode.get("bimodal", True)
     for i, r in enumerate(table.itertuples(index=False)):
         psnr = _pm(r.psnr_mean, r.psnr_std, ".2f")
         if r.psnr_n_inf:
@@ -356,9 +381,21 @@ def table1_markdown(
             psnr = f"⚠ {psnr}"
         if (i, "ssim") in flags:
             ssim = f"⚠ {ssim}"
+        rock = [
+            _pm(r.porosity_abs_err_mean, r.porosity_abs_err_std, ".4f"),
+            _pm(getattr(r, "s2_distance_mean", math.nan), getattr(r, "s2_distance_std", 0), ".3f"),
+            _pm(
+                getattr(r, "chord_distance_mean", math.nan),
+                getattr(r, "chord_distance_std", 0),
+                ".2f",
+            ),
+        ]
+        if no_pores:
+            rock = ["n/a (no pore mode)"] * 3
         lines.append(
             f"| {r.model} | {_kind_label(r)} | {r.count} | {ssim} | {psnr} | "
-            f"{_pm(r.porosity_abs_err_mean, r.porosity_abs_err_std, '.4f')} |"
+            + " | ".join(rock)
+            + " |"
         )
     if findings:
         lines += [""] + [f"- {f}" for f in findings]
@@ -369,10 +406,30 @@ def table1_markdown(
         "PSNR = 10 log10(1/MSE); infinite PSNR (identical images) is excluded from the mean "
         "and counted. SSIM: Gaussian window sigma 1.5 (11×11), population covariance, "
         "K1 = 0.01, K2 = 0.03, mean of the SSIM map without the 5-px border (= scikit-image). "
-        f"Porosity: fraction of SEM pixels ≤ {thr} (threshold on [0, 1]). "
+        f"Porosity: fraction of SEM pixels ≤ {thr} (threshold on [0, 1]); pore masks at that "
+        f"threshold give the S2 distance (mean over r = 0..{S2_MAX_R} px of |S2_pred(r) − "
+        "S2_true(r)| / true porosity, S2 = two-point correlation of the pore phase along x and "
+        "y) and the chord W1 (Wasserstein-1 distance between pore chord-length distributions "
+        "along rows and columns, px); lower is better. "
         "⚠: below the constant mean-grey image (the `mean` baseline) on that metric. "
         "“mean of K”: the per-pixel mean of K DDPM samples; the plain DDPM row is one sample.",
     ]
+    if pore_mode is not None:
+        lines += ["", _pore_mode_sentence(pore_mode)]
     if note:
         lines += ["", note]
     return "\n".join(lines) + "\n"
+
+
+def _pore_mode_sentence(pore_mode: dict) -> str:
+    if pore_mode.get("bimodal"):
+        return (
+            "The train-split SEM histogram has a clear pore mode "
+            f"({pore_mode.get('reason', '')}), so the pore-phase columns are meaningful."
+        )
+    return (
+        "⚠ The train-split SEM histogram has no clear pore mode "
+        f"({pore_mode.get('reason', '')}): a threshold there splits two grey phases, not pores "
+        "from grains, so porosity, S2 and chord columns are not shown. Set "
+        "`evaluate.porosity_threshold` if you know the pore grey level."
+    )

@@ -13,6 +13,17 @@ from rocksr.evaluation.tables import otsu_sem_threshold, per_tile_metrics, table
 from rocksr.stages.args import json_arg, named_paths
 
 
+def train_pore_mode(store: str | os.PathLike, splits: str | os.PathLike) -> dict:
+    """:func:`rocksr.evaluation.rock_metrics.bimodality` of the pooled train-split SEM."""
+    from rocksr.data.predstore import grey_histogram
+    from rocksr.data.splits import split_tile_ids
+    from rocksr.data.tilestore import open_tiles
+    from rocksr.evaluation.rock_metrics import bimodality
+
+    ids = split_tile_ids(splits, "train")
+    return bimodality(grey_histogram(open_tiles(store), "sem", ids))
+
+
 def evaluate(
     pred_stores: Mapping[str, StoreSpec],
     store: str | os.PathLike,
@@ -43,12 +54,14 @@ def evaluate(
         if sample_means
         else {n: _spec(v) for n, v in pred_stores.items()}
     )
+    pore_mode = train_pore_mode(store, splits)
     if porosity_threshold is None:
         thr = otsu_sem_threshold(store, splits)
         source = "Otsu on the train-split ground-truth SEM"
     else:
         thr = float(porosity_threshold)
         source = "from the config"
+        pore_mode = {**pore_mode, "bimodal": True, "reason": "threshold set in the config"}
     per_tile = per_tile_metrics(
         specs,
         store,
@@ -61,6 +74,7 @@ def evaluate(
     )
     attrs = {name: open_predictions(path)[1] for name, (path, _) in specs.items()}
     table = table1(per_tile, thr, attrs, {name: arr for name, (_, arr) in specs.items()})
+    table["pore_mode"] = bool(pore_mode["bimodal"])
     write_table(per_tile, out_per_tile_csv)
     write_table(table, out_table_csv)
     note = f"Porosity threshold {thr:.4f} ({source})."
@@ -68,7 +82,7 @@ def evaluate(
         note += f" {crop_border} border pixels cropped before every metric."
     if ssim_opts:
         note += f" SSIM settings overridden (these replace the ones above): {dict(ssim_opts)}."
-    write_text(table1_markdown(table, thr, note), out_table_md)
+    write_text(table1_markdown(table, thr, note, pore_mode=pore_mode), out_table_md)
     return table
 
 

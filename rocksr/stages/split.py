@@ -13,10 +13,45 @@ from rocksr.config.merge import resolve
 from rocksr.config_checks import check_fractions
 from rocksr.data.splits import EXCLUDED_WARN_FRACTION, leakage, make_splits, split_counts
 from rocksr.data.tilestore import read_manifest
+from rocksr.errors import RocksrError
 from rocksr.files import write_table
 from rocksr.stages.args import json_arg
 
 log = logging.getLogger(__name__)
+
+
+class EmptySplitError(RocksrError, ValueError):
+    """A split the config asks for has no views: training or evaluation could not run."""
+
+
+_ADVICE = {
+    "blocks": "a view is kept only if its whole footprint lies in blocks of one split: use "
+    "fewer split blocks (split.blocks rows/cols), smaller tiles or a larger image",
+    "random": "use larger fractions for the empty splits, or more views (smaller stride)",
+    "regions": "a view is kept only if its whole footprint lies in its split's region: use "
+    "smaller tiles, a larger image or larger fractions for the empty splits",
+    "holdout_sample": "name at least one sample in split.holdout.test (and .val), and leave "
+    "at least one for training",
+}
+
+
+def check_not_empty(counts: pd.DataFrame, params: dict, manifest_path: object) -> None:
+    """Raise :class:`EmptySplitError` naming the strategy, the counts and what to change when
+    a split the config asks for (train always; val and test when their fraction is non-zero,
+    or for holdout_sample when samples are held out for them) has no views."""
+    strategy = params["strategy"]
+    views = dict(zip(counts["split"], counts["views"], strict=True))
+    if strategy == "holdout_sample":
+        wanted = {"train"} | {s for s in ("val", "test") if params["holdout"].get(s)}
+    else:
+        wanted = {s for s in ("train", "val", "test") if params["fractions"].get(s, 0) > 0}
+    empty = [s for s in ("train", "val", "test") if s in wanted and views.get(s, 0) == 0]
+    if empty:
+        per = ", ".join(f"{s} {views.get(s, 0)}" for s in ("train", "val", "test", "excluded"))
+        raise EmptySplitError(
+            f"{manifest_path}: split strategy {strategy!r} leaves {' and '.join(empty)} empty "
+            f"(views: {per}); {_ADVICE.get(strategy, 'change split settings')}"
+        )
 
 
 def split_dataset(
@@ -50,17 +85,15 @@ def split_dataset(
         log.warning("random split: %d footprint pixels shared between splits (leak)", shared)
     counts = split_counts(manifest, splits)
     counts["shared_footprint_pixels"] = shared
-    for name in ("train", "val", "test"):
-        if counts.loc[counts["split"] == name, "views"].item() == 0 and fractions.get(name, 0) > 0:
-            log.warning("split %s is empty; use more/larger blocks or a larger image", name)
+    check_not_empty(counts, params, manifest_path)
     kept = int(counts.loc[counts["split"] != "excluded", "views"].sum())
     if kept < EXCLUDED_WARN_FRACTION * len(manifest):
         per = ", ".join(
             f"{r.split} {r.views}" for r in counts.itertuples() if r.split != "excluded"
         )
         log.warning(
-            "split keeps only %d of %d views (%s); the rest straddle block borders: use fewer "
-            "split blocks (split.blocks rows/cols) or smaller tiles",
+            "split keeps only %d of %d views (%s); the rest straddle split borders: use fewer "
+            "split blocks (split.blocks rows/cols), smaller tiles, or split.strategy regions",
             kept,
             len(manifest),
             per,

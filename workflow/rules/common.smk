@@ -14,6 +14,7 @@ from rocksr.config.merge import resolve
 from rocksr.config.sections import SECTIONS
 from rocksr.config.training import resolve_training
 from rocksr.config_checks import check_outputs_under, check_run_name, precheck_config
+from rocksr.config_feasibility import check_feasibility
 from rocksr.data.tiling import footprint_size
 from snakemake.utils import validate
 
@@ -25,6 +26,8 @@ precheck_config(
     ),
 )
 validate(config, schema="../schemas/config.schema.yaml")
+# what the config alone decides (tile vs. U-Net, footprint vs. image, blocks, hold-outs)
+check_feasibility(config)
 
 RUN = check_run_name(config["run"])
 WORKFLOW_START = time.time()
