@@ -39,6 +39,10 @@ rule dataset:
 check_rule_paths()
 
 
+onstart:
+    write_resolved_config()
+
+
 onsuccess:
     collect_warnings()
 

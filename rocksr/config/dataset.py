@@ -54,7 +54,7 @@ class Holdout:
 
 @dataclass
 class Split:
-    strategy: str = "blocks"
+    strategy: str = "regions"
     fractions: dict[str, float] = field(
         default_factory=lambda: {"train": 0.65, "val": 0.13, "test": 0.22}
     )

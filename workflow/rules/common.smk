@@ -11,6 +11,7 @@ from rocksr.codehash import stage_hash
 from rocksr.config.enhance import Enhance
 from rocksr.config.evaluate import Evaluate
 from rocksr.config.merge import resolve
+from rocksr.config.provenance import inherited, resolved_text, value_sources
 from rocksr.config.sections import SECTIONS
 from rocksr.config.training import resolve_training
 from rocksr.config_checks import check_outputs_under, check_run_name, precheck_config
@@ -30,6 +31,39 @@ validate(config, schema="../schemas/config.schema.yaml")
 check_feasibility(config)
 
 RUN = check_run_name(config["run"])
+
+
+def _config_layers():
+    """The config files in the order Snakemake applied them, then --config."""
+    given = [Path(p) for p in workflow.config_settings.configfiles]
+    layers = [("config.yaml", yaml.safe_load(Path("config.yaml").read_text()) or {})]
+    layers += [(str(p), yaml.safe_load(p.read_text()) or {}) for p in given]
+    if workflow.config_settings.config:
+        layers.append(("--config", dict(workflow.config_settings.config)))
+    return layers
+
+
+CONFIG_LAYERS = _config_layers() if Path("config.yaml").is_file() else []
+CONFIG_SOURCES = value_sources(CONFIG_LAYERS)
+if len(CONFIG_LAYERS) > 1:
+    _inherited = inherited(CONFIG_SOURCES, "config.yaml")
+    if _inherited:
+        print(
+            f"rocksr: {len(_inherited)} config value(s) come from config.yaml, not from "
+            f"{', '.join(n for n, _ in CONFIG_LAYERS[1:])} (Snakemake merges --configfile onto "
+            f"the workflow's config.yaml): {', '.join(_inherited)}. Every value in force and "
+            f"its source: results/{RUN}/config.resolved.yaml",
+            file=sys.stderr,
+        )
+
+
+def write_resolved_config():
+    """results/<run>/config.resolved.yaml: every value in force and where it came from."""
+    path = Path(R, "config.resolved.yaml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(resolved_text(config, CONFIG_SOURCES))
+
+
 WORKFLOW_START = time.time()
 # rocksr jobs die with the shell that runs them (rocksr.lifecycle), so that a killed job never
 # publishes later; a rocksr started by hand outside Snakemake is not tied to its terminal.
