@@ -173,3 +173,29 @@ def test_cli_reports_the_file_and_exits_2(tmp_path, good):
     assert r.returncode == 2
     assert "bad.png: unreadable or truncated" in r.stderr
     _assert_nothing_written(tmp_path)
+
+
+def test_tifffile_log_lines_of_a_good_read_are_held_back(tmp_path, caplog):
+    """tifffile's misleading ERROR lines for files it reads fine become DEBUG; a failed read
+    keeps them."""
+    import logging
+
+    import tifffile
+
+    from rocksr.data import images
+
+    p = tmp_path / "ok.tif"
+    tifffile.imwrite(p, smooth_image(20, 20))
+    with caplog.at_level(logging.DEBUG):
+        with images._tifffile_log_held(p):
+            logging.getLogger("tifffile").error("missing data ByteCounts")
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors and "tifffile (read fine): missing data ByteCounts" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG), pytest.raises(ValueError):
+        with images._tifffile_log_held(p):
+            logging.getLogger("tifffile").error("real trouble")
+            raise ValueError("unreadable")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        "real trouble"
+    ]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from rocksr.errors import RocksrError
 from rocksr.files import _PNG_SUFFIXES, _TIFF_SUFFIXES
+
+log = logging.getLogger(__name__)
 
 
 class ImageError(RocksrError, ValueError):
@@ -37,7 +42,47 @@ def _to_gray(arr: np.ndarray, path: Path) -> np.ndarray:
     )
 
 
+class _HeldLogRecords(logging.Handler):
+    """Holds tifffile's log records during a read (see :func:`_tifffile_log_held`)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _tifffile_log_held(path: Path) -> Iterator[None]:
+    """tifffile logs ``ERROR ... missing data ByteCounts``-style lines for files it then reads
+    correctly, which mislead when a real error follows. Hold its records during a read: a read
+    that succeeds turns them into DEBUG lines; a failed read lets them through unchanged."""
+    logger = logging.getLogger("tifffile")
+    held = _HeldLogRecords()
+    propagate = logger.propagate
+    logger.addHandler(held)
+    logger.propagate = False
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        logger.removeHandler(held)
+        logger.propagate = propagate
+        for r in held.records:
+            if ok:
+                log.debug("%s: tifffile (read fine): %s", path, r.getMessage())
+            else:
+                logger.handle(r)
+
+
 def _read_tiff(path: Path, page: int | None, series: int | None = None) -> np.ndarray:
+    with _tifffile_log_held(path):
+        return _read_tiff_held(path, page, series)
+
+
+def _read_tiff_held(path: Path, page: int | None, series: int | None = None) -> np.ndarray:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:

@@ -70,7 +70,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -498,17 +497,15 @@ def _write_all(
     progress: bool,
 ) -> tuple[tuple[int, ...], dict | None]:
     """Enhance every slice and write every output (temporary names, renamed at the end)."""
-    from tqdm import tqdm
+    from rocksr.progress import progress as progress_bar
 
     h, w = src.shape
     ddpm = run.kind == "ddpm"
-    bar = tqdm(
-        total=run.tile_calls(h, w) * src.n,
+    bar = progress_bar(
+        run.tile_calls(h, w) * src.n,
+        f"enhance {src.path.name} ({run.kind}{', fuse ' + run.s['fuse'] if ddpm else ''})",
         unit="tile",
-        desc=f"enhance {src.path.name} ({run.kind}{', fuse ' + run.s['fuse'] if ddpm else ''})",
-        file=sys.stderr,
         disable=not progress,
-        dynamic_ncols=True,
     )
     shape = (src.n, h, w) if src.stack else (h, w)
     role = {

@@ -44,10 +44,10 @@ def write_predictions(
     (a deterministic model) ``run`` is called once per batch and only ``pred`` is written.
     """
     import torch
-    from tqdm import tqdm
 
     from rocksr.data.values import to_model, unit_to_uint8
     from rocksr.inference import sample_generator
+    from rocksr.progress import progress as progress_bar
 
     k_total = int(n_samples) if stochastic else 1
     if k_total < 1:
@@ -59,7 +59,8 @@ def write_predictions(
         out_zarr, ids, size, {**attrs, **extra}, n_samples=k_total, uncertainty=stochastic
     ) as writer:
         it = iter_tiles(group, "mct", ids, batch_size)
-        for b, sel, tiles in tqdm(it, total=n_batches, disable=not progress, desc="predict"):
+        bar = progress_bar(n_batches, "predict", unit="batch", disable=not progress)
+        for b, sel, tiles in it:
             x = to_model(tiles, device)
             moments = RunningMoments()
             for k in range(k_total):
@@ -77,6 +78,8 @@ def write_predictions(
             if stochastic and moments.mean is not None:
                 writer.write("mean", sel, unit_to_uint8(moments.mean))
                 writer.write("std", sel, (moments.std() * 127.5).astype(np.float16))
+            bar.update(1)
+        bar.close()
 
 
 def predict(

@@ -21,7 +21,6 @@ import logging
 import math
 import shutil
 import signal
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -412,18 +411,11 @@ class Trainer:
 
     def fit(self) -> None:
         """Train to the step budget (resuming where the state left off), then publish."""
-        from tqdm import tqdm
+        from rocksr.progress import progress as progress_bar
 
         progress = self.progress
         self._t_log = time.perf_counter()
-        bar = tqdm(
-            total=self.total,
-            initial=progress["step"],
-            desc=f"train {self.kind}",
-            file=sys.stderr,
-            mininterval=1.0 if sys.stderr.isatty() else 30.0,
-            dynamic_ncols=True,
-        )
+        bar = progress_bar(self.total, f"train {self.kind}", initial=progress["step"], unit="step")
         if progress["pending_val"]:
             progress["pending_val"] = False
             self.validate(progress["step"])
