@@ -115,6 +115,11 @@ def test_tiny_workflow_builds_everything(tiny_run):
     study = pd.read_csv(res / "evaluation" / "sampler_study.csv")
     assert {"psnr_gap_to_ancestral", "speedup_vs_ancestral"} <= set(study.columns)
     assert "of ancestral" in (res / "evaluation" / "sampler_study.md").read_text()
+    leak = pd.read_csv(res / "evaluation" / "leak_study.csv")
+    assert leak["split"].tolist()[:2] == ["blocks", "random"]
+    assert leak["split"].iloc[2].startswith("inflation") and leak["psnr_mean"].notna().all()
+    assert (res / "figures" / "leak_study.png").stat().st_size > 0
+    assert (res / "config.resolved.yaml").read_text().count("# ") > 10
     seams = pd.read_csv(res / "evaluation" / "seam_study.csv")
     assert len(seams) == 5 and seams["seam_ratio"].notna().all()
     # the normalization recorded in the checkpoint, applied to the raw training micro-CT,

@@ -7,6 +7,7 @@ from rocksr.config.dataset import Normalize, Split, Store, Tiling
 from rocksr.config.ddpm import DDPM
 from rocksr.config.enhance import Enhance
 from rocksr.config.evaluate import Evaluate
+from rocksr.config.leak import LeakStudy
 from rocksr.config.loader import Data
 
 SECTIONS: dict[str, type] = {
@@ -19,4 +20,5 @@ SECTIONS: dict[str, type] = {
     "ddpm": DDPM,
     "evaluate": Evaluate,
     "enhance": Enhance,
+    "leak_study": LeakStudy,
 }

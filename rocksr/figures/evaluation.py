@@ -63,7 +63,7 @@ def figure2(
     ax1.set_ylabel("SSIM")
     ax1.set_title(f"Per-sample SSIM and PSNR, first {n_shown} test tiles")
     ax2.set_ylabel("PSNR (dB)")
-    ax2.set_xlabel("test sample index")
+    ax2.set_xlabel("test tile (index in the test split)")
     ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)

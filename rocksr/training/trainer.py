@@ -302,6 +302,7 @@ class Trainer:
                 self.fixed_val[0],
                 pred.cpu(),
                 self.fixed_val[1],
+                title=f"{self.kind} step {step}",
             )
 
     def validate(self, step: int) -> None:

@@ -10,6 +10,7 @@ import yaml
 from rocksr.codehash import stage_hash
 from rocksr.config.enhance import Enhance
 from rocksr.config.evaluate import Evaluate
+from rocksr.config.leak import LeakStudy
 from rocksr.config.merge import resolve
 from rocksr.config.provenance import inherited, resolved_text, value_sources
 from rocksr.config.sections import SECTIONS
@@ -87,6 +88,7 @@ RESOURCE_DEFAULTS = {
     "metrics": {"threads": 2, "mem_mb": 4000, "runtime": 120},
     "enhance": {"threads": 4, "mem_mb": 8000, "runtime": 720, "gpu": 1},
     "seam_study": {"threads": 4, "mem_mb": 8000, "runtime": 240, "gpu": 1},
+    "leak_study": {"threads": 4, "mem_mb": 16000, "runtime": 2880, "gpu": 1},
 }
 
 
@@ -142,6 +144,7 @@ BASELINES = ["identity", "histmatch", "mean"]
 EVAL = resolve(Evaluate, config["evaluate"], "evaluate")
 STUDY = EVAL["sampler_study"]
 ENHANCE = resolve(Enhance, config.get("enhance"), "enhance")
+LEAK = resolve(LeakStudy, config.get("leak_study"), "leak_study")
 FIRST_SAMPLE = next(iter(SAMPLES))
 # DDPM samples per test tile; the cGAN is deterministic and always gets 1
 N_SAMPLES = int(EVAL["n_samples"])
@@ -187,6 +190,8 @@ def evaluate_targets():
     ]
     if N_SAMPLES > 1:
         targets.append(f"{R}/figures/uncertainty.png")
+    if LEAK["enabled"]:
+        targets += [f"{R}/evaluation/leak_study.md", f"{R}/figures/leak_study.png"]
     if STUDY["enabled"]:
         targets += [
             f"{R}/evaluation/sampler_study.csv",

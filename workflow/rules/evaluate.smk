@@ -209,3 +209,51 @@ rule sampler_study:
         "--n-tiles {params.n_tiles} --seed {params.seed} --batch-size {params.batch} "
         "--tolerance-db {params.tolerance} --out-csv {output.csv:q} --out-md {output.md:q} "
         "--out-png {output.png:q} > {log:q} 2>&1"
+
+
+rule leak_study:
+    input:
+        store=rules.build_dataset.output.store,
+        manifest=rules.build_dataset.output.manifest,
+        per_tile=rules.metrics.output.per_tile,
+    output:
+        csv=f"{R}/evaluation/leak_study.csv",
+        md=report(
+            f"{R}/evaluation/leak_study.md",
+            caption="../report/leak_study.rst",
+            category="Results",
+        ),
+        png=report(
+            f"{R}/figures/leak_study.png",
+            caption="../report/leak_study.rst",
+            category="Results",
+        ),
+    log:
+        f"{R}/logs/leak_study.log",
+    benchmark:
+        f"{R}/benchmarks/leak_study.tsv"
+    conda:
+        "../../envs/rocksr.yaml"
+    threads: res("leak_study", "threads")
+    resources:
+        mem_mb=res("leak_study", "mem_mb"),
+        runtime=res("leak_study", "runtime"),
+        gpu=res("leak_study", "gpu"),
+        gpu_model=gpu_model("leak_study"),
+    params:
+        kind=LEAK["model"],
+        split=as_json(config["split"]),
+        train=lambda wc: train_params(LEAK["model"]),
+        seed=config["seed"],
+        sampler=EVAL["sampler"],
+        steps=as_json(EVAL["steps"]),
+        batch=EVAL["batch_size"],
+        work=f"{R}/leak_study",
+        code=stage_hash("leak_study"),
+    shell:
+        "OMP_NUM_THREADS={threads} rocksr leak-study --kind {params.kind} "
+        "--store {input.store:q} --manifest {input.manifest:q} --per-tile {input.per_tile:q} "
+        "--split-params {params.split:q} --train-params {params.train:q} --seed {params.seed} "
+        "--sampler {params.sampler} --steps {params.steps:q} --batch-size {params.batch} "
+        "--work-dir {params.work:q} --out-csv {output.csv:q} --out-md {output.md:q} "
+        "--out-png {output.png:q} > {log:q} 2>&1"
