@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from rocksr.config.cgan import CGAN
-from rocksr.config.dataset import Normalize, Split, Store, Tiling
 from rocksr.config.ddpm import DDPM
 from rocksr.config.enhance import Enhance
 from rocksr.config.evaluate import Evaluate
 from rocksr.config.leak import LeakStudy
 from rocksr.config.loader import Data
+from rocksr.config.normalize import Normalize
+from rocksr.config.split import Split
+from rocksr.config.store import Store
+from rocksr.config.tiling import Tiling
 
 SECTIONS: dict[str, type] = {
     "normalize": Normalize,

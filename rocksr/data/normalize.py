@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rocksr.config.dataset import NormalizeModality
 from rocksr.config.merge import section_defaults
+from rocksr.config.normalize import NormalizeModality
 
 NORMALIZE_DEFAULTS: dict = section_defaults(NormalizeModality)
 

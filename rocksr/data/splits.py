@@ -24,8 +24,8 @@ import os
 import numpy as np
 import pandas as pd
 
-from rocksr.config.dataset import Blocks
 from rocksr.config.merge import section_defaults
+from rocksr.config.split import Blocks
 
 # a split that keeps fewer than this fraction of the views warns (the rest are `excluded`)
 EXCLUDED_WARN_FRACTION = 0.5

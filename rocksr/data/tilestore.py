@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from rocksr import digests
-from rocksr.config.dataset import Store
 from rocksr.config.merge import section_defaults
+from rocksr.config.store import Store
 from rocksr.data.tiling import TileView, extract_view, plan_views
 from rocksr.errors import RocksrError
 from rocksr.files import write_table

@@ -8,8 +8,8 @@ import os
 
 import pandas as pd
 
-from rocksr.config.dataset import Split
 from rocksr.config.merge import resolve
+from rocksr.config.split import Split
 from rocksr.config_checks import check_fractions
 from rocksr.data.splits import EXCLUDED_WARN_FRACTION, leakage, make_splits, split_counts
 from rocksr.data.tilestore import read_manifest
