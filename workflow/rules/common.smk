@@ -12,6 +12,7 @@ from rocksr.config.enhance import Enhance
 from rocksr.config.evaluate import Evaluate
 from rocksr.config.leak import LeakStudy
 from rocksr.config.merge import resolve
+from rocksr.config.samples import expand_samples
 from rocksr.config.provenance import inherited, resolved_text, value_sources
 from rocksr.config.sections import SECTIONS
 from rocksr.config.training import resolve_training
@@ -20,6 +21,9 @@ from rocksr.config_feasibility import check_feasibility
 from rocksr.data.tiling import footprint_size
 from snakemake.utils import validate
 
+# `samples:` may also be a TSV/CSV sample sheet or {mct: <glob>, sem: <glob>}: made explicit here
+if isinstance(config.get("samples"), (str, dict)):
+    config["samples"] = expand_samples(config["samples"], Path.cwd())
 # one-line messages for what the schema reports in hundreds of lines, then the schema itself
 precheck_config(
     config,
