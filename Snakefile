@@ -23,6 +23,7 @@ localrules:
     histograms,
     loss_curve,
     enhance_figure,
+    rock_figure,
 
 
 rule all:

@@ -74,6 +74,8 @@ def test_tiny_workflow_builds_everything(tiny_run):
         "evaluation/seam_study.csv",
         "evaluation/seam_study.md",
         "figures/enhance_tiny0.png",
+        "figures/rock_statistics.png",
+        "evaluation/leak_study.md",
         "models/cgan/loss_curve.png",
         "models/ddpm/loss_curve.png",
     ]:

@@ -191,6 +191,7 @@ def evaluate_targets():
         f"{R}/figures/figure2.png",
         f"{R}/figures/figure3.png",
         f"{R}/figures/training_curves.png",
+        f"{R}/figures/rock_statistics.png",
     ]
     if N_SAMPLES > 1:
         targets.append(f"{R}/figures/uncertainty.png")

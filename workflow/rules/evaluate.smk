@@ -257,3 +257,28 @@ rule leak_study:
         "--sampler {params.sampler} --steps {params.steps:q} --batch-size {params.batch} "
         "--work-dir {params.work:q} --out-csv {output.csv:q} --out-md {output.md:q} "
         "--out-png {output.png:q} > {log:q} 2>&1"
+
+
+rule rock_figure:
+    input:
+        predictions=list(prediction_stores().values()),
+        store=rules.build_dataset.output.store,
+        splits=rules.split.output.splits,
+    output:
+        report(
+            f"{R}/figures/rock_statistics.png",
+            caption="../report/rock_statistics.rst",
+            category="Results",
+        ),
+    log:
+        f"{R}/logs/rock_figure.log",
+    conda:
+        "../../envs/rocksr.yaml"
+    params:
+        preds=prediction_args,
+        porosity=as_json(EVAL["porosity_threshold"]),
+        code=stage_hash("rock_figure"),
+    shell:
+        "rocksr rock-figure --predictions {params.preds} --store {input.store:q} "
+        "--splits {input.splits:q} --porosity-threshold {params.porosity:q} "
+        "--out {output:q} > {log:q} 2>&1"
