@@ -109,7 +109,7 @@ def test_unknown_column_is_named_with_the_allowed_ones(tmp_path: Path, images: P
     assert msg.startswith(f"config: samples: sheet {tmp_path / 'sheets' / 's.tsv'}: line 2: ")
     assert "unknown column 'mct_pages' (did you mean 'mct_page'?)" in msg
     assert msg.endswith(
-        "allowed columns: name, mct, sem, mct_page, sem_page, mct_series, sem_series"
+        "allowed columns: name, mct, sem, mct_page, sem_page, mct_series, sem_series, mct_scale, crop"
     )
 
 
@@ -254,3 +254,13 @@ def test_the_workflow_takes_a_sample_sheet(tmp_path: Path) -> None:
     r = snakemake(tmp_path, "-n", timeout=300)
     assert "results/tiny/normalized/rockA/mct.tif" in r.stdout
     assert "results/tiny/normalized/rockB/mct.tif" in r.stdout
+
+
+def test_a_sheet_carries_registration_columns(tmp_path: Path) -> None:
+    (tmp_path / "a.tif").write_bytes(b"")
+    (tmp_path / "s.tsv").write_text(
+        "name\tmct\tsem\tmct_scale\tcrop\nr1\ta.tif\ta.tif\tauto\t0 0 64 64\nr2\ta.tif\ta.tif\t4\t\n"
+    )
+    samples = expand_samples("s.tsv", tmp_path)
+    assert samples[0]["mct_scale"] == "auto" and samples[0]["crop"] == [0, 0, 64, 64]
+    assert samples[1]["mct_scale"] == 4 and "crop" not in samples[1]

@@ -36,7 +36,10 @@ from rocksr.config.merge import ConfigError, suggest
 
 REQUIRED_COLUMNS = ("name", "mct", "sem")
 OPTIONAL_COLUMNS = ("mct_page", "sem_page", "mct_series", "sem_series")
-ALLOWED_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+# registration helpers: mct_scale (an integer or auto), crop (y0 x0 height width, space- or
+# comma-separated)
+REGISTRATION_COLUMNS = ("mct_scale", "crop")
+ALLOWED_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + REGISTRATION_COLUMNS
 DELIMITERS = {".tsv": "\t", ".txt": "\t", ".csv": ","}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -145,6 +148,17 @@ def sheet_sample(columns: list[str], cells: list[str], folder: Path, where: str)
     for key in OPTIONAL_COLUMNS:
         if row.get(key):
             sample[key] = sheet_integer(row[key], key, f"{where} (sample {name!r})")
+    scale = row.get("mct_scale", "")
+    if scale:
+        label = f"{where} (sample {name!r})"
+        sample["mct_scale"] = (
+            "auto" if scale == "auto" else sheet_integer(scale, "mct_scale", label)
+        )
+    if row.get("crop"):
+        parts = row["crop"].replace(",", " ").split()
+        if len(parts) != 4:
+            raise ConfigError(f"{where}: crop {row['crop']!r} needs 4 numbers: y0 x0 height width")
+        sample["crop"] = [sheet_integer(v, "crop", f"{where} (sample {name!r})") for v in parts]
     return sample
 
 

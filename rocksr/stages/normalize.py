@@ -17,6 +17,7 @@ from rocksr.data.normalize import (
     normalize_image,
     stretch_limits,
 )
+from rocksr.data.registration import register
 from rocksr.files import sha256_file, write_image, write_text
 from rocksr.stages.args import json_arg
 
@@ -36,6 +37,8 @@ def normalize_pair(
     min_size: int = 2,
     mct_series: int | None = None,
     sem_series: int | None = None,
+    mct_scale: int | str | None = None,
+    crop: list[int] | None = None,
 ) -> dict:
     """Read and check a raw registered pair, normalize each modality to 8 bits, write outputs."""
     p_mct = merge_known(NORMALIZE_DEFAULTS, params.get("mct"), "normalize.mct")
@@ -44,6 +47,9 @@ def normalize_pair(
         "mct": read_image(mct_path, mct_page, mct_series),
         "sem": read_image(sem_path, sem_page, sem_series),
     }
+    raw["mct"], raw["sem"], factor = register(
+        raw["mct"], raw["sem"], mct_scale, crop, f"{mct_path} / {sem_path}"
+    )
     check_pair(raw["mct"], raw["sem"], mct_path, sem_path, min_size=min_size)
     for key, path, p in (("mct", mct_path, p_mct), ("sem", sem_path, p_sem)):
         lo, hi = stretch_limits(raw[key], p["p_low"], p["p_high"])
@@ -60,6 +66,13 @@ def normalize_pair(
     report = {
         "sample": sample,
         "shape": list(raw["mct"].shape),
+        "registration": {
+            "mct_scale": factor,
+            "interpolation": "cubic spline, pixel areas aligned (scipy.ndimage.zoom grid_mode)"
+            if factor > 1
+            else None,
+            "crop": crop,
+        },
         "rocksr_version": __version__,
         "warnings": [],
     }
@@ -98,7 +111,8 @@ def add_page_arguments(s: argparse.ArgumentParser) -> None:
         "--pages",
         type=json_arg,
         default={},
-        help="JSON: mct_page, sem_page (a page of a stack), mct_series, sem_series",
+        help="JSON: mct_page, sem_page (a page of a stack), mct_series, sem_series; mct_scale "
+        "(integer or auto: up-sample the micro-CT onto the SEM grid), crop [y0, x0, h, w]",
     )
 
 
@@ -134,4 +148,6 @@ def run(a: argparse.Namespace) -> None:
         mct_series=pages.get("mct_series"),
         sem_series=pages.get("sem_series"),
         min_size=a.min_size,
+        mct_scale=pages.get("mct_scale"),
+        crop=pages.get("crop"),
     )

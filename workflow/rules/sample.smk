@@ -48,6 +48,8 @@ rule normalize:
                 "sem_page": SAMPLES[wc.sample].get("sem_page"),
                 "mct_series": SAMPLES[wc.sample].get("mct_series"),
                 "sem_series": SAMPLES[wc.sample].get("sem_series"),
+                "mct_scale": SAMPLES[wc.sample].get("mct_scale"),
+                "crop": SAMPLES[wc.sample].get("crop"),
             }
         ),
         min_size=footprint_size(config["tiling"]["size"]),
