@@ -1,9 +1,10 @@
 """What the config alone decides, checked before any job runs: every problem, listed together.
 
 Called by the workflow after schema validation (``check_feasibility(config)``). The checks need
-no pixels: the U-Net's down-sampling factor against the tile (and crop) size, the
-rotation-safe footprint against the images whose size the config gives (synthetic samples),
-block counts against the split fractions, hold-out names against the samples.
+no pixels: the U-Net's down-sampling factor against the tile (and crop) size; each sample's
+images (their headers only: missing or unreadable files, pages outside a stack, shapes that
+differ without ``mct_scale``, a crop outside the image) and the rotation-safe footprint against
+them; block counts against the split fractions; hold-out names against the samples.
 """
 
 from __future__ import annotations
@@ -34,14 +35,48 @@ def _tile_problems(config: dict) -> list[str]:
         problems.append(f"ddpm.crop {crop} must be at most tiling.size {size} and divisible by {f}")
     need = footprint_size(size)
     for s in config.get("samples") or []:
-        syn = s.get("synthetic")
-        if syn and min(int(syn["height"]), int(syn["width"])) < need:
+        shape, problem = _sample_shape(s)
+        if problem:
+            problems.append(problem)
+        elif shape and min(shape) < need:
             problems.append(
-                f"sample {s['name']!r}: {syn['height']}x{syn['width']} is smaller than one "
-                f"rotation-safe footprint of a {size} px tile ({need} px): make the image "
-                "larger or tiling.size smaller"
+                f"sample {s['name']!r}: {shape[0]}x{shape[1]} is smaller than one "
+                f"rotation-safe footprint of a {size} px tile ({need} px): use a larger image "
+                "or a smaller tiling.size"
             )
     return problems
+
+
+def _sample_shape(s: dict) -> tuple[tuple[int, int] | None, str | None]:
+    """(registered shape, problem) of a sample, from the config or the image headers only."""
+    syn = s.get("synthetic")
+    if syn:
+        return (int(syn["height"]), int(syn["width"])), None
+    from rocksr.data.images import ImageError, image_shape
+    from rocksr.data.registration import scale_factor
+
+    name = s.get("name")
+    try:
+        mct = image_shape(s["mct"], s.get("mct_page"), s.get("mct_series"))
+        sem = image_shape(s["sem"], s.get("sem_page"), s.get("sem_series"))
+        f = scale_factor(s.get("mct_scale"), mct, sem, f"sample {name!r}")
+    except (ImageError, KeyError) as exc:
+        return None, f"sample {name!r}: {exc}"
+    mct = (mct[0] * f, mct[1] * f)
+    if mct != sem:
+        return None, (
+            f"sample {name!r}: micro-CT {mct[0]}x{mct[1]}"
+            + (f" (after mct_scale {f})" if f > 1 else "")
+            + f" and SEM {sem[0]}x{sem[1]} differ; register them, or set mct_scale (an integer"
+            " or auto) if the micro-CT has a coarser pixel size"
+        )
+    crop = s.get("crop")
+    if crop:
+        y0, x0, h, w = (int(v) for v in crop)
+        if y0 + h > sem[0] or x0 + w > sem[1]:
+            return None, f"sample {name!r}: crop {list(crop)} leaves the {sem[0]}x{sem[1]} image"
+        return (h, w), None
+    return sem, None
 
 
 def _split_problems(config: dict) -> list[str]:

@@ -92,3 +92,24 @@ def test_a_feasible_split_writes_its_tables(tmp_path) -> None:
     split_dataset(man, *outs, params)
     counts = pd.read_csv(outs[1]).set_index("split")["views"]
     assert (counts[["train", "val", "test"]] > 0).all()
+
+
+def test_file_samples_are_checked_from_their_headers(tmp_path) -> None:
+    import numpy as np
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "m.tif", np.zeros((40, 50), np.uint8))
+    tifffile.imwrite(tmp_path / "s.tif", np.zeros((160, 200), np.uint8))
+    base = {"name": "r", "mct": str(tmp_path / "m.tif"), "sem": str(tmp_path / "s.tif")}
+    cfg = _with(samples=[base])
+    (problem,) = [p for p in feasibility_problems(cfg) if "'r'" in p]
+    assert "micro-CT 40x50 and SEM 160x200 differ; register them, or set mct_scale" in problem
+    cfg = _with(samples=[{**base, "mct_scale": "auto"}])
+    assert feasibility_problems(cfg) == []
+    cfg = _with(samples=[{**base, "mct_scale": "auto", "crop": [0, 0, 80, 80]}])
+    assert any(
+        "80x80 is smaller than one rotation-safe footprint" in p
+        for p in feasibility_problems(_with(samples=cfg["samples"], tiling__size=64))
+    )
+    cfg = _with(samples=[{**base, "mct": str(tmp_path / "gone.tif")}])
+    assert any("gone.tif: file does not exist" in p for p in feasibility_problems(cfg))

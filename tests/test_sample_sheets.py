@@ -239,12 +239,14 @@ def test_other_values_are_refused(tmp_path: Path) -> None:
 
 def test_the_workflow_takes_a_sample_sheet(tmp_path: Path) -> None:
     """`samples: pairs.tsv` in the config: the workflow plans one normalize job per sheet row."""
+    import numpy as np
+    import tifffile
     import yaml
     from helpers_workflow import REPO, snakemake
 
     (tmp_path / "imgs").mkdir()
     for name in ("a_mct.tif", "a_sem.tif", "b_mct.tif", "b_sem.tif"):
-        (tmp_path / "imgs" / name).write_bytes(b"")
+        tifffile.imwrite(tmp_path / "imgs" / name, np.zeros((128, 128), np.uint8))
     (tmp_path / "pairs.tsv").write_text(
         "name\tmct\tsem\nrockA\timgs/a_mct.tif\timgs/a_sem.tif\nrockB\timgs/b_mct.tif\timgs/b_sem.tif\n"
     )

@@ -206,3 +206,42 @@ def check_pair(
                 f"{path}: image {arr.shape[0]}x{arr.shape[1]} is smaller than one rotation-safe "
                 f"footprint ({min_size} px); use a smaller tile size or a larger image"
             )
+
+
+def image_shape(
+    path: str | os.PathLike, page: int | None = None, series: int | None = None
+) -> tuple[int, int]:
+    """(height, width) of the 2-D image :func:`read_image` would return, from the file's
+    header only (no pixels are decoded); problems raise :class:`ImageError` naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ImageError(f"{p}: file does not exist")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in _TIFF_SUFFIXES:
+            import tifffile
+
+            with _tifffile_log_held(p), tifffile.TiffFile(p) as tif:
+                if page is not None:
+                    if not 0 <= page < len(tif.pages):
+                        raise ImageError(
+                            f"{p}: page {page} requested but the file has {len(tif.pages)} page(s)"
+                        )
+                    shape = tif.pages[page].shape
+                else:
+                    shape = tif.series[series or 0].shape
+        else:
+            from PIL import Image
+
+            with Image.open(p) as im:
+                shape = (im.height, im.width)
+    except ImageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (readers raise many types for broken headers)
+        raise ImageError(f"{p}: unreadable image header ({type(exc).__name__}: {exc})") from exc
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 3 and shape[-1] in (3, 4):
+        shape = shape[:2]
+    elif len(shape) == 3 and shape[0] in (3, 4):
+        shape = shape[1:]
+    return shape[-2], shape[-1]
