@@ -51,3 +51,20 @@ def test_the_paper_config_is_complete_on_its_own() -> None:
         study = yaml.safe_load((repo / "configs" / name).read_text())
         src = value_sources([("config.yaml", base), (name, study)])
         assert inherited(src, "config.yaml") == [], name
+
+
+def test_config_resolved_yaml_names_a_value_from_the_configfile(tmp_path) -> None:
+    """A real (tiny) run with `--configfile extra.yaml`: the value set only there is recorded
+    with that file as its source, and the start-up line lists what config.yaml supplied."""
+    from helpers_workflow import REPO, snakemake
+
+    tiny = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny))
+    (tmp_path / "extra.yaml").write_text("ddpm:\n  weight_decay: 0.001\n")
+    target = "results/tiny/raw/tiny0/mct.tif"  # before --configfile, which takes several files
+    r = snakemake(tmp_path, target, "--configfile", str(tmp_path / "extra.yaml"))
+    text = (tmp_path / "results" / "tiny" / "config.resolved.yaml").read_text()
+    assert f"ddpm.weight_decay: 0.001  # {tmp_path / 'extra.yaml'}" in text
+    assert "ddpm.lr: 0.001  # config.yaml" in text
+    assert "store.compressor: lz4  # default" in text  # filled by the schema
+    assert "value(s) come from config.yaml, not from" in r.stderr

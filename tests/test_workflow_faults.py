@@ -109,6 +109,6 @@ def test_warnings_reach_the_console_and_warnings_txt(tmp_path):
     write_config(tmp_path, cfg)
     r = snakemake(tmp_path, "results/tiny/splits/splits.csv")
     assert "rocksr: 1 warning(s), also in results/tiny/warnings.txt:" in r.stderr, r.stderr[-3000:]
-    assert "split.log: rocksr.dataset: split keeps only" in r.stderr
+    assert "split.log: rocksr.stages.split: split keeps only" in r.stderr
     text = (tmp_path / "results" / "tiny" / "warnings.txt").read_text()
-    assert text.startswith("split.log: rocksr.dataset: split keeps only")
+    assert text.startswith("split.log: rocksr.stages.split: split keeps only")
