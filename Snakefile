@@ -38,6 +38,7 @@ rule dataset:
 
 
 check_rule_paths()
+warn_threads_above_cores()
 
 
 onstart:

@@ -110,6 +110,26 @@ def res(rule_name, key):
     return None
 
 
+def warn_threads_above_cores():
+    """Say which rules ask for more threads than --cores (Snakemake caps them silently when it
+    runs jobs locally; a cluster executor gives each job its own threads)."""
+    cores = workflow.resource_settings.cores
+    if not isinstance(cores, int):
+        return
+    names = set(RESOURCE_DEFAULTS) | set(config.get("resources", {})) - {"default"}
+    over = sorted(
+        f"{n} ({res(n, 'threads')})"
+        for n in names
+        if n != "default" and (res(n, "threads") or 1) > cores
+    )
+    if over:
+        print(
+            f"rocksr: --cores {cores} is less than the threads of {', '.join(over)}: run "
+            "locally, those jobs get at most --cores threads (resources.<rule>.threads)",
+            file=sys.stderr,
+        )
+
+
 def gpu_model(rule_name):
     user = config.get("resources", {})
     return user.get(rule_name, {}).get(
