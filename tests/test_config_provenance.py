@@ -68,3 +68,18 @@ def test_config_resolved_yaml_names_a_value_from_the_configfile(tmp_path) -> Non
     assert "ddpm.lr: 0.001  # config.yaml" in text
     assert "store.compressor: lz4  # default" in text  # filled by the schema
     assert "value(s) come from config.yaml, not from" in r.stderr
+
+
+def test_a_section_replaced_by_a_mapping_and_empty_sections() -> None:
+    src = value_sources(
+        [
+            ("config.yaml", {"samples": [1, 2], "resources": {"train_ddpm": {"gpu": 1}}}),
+            ("study.yaml", {"samples": {"mct": "*.tif", "sem": "*.png"}, "resources": {}}),
+        ]
+    )
+    assert src == {
+        "samples.mct": "study.yaml",
+        "samples.sem": "study.yaml",
+        "resources.train_ddpm.gpu": "config.yaml",
+    }
+    assert inherited(src, "config.yaml") == ["resources.train_ddpm.gpu"]

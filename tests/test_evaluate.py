@@ -526,3 +526,17 @@ def test_table1_without_a_pore_mode_prints_no_porosity_numbers() -> None:
     assert "has no clear pore mode (no pore mode: valley ratio 0.98 > 0.5)" in md
     ok = tables_mod.table1_markdown(table, 0.3, pore_mode={"bimodal": True, "reason": "ok"})
     assert "n/a (no pore mode)" not in ok and "has a clear pore mode" in ok
+
+
+def test_infinite_pore_distances_are_counted_not_hidden() -> None:
+    row = _row("cgan", "cgan", 0.7, 20.0)
+    row.update(s2_distance_mean=0.15, s2_distance_std=0.07, s2_distance_n_inf=1)
+    row.update(chord_distance_mean=3.0, chord_distance_std=1.0, chord_distance_n_inf=0)
+    md = tables_mod.table1_markdown(pd.DataFrame([row]), 0.3)
+    line = next(ln for ln in md.splitlines() if ln.startswith("| cgan"))
+    assert "0.150 ± 0.070 (1 × inf excluded)" in line and "3.00 ± 1.00 |" in line
+    configured = {"bimodal": False, "reason": "no pore mode", "configured": True}
+    md2 = tables_mod.table1_markdown(pd.DataFrame([row]), 0.3, pore_mode=configured)
+    assert "n/a (no pore mode)" not in md2
+    assert "use the porosity threshold set in the config" in md2
+    assert "it has no clear pore mode" in md2

@@ -32,10 +32,15 @@ def value_sources(layers: list[tuple[str, dict]]) -> dict[str, str]:
     """Dotted key -> the name of the last layer that sets it (layers in the order applied)."""
     sources: dict[str, str] = {}
     for name, layer in layers:
-        for key in flatten(layer or {}):
-            # a later layer replacing a whole section replaces what was under it
+        for key, value in flatten(layer or {}).items():
+            if value == {}:  # Snakemake merges an empty section as a no-op
+                continue
+            # a later value replaces what was under it, and a leaf that stood for its section
             for old in [k for k in sources if k.startswith(key + ".")]:
                 del sources[old]
+            parts = key.split(".")
+            for i in range(1, len(parts)):
+                sources.pop(".".join(parts[:i]), None)
             sources[key] = name
     return sources
 
@@ -52,8 +57,10 @@ def resolved_text(config: dict, sources: dict[str, str]) -> str:
         "# (default = the schema / rocksr.config; later files override earlier ones).",
     ]
     for key, value in flatten(config).items():
-        src = sources.get(key) or next(
-            (s for k, s in sources.items() if key.startswith(k + ".")), DEFAULT
+        src = (
+            sources.get(key)
+            or next((s for k, s in sources.items() if key.startswith(k + ".")), None)
+            or next((s for k, s in sources.items() if k.startswith(key + ".")), DEFAULT)
         )
         text = yaml.safe_dump({key: value}, default_flow_style=True, width=10**9).strip()
         lines.append(f"{text[1:-1]}  # {src}")

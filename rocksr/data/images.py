@@ -229,7 +229,23 @@ def image_shape(
                         )
                     shape = tif.pages[page].shape
                 else:
-                    shape = tif.series[series or 0].shape
+                    all_series = tif.series
+                    if series is None and len(all_series) > 1:
+                        raise ImageError(
+                            f"{p}: holds {len(all_series)} image series; set `mct_series`/"
+                            "`sem_series` in the sample's config to choose one"
+                        )
+                    if series is not None and not 0 <= series < len(all_series):
+                        raise ImageError(
+                            f"{p}: series {series} requested but the file has "
+                            f"{len(all_series)} series"
+                        )
+                    shape = all_series[series or 0].shape
+                    if len(shape) == 3 and shape[-1] not in (3, 4) and len(tif.pages) > 1:
+                        raise ImageError(
+                            f"{p}: is a stack of {shape[0]} pages (shape {tuple(shape)}); set "
+                            "`mct_page`/`sem_page` in the sample's config to choose the slice"
+                        )
         else:
             from PIL import Image
 

@@ -213,6 +213,9 @@ def table1(
                 "s2_distance_std": s2.get("std", math.nan),
                 "chord_distance_mean": ch.get("mean", math.nan),
                 "chord_distance_std": ch.get("std", math.nan),
+                # tiles where only one of prediction and truth has pores (distance inf)
+                "s2_distance_n_inf": s2.get("n_inf", 0),
+                "chord_distance_n_inf": ch.get("n_inf", 0),
                 "sampler": attrs.get("sampler"),
                 "steps": attrs.get("steps"),
                 "n_samples": int(attrs.get("n_samples", 1)),
@@ -371,7 +374,11 @@ def table1_markdown(
         "| Model | Kind | n | SSIM | PSNR (dB) | abs. porosity error | S2 distance | chord W1 (px) |",
         "|---|---|---:|---|---|---|---|---|",
     ]
-    no_pores = pore_mode is not None and not pore_mode.get("bimodal", True)
+    no_pores = (
+        pore_mode is not None
+        and not pore_mode.get("bimodal", True)
+        and not pore_mode.get("configured")
+    )
     for i, r in enumerate(table.itertuples(index=False)):
         psnr = _pm(r.psnr_mean, r.psnr_std, ".2f")
         if r.psnr_n_inf:
@@ -383,12 +390,8 @@ def table1_markdown(
             ssim = f"⚠ {ssim}"
         rock = [
             _pm(r.porosity_abs_err_mean, r.porosity_abs_err_std, ".4f"),
-            _pm(getattr(r, "s2_distance_mean", math.nan), getattr(r, "s2_distance_std", 0), ".3f"),
-            _pm(
-                getattr(r, "chord_distance_mean", math.nan),
-                getattr(r, "chord_distance_std", 0),
-                ".2f",
-            ),
+            _with_inf(r, "s2_distance", ".3f"),
+            _with_inf(r, "chord_distance", ".2f"),
         ]
         if no_pores:
             rock = ["n/a (no pore mode)"] * 3
@@ -421,7 +424,22 @@ def table1_markdown(
     return "\n".join(lines) + "\n"
 
 
+def _with_inf(r: Any, name: str, fmt: str) -> str:
+    """mean ± std of a distance column, saying how many infinite tiles the mean leaves out."""
+    text = _pm(getattr(r, f"{name}_mean", math.nan), getattr(r, f"{name}_std", 0), fmt)
+    n_inf = int(_num(getattr(r, f"{name}_n_inf", 0), 0.0))
+    if n_inf:
+        text += f" ({n_inf} × inf excluded)"
+    return text
+
+
 def _pore_mode_sentence(pore_mode: dict) -> str:
+    if pore_mode.get("configured"):
+        return (
+            "The pore-phase columns use the porosity threshold set in the config; the "
+            "train-split SEM histogram check was not applied "
+            f"({'it has a clear pore mode' if pore_mode.get('bimodal') else 'it has no clear pore mode'})."
+        )
     if pore_mode.get("bimodal"):
         return (
             "The train-split SEM histogram has a clear pore mode "

@@ -61,7 +61,7 @@ def evaluate(
     else:
         thr = float(porosity_threshold)
         source = "from the config"
-        pore_mode = {**pore_mode, "bimodal": True, "reason": "threshold set in the config"}
+        pore_mode = {**pore_mode, "configured": True}
     per_tile = per_tile_metrics(
         specs,
         store,

@@ -240,8 +240,8 @@ def enhance_targets():
 
 def enhance_options(wildcards):
     """`rocksr enhance` options of the `enhance` rule (DDPM sampling as in `evaluate`)."""
-    s = SAMPLES[wildcards.sample]
     opts = [
+        "--normalize none",  # the input is the sample's normalized micro-CT
         f"--window {ENHANCE['window']} --fuse {ENHANCE['fuse']}",
         f"--sampler {EVAL['sampler']} --seed {ENHANCE['seed']}",
         f"--batch-size {ENHANCE['batch_size']}",
@@ -250,8 +250,6 @@ def enhance_options(wildcards):
         opts.append(f"--steps {EVAL['steps']}")
     if ENHANCE["overlap"] is not None:
         opts.append(f"--overlap {ENHANCE['overlap']}")
-    if s.get("mct_page") is not None:
-        opts.append(f"--pages {s['mct_page']}")
     return " ".join(opts)
 
 

@@ -1,12 +1,12 @@
-# Whole-slice inference: both trained models on each sample's whole micro-CT (from its raw file,
-# normalized as recorded in the checkpoint), a seam study on a crop with ground truth, and a
-# full-resolution figure. On `enhance.enabled: false` none of this is built.
+# Whole-slice inference: both trained models on each sample's whole normalized micro-CT (registered
+# onto the SEM grid and normalized exactly as for training), a seam study on a crop with ground
+# truth, and a full-resolution figure. On `enhance.enabled: false` none of this is built.
 
 
 rule enhance:
     input:
         checkpoint=f"{R}/models/{{model}}/best.pt",
-        mct=lambda wc: raw_image(wc, "mct"),
+        mct=rules.normalize.output.mct,
     output:
         image=f"{R}/enhanced/{{sample}}/{{model}}.tif",
         report=f"{R}/enhanced/{{sample}}/{{model}}.json",
