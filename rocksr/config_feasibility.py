@@ -9,12 +9,8 @@ them; block counts against the split fractions; hold-out names against the sampl
 
 from __future__ import annotations
 
+from rocksr.config.ddpm import unet_downsampling_factor
 from rocksr.config.merge import ConfigError
-
-
-def _unet_factor(ddpm: dict) -> int:
-    channels = (ddpm.get("unet") or {}).get("block_out_channels") or [64, 128, 256, 512]
-    return 2 ** (len(channels) - 1)
 
 
 def _tile_problems(config: dict) -> list[str]:
@@ -23,11 +19,11 @@ def _tile_problems(config: dict) -> list[str]:
     problems = []
     tiling, ddpm = config.get("tiling") or {}, config.get("ddpm") or {}
     size = int(tiling.get("size", 512))
-    f = _unet_factor(ddpm)
+    f = unet_downsampling_factor(ddpm.get("unet"))
     if size % f:
         problems.append(
             f"tiling.size {size} is not divisible by {f}, the down-sampling factor of the DDPM "
-            f"U-Net with {len(ddpm.get('unet', {}).get('block_out_channels', [0] * 4))} levels "
+            f"U-Net with {f.bit_length()} levels "
             "(ddpm.unet.block_out_channels): change one of them"
         )
     crop = ddpm.get("crop")

@@ -540,3 +540,18 @@ def test_infinite_pore_distances_are_counted_not_hidden() -> None:
     assert "n/a (no pore mode)" not in md2
     assert "use the porosity threshold set in the config" in md2
     assert "it has no clear pore mode" in md2
+
+
+def test_pore_columns_worse_than_the_constant_image_are_flagged() -> None:
+    cgan = _row("cgan", "cgan", 0.7, 20.0)
+    mean = _row("mean", "baseline", 0.5, 11.0)
+    for r, s2 in ((cgan, 0.349), (mean, 0.337)):
+        r.update(s2_distance_mean=s2, s2_distance_std=0.1, s2_distance_n_inf=0)
+    table = pd.DataFrame([cgan, mean])
+    md = tables_mod.table1_markdown(table, 0.3)
+    line = next(ln for ln in md.splitlines() if ln.startswith("| cgan"))
+    assert "⚠ 0.349 ± 0.100" in line
+    assert "⚠ cgan: S2 distance 0.349 is worse than the constant mean-grey image's (0.337)." in md
+    no_pores = {"bimodal": False, "reason": "no pore mode"}
+    md2 = tables_mod.table1_markdown(table, 0.3, pore_mode=no_pores)
+    assert "S2 distance 0.349 is worse" not in md2

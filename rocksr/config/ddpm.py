@@ -75,3 +75,11 @@ class DDPM(Loop):
     unet: UNet = field(default_factory=UNet)
     ema: EMA = field(default_factory=EMA)
     plateau: Plateau = field(default_factory=Plateau)
+
+
+def unet_downsampling_factor(unet: dict | None) -> int:
+    """How many times the U-Net halves its input: ``2 ** (levels - 1)`` of
+    ``ddpm.unet.block_out_channels`` (the default U-Net's when unset). Tile and crop sizes must
+    be multiples of it."""
+    channels = (unet or {}).get("block_out_channels") or UNet().block_out_channels
+    return 2 ** (len(channels) - 1)

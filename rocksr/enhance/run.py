@@ -224,9 +224,9 @@ def _tiling(
             f"overlap must be in 0..{tile_size - 1} for a {tile_size} px tile; got {ov}"
         )
     if kind == "ddpm":
-        from rocksr.models.unet import unet_config
+        from rocksr.config.ddpm import unet_downsampling_factor
 
-        f = 2 ** (len(unet_config(cfg.get("unet"))["block_out_channels"]) - 1)
+        f = unet_downsampling_factor(cfg.get("unet"))
         if tile_size % f:
             raise EnhanceError(
                 f"{ckpt_path}: tile size {tile_size} is not divisible by {f}, which this "

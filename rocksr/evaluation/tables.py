@@ -65,15 +65,21 @@ MEAN_BASELINE = "mean"
 S2_MAX_R = 32
 
 
+def train_sem_histogram(
+    store: str | os.PathLike | Any, splits: str | os.PathLike, batch_size: int = 64
+) -> np.ndarray:
+    """256-bin grey histogram of the pooled train-split ground-truth SEM (one pass)."""
+    from rocksr.data.tilestore import open_tiles
+
+    group = open_tiles(store) if isinstance(store, str | os.PathLike) else store
+    return grey_histogram(group, "sem", split_tile_ids(splits, "train"), batch_size)
+
+
 def otsu_sem_threshold(
     store: str | os.PathLike | Any, splits: str | os.PathLike, batch_size: int = 64
 ) -> float:
     """Otsu threshold (on [0, 1]) of the pooled train-split ground-truth SEM histogram."""
-    from rocksr.data.tilestore import open_tiles
-
-    group = open_tiles(store) if isinstance(store, str | os.PathLike) else store
-    ids = split_tile_ids(splits, "train")
-    return M.otsu_threshold_from_histogram(grey_histogram(group, "sem", ids, batch_size))
+    return M.otsu_threshold_from_histogram(train_sem_histogram(store, splits, batch_size))
 
 
 def _read_csv(path: str | os.PathLike, what: str) -> pd.DataFrame:
@@ -232,6 +238,12 @@ def _pm(mean: float, std: float, fmt: str) -> str:
 
 
 _METRICS = (("psnr", "PSNR"), ("ssim", "SSIM"))
+# the pore-phase columns, where lower is better: (column stem, label, number format)
+_ROCK_ERRORS = (
+    ("porosity_abs_err", "abs. porosity error", ".4f"),
+    ("s2_distance", "S2 distance", ".3f"),
+    ("chord_distance", "chord W1", ".2f"),
+)
 
 
 def _num(value: Any, default: float = math.nan) -> float:
@@ -271,9 +283,10 @@ def _kind_label(r: Any) -> str:
 
 
 def _constant_image_findings(
-    rows: list, models: list[int], bases: list[int]
+    rows: list, models: list[int], bases: list[int], rock: bool = True
 ) -> tuple[set[tuple[int, str]], list[str]]:
-    """Model cells below the constant ``mean`` baseline: (flags, one sentence per flag)."""
+    """Model cells worse than the constant ``mean`` baseline: (flags, one sentence per flag);
+    ``rock``: also the pore-phase columns (lower is better)."""
     flags: set[tuple[int, str]] = set()
     lines: list[str] = []
     ref = next((rows[i] for i in bases if rows[i].model == MEAN_BASELINE), None)
@@ -294,14 +307,26 @@ def _constant_image_findings(
                     f"mean-grey image ({_fmt(metric, c)}) — no better than predicting a "
                     "constant."
                 )
+        for metric, label, fmt in _ROCK_ERRORS if rock else ():
+            v = _num(getattr(rows[i], f"{metric}_mean", math.nan))
+            c = _num(getattr(ref, f"{metric}_mean", math.nan))
+            if not (math.isnan(v) or math.isnan(c)) and v > c:
+                flags.add((i, metric))
+                lines.append(
+                    f"⚠ {rows[i].model}: {label} {v:{fmt}} is worse than the constant "
+                    f"mean-grey image's ({c:{fmt}})."
+                )
     return flags, lines
 
 
-def table1_findings(table: pd.DataFrame) -> tuple[set[tuple[int, str]], list[str]]:
+def table1_findings(
+    table: pd.DataFrame, rock: bool = True
+) -> tuple[set[tuple[int, str]], list[str]]:
     """(flagged cells, sentences) for Table 1.
 
     A cell ``(row position, "psnr" | "ssim")`` is flagged when a model row (``kind !=
-    "baseline"``) has a mean below the ``mean`` baseline's.  The sentences say, in this order:
+    "baseline"``) has a mean below the ``mean`` baseline's, and with ``rock`` a pore-phase cell
+    (``porosity_abs_err``, ``s2_distance``, ``chord_distance``) when its mean is above it.  The sentences say, in this order:
     one per flagged cell (model, metric, both numbers), which row is best on PSNR and on SSIM,
     whether a model or a baseline is best on each, and for every model how it compares with the
     best baseline on each metric.  Rows whose metric is unknown (NaN) are left out of the
@@ -310,7 +335,7 @@ def table1_findings(table: pd.DataFrame) -> tuple[set[tuple[int, str]], list[str
     rows = list(table.itertuples(index=False))
     models = [i for i, r in enumerate(rows) if r.kind != "baseline"]
     bases = [i for i, r in enumerate(rows) if r.kind == "baseline"]
-    flags, lines = _constant_image_findings(rows, models, bases)
+    flags, lines = _constant_image_findings(rows, models, bases, rock)
 
     def best_of(idx: list[int], metric: str) -> int | None:
         cand = [(i, _score(rows[i], metric)) for i in idx]
@@ -369,16 +394,16 @@ def table1_markdown(
 ) -> str:
     """Table 1 as a Markdown table (mean ± std, count) with the findings of
     :func:`table1_findings` (⚠ on flagged cells, sentences under the table) and a methods note."""
-    flags, findings = table1_findings(table)
-    lines = [
-        "| Model | Kind | n | SSIM | PSNR (dB) | abs. porosity error | S2 distance | chord W1 (px) |",
-        "|---|---|---:|---|---|---|---|---|",
-    ]
     no_pores = (
         pore_mode is not None
         and not pore_mode.get("bimodal", True)
         and not pore_mode.get("configured")
     )
+    flags, findings = table1_findings(table, rock=not no_pores)
+    lines = [
+        "| Model | Kind | n | SSIM | PSNR (dB) | abs. porosity error | S2 distance | chord W1 (px) |",
+        "|---|---|---:|---|---|---|---|---|",
+    ]
     for i, r in enumerate(table.itertuples(index=False)):
         psnr = _pm(r.psnr_mean, r.psnr_std, ".2f")
         if r.psnr_n_inf:
@@ -392,6 +417,10 @@ def table1_markdown(
             _pm(r.porosity_abs_err_mean, r.porosity_abs_err_std, ".4f"),
             _with_inf(r, "s2_distance", ".3f"),
             _with_inf(r, "chord_distance", ".2f"),
+        ]
+        rock = [
+            f"⚠ {cell}" if (i, metric) in flags else cell
+            for cell, (metric, _, _) in zip(rock, _ROCK_ERRORS, strict=True)
         ]
         if no_pores:
             rock = ["n/a (no pore mode)"] * 3
@@ -414,7 +443,7 @@ def table1_markdown(
         "S2_true(r)| / true porosity, S2 = two-point correlation of the pore phase along x and "
         "y) and the chord W1 (Wasserstein-1 distance between pore chord-length distributions "
         "along rows and columns, px); lower is better. "
-        "⚠: below the constant mean-grey image (the `mean` baseline) on that metric. "
+        "⚠: worse than the constant mean-grey image (the `mean` baseline) on that metric. "
         "“mean of K”: the per-pixel mean of K DDPM samples; the plain DDPM row is one sample.",
     ]
     if pore_mode is not None:

@@ -9,19 +9,9 @@ from collections.abc import Mapping
 import pandas as pd
 
 from rocksr.data.predstore import StoreSpec, _spec, expand_sample_means, open_predictions
-from rocksr.evaluation.tables import otsu_sem_threshold, per_tile_metrics, table1, table1_markdown
+from rocksr.evaluation import metrics as M
+from rocksr.evaluation.tables import per_tile_metrics, table1, table1_markdown, train_sem_histogram
 from rocksr.stages.args import json_arg, named_paths
-
-
-def train_pore_mode(store: str | os.PathLike, splits: str | os.PathLike) -> dict:
-    """:func:`rocksr.evaluation.rock_metrics.bimodality` of the pooled train-split SEM."""
-    from rocksr.data.predstore import grey_histogram
-    from rocksr.data.splits import split_tile_ids
-    from rocksr.data.tilestore import open_tiles
-    from rocksr.evaluation.rock_metrics import bimodality
-
-    ids = split_tile_ids(splits, "train")
-    return bimodality(grey_histogram(open_tiles(store), "sem", ids))
 
 
 def evaluate(
@@ -54,9 +44,12 @@ def evaluate(
         if sample_means
         else {n: _spec(v) for n, v in pred_stores.items()}
     )
-    pore_mode = train_pore_mode(store, splits)
+    from rocksr.evaluation.rock_metrics import bimodality
+
+    hist = train_sem_histogram(store, splits)  # one pass: the pore-mode check and Otsu
+    pore_mode = bimodality(hist)
     if porosity_threshold is None:
-        thr = otsu_sem_threshold(store, splits)
+        thr = M.otsu_threshold_from_histogram(hist)
         source = "Otsu on the train-split ground-truth SEM"
     else:
         thr = float(porosity_threshold)

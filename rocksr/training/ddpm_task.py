@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rocksr.config.ddpm import DDPM
+from rocksr.config.ddpm import DDPM, unet_downsampling_factor
 from rocksr.config.training import resolve_training
 from rocksr.data.values import tensor_to_uint8
 from rocksr.diffusion.sampling import sample, threshold_config
@@ -121,7 +121,7 @@ class DDPMTask:
 
     def check_tiles(self, tile: int, store: object) -> None:
         """The tiles (and crops) must fit the U-Net's down-sampling factor."""
-        levels = len(self.cfg["unet"]["block_out_channels"]) - 1
+        levels = unet_downsampling_factor(self.cfg["unet"]).bit_length() - 1
         crop = self.cfg["crop"]
         if crop is not None and (int(crop) % 2**levels or int(crop) > tile):
             raise ValueError(

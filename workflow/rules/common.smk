@@ -18,6 +18,7 @@ from rocksr.config.sections import SECTIONS
 from rocksr.config.training import resolve_training
 from rocksr.config_checks import check_outputs_under, check_run_name, precheck_config
 from rocksr.config_feasibility import check_feasibility
+from rocksr.files import write_text
 from rocksr.data.tiling import footprint_size
 from snakemake.utils import validate
 
@@ -64,9 +65,7 @@ if len(CONFIG_LAYERS) > 1:
 
 def write_resolved_config():
     """results/<run>/config.resolved.yaml: every value in force and where it came from."""
-    path = Path(R, "config.resolved.yaml")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(resolved_text(config, CONFIG_SOURCES))
+    write_text(resolved_text(config, CONFIG_SOURCES), Path(R, "config.resolved.yaml"))
 
 
 WORKFLOW_START = time.time()
