@@ -19,6 +19,7 @@ from rocksr.stages import (
     build_dataset,
     enhance,
     enhance_figure,
+    example_data,
     figure1,
     figures,
     histograms,
@@ -41,6 +42,7 @@ from rocksr.stages import (
 
 STAGES: tuple[ModuleType, ...] = (
     synthesize,
+    example_data,
     simulate_mct,
     normalize,
     histograms,

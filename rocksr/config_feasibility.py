@@ -3,7 +3,7 @@
 Called by the workflow after schema validation (``check_feasibility(config)``). The checks need
 no pixels: the U-Net's down-sampling factor against the tile (and crop) size; each sample's
 images (their headers only: missing or unreadable files, pages outside a stack, shapes that
-differ without ``mct_scale``, a crop outside the image) and the rotation-safe footprint against
+differ without ``mct_scale``, a crop outside the image, a mask image of the wrong shape) and the rotation-safe footprint against
 them; block counts against the split fractions; hold-out names against the samples.
 """
 
@@ -58,7 +58,7 @@ def _sample_shape(s: dict) -> tuple[tuple[int, int] | None, str | None]:
         f = scale_factor(s.get("mct_scale"), mct, sem, f"sample {name!r}")
     except (ImageError, KeyError) as exc:
         return None, f"sample {name!r}: {exc}"
-    mct = (mct[0] * f, mct[1] * f)
+    raw_mct, mct = mct, (mct[0] * f, mct[1] * f)
     if mct != sem:
         return None, (
             f"sample {name!r}: micro-CT {mct[0]}x{mct[1]}"
@@ -66,6 +66,9 @@ def _sample_shape(s: dict) -> tuple[tuple[int, int] | None, str | None]:
             + f" and SEM {sem[0]}x{sem[1]} differ; register them, or set mct_scale (an integer"
             " or auto) if the micro-CT has a coarser pixel size"
         )
+    problem = _mask_problem(s, raw_mct, sem, f)
+    if problem:
+        return None, problem
     crop = s.get("crop")
     if crop:
         y0, x0, h, w = (int(v) for v in crop)
@@ -73,6 +76,26 @@ def _sample_shape(s: dict) -> tuple[tuple[int, int] | None, str | None]:
             return None, f"sample {name!r}: crop {list(crop)} leaves the {sem[0]}x{sem[1]} image"
         return (h, w), None
     return sem, None
+
+
+def _mask_problem(s: dict, raw_mct: tuple, sem: tuple, factor: int) -> str | None:
+    """A mask image that is missing, unreadable or of neither allowed shape (header only)."""
+    from rocksr.data.images import ImageError, image_shape
+    from rocksr.data.masks import MASK_MODES
+
+    spec, name = s.get("mask"), s.get("name")
+    if not spec or spec in MASK_MODES:
+        return None
+    try:
+        shape = image_shape(spec, None, None)
+    except ImageError as exc:
+        return f"sample {name!r}: mask: {exc}"
+    if shape == sem or (factor > 1 and shape == raw_mct):
+        return None
+    allowed = f"the SEM's {sem[0]}x{sem[1]}" + (
+        f" or the micro-CT's {raw_mct[0]}x{raw_mct[1]}" if factor > 1 else ""
+    )
+    return f"sample {name!r}: mask {spec} is {shape[0]}x{shape[1]}, not {allowed}"
 
 
 def _split_problems(config: dict) -> list[str]:

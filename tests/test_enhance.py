@@ -203,6 +203,43 @@ def test_normalization_round_trip_reproduces_the_training_image(tmp_path, monkey
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "s.tif"), trained)
 
 
+def test_a_field_of_view_record_finds_the_inputs_own_fov(tmp_path, monkeypatch) -> None:
+    """Training with ``mask: auto_fov`` records ``within: auto_fov``; enhance then takes the
+    percentiles inside the new input's field of view: on the training micro-CT it reproduces
+    the normalized training image bit for bit (2-D and as a stack), and an input without a
+    surround falls back to every pixel and says so."""
+    from rocksr.data.masks import disc
+    from rocksr.stages.normalize import normalize_pair
+
+    raw = smooth_image(64, 64, seed=5, dtype=np.uint16) // 2 + 1000
+    raw[~disc(raw.shape, (31.5, 31.5), 30.0)] = 0
+    tifffile.imwrite(tmp_path / "mct_raw.tif", raw)
+    tifffile.imwrite(tmp_path / "sem_raw.tif", smooth_image(64, 64, seed=6, dtype=np.uint16))
+    report = normalize_pair(
+        tmp_path / "mct_raw.tif",
+        tmp_path / "sem_raw.tif",
+        tmp_path / "mct.tif",
+        tmp_path / "sem.tif",
+        tmp_path / "n.json",
+        {},
+        mask="auto_fov",
+    )
+    record = {"method": "percentile", "mct": report["mct"]["params"], "within": "auto_fov"}
+    identity_cgan(monkeypatch, {"tile_size": TILE, "normalization": record})
+    (tmp_path / "c.pt").write_bytes(b"x")
+    trained = tifffile.imread(tmp_path / "mct.tif")
+    r = run(tmp_path / "c.pt", tmp_path / "mct_raw.tif", tmp_path / "o.tif")
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "o.tif"), trained)
+    assert r["normalization"]["black"] == report["mct"]["stretch_black"] > 0
+    assert "percentiles within its field of view" in r["normalization"]["limits_over"]
+    run(tmp_path / "c.pt", tmp_path / "mct_raw.tif", tmp_path / "s.tif", pages="0")
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "s.tif"), trained)
+    # no surround: every pixel, said
+    tifffile.imwrite(tmp_path / "inner.tif", raw[16:48, 16:48])
+    r = run(tmp_path / "c.pt", tmp_path / "inner.tif", tmp_path / "i.tif")
+    assert "no circular field of view found" in r["normalization"]["limits_over"]
+
+
 def test_stack_limits_are_np_percentile_of_the_whole_stack() -> None:
     from rocksr.data.normalize import normalize_image, stretch_limits
 

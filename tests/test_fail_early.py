@@ -113,3 +113,25 @@ def test_file_samples_are_checked_from_their_headers(tmp_path) -> None:
     )
     cfg = _with(samples=[{**base, "mct": str(tmp_path / "gone.tif")}])
     assert any("gone.tif: file does not exist" in p for p in feasibility_problems(cfg))
+
+
+def test_a_mask_image_is_checked_from_its_header(tmp_path) -> None:
+    """A mask image must exist and have the SEM's shape (or the micro-CT's, with mct_scale)."""
+    import numpy as np
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "m.tif", np.zeros((40, 50), np.uint8))
+    tifffile.imwrite(tmp_path / "s.tif", np.zeros((160, 200), np.uint8))
+    tifffile.imwrite(tmp_path / "k.tif", np.zeros((160, 100), np.uint8))
+    base = {
+        "name": "r",
+        "mct": str(tmp_path / "m.tif"),
+        "sem": str(tmp_path / "s.tif"),
+        "mct_scale": 4,
+    }
+    for ok in ("auto_fov", "none", str(tmp_path / "m.tif"), str(tmp_path / "s.tif")):
+        assert feasibility_problems(_with(samples=[{**base, "mask": ok}])) == []
+    (problem,) = feasibility_problems(_with(samples=[{**base, "mask": str(tmp_path / "k.tif")}]))
+    assert "k.tif is 160x100, not the SEM's 160x200 or the micro-CT's 40x50" in problem
+    (problem,) = feasibility_problems(_with(samples=[{**base, "mask": str(tmp_path / "no.png")}]))
+    assert "sample 'r': mask:" in problem and "no.png: file does not exist" in problem

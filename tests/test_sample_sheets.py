@@ -109,7 +109,8 @@ def test_unknown_column_is_named_with_the_allowed_ones(tmp_path: Path, images: P
     assert msg.startswith(f"config: samples: sheet {tmp_path / 'sheets' / 's.tsv'}: line 2: ")
     assert "unknown column 'mct_pages' (did you mean 'mct_page'?)" in msg
     assert msg.endswith(
-        "allowed columns: name, mct, sem, mct_page, sem_page, mct_series, sem_series, mct_scale, crop"
+        "allowed columns: name, mct, sem, mct_page, sem_page, mct_series, sem_series, mct_scale, crop, "
+        "mask"
     )
 
 
@@ -266,3 +267,26 @@ def test_a_sheet_carries_registration_columns(tmp_path: Path) -> None:
     samples = expand_samples("s.tsv", tmp_path)
     assert samples[0]["mct_scale"] == "auto" and samples[0]["crop"] == [0, 0, 64, 64]
     assert samples[1]["mct_scale"] == 4 and "crop" not in samples[1]
+
+
+def test_a_sheet_carries_the_mask_column(tmp_path: Path) -> None:
+    """``mask``: none / auto_fov kept as words, a mask image resolved against the sheet folder
+    (and required to exist)."""
+    (tmp_path / "sheets" / "masks").mkdir(parents=True)
+    for name in ("a.tif", "masks/a_mask.png"):
+        (tmp_path / "sheets" / name).write_bytes(b"")
+    sheet(
+        tmp_path / "sheets" / "s.tsv",
+        "name\tmct\tsem\tmask\nr1\ta.tif\ta.tif\tauto_fov\nr2\ta.tif\ta.tif\tmasks/a_mask.png\n"
+        "r3\ta.tif\ta.tif\tnone\nr4\ta.tif\ta.tif\t\n",
+    )
+    samples = expand_samples("sheets/s.tsv", tmp_path)
+    assert [s.get("mask") for s in samples] == [
+        "auto_fov",
+        str(tmp_path / "sheets" / "masks" / "a_mask.png"),
+        "none",
+        None,
+    ]
+    sheet(tmp_path / "sheets" / "bad.tsv", "name\tmct\tsem\tmask\nr1\ta.tif\ta.tif\tauto_fv\n")
+    message = error("sheets/bad.tsv", tmp_path)
+    assert "bad.tsv: line 2" in message and "mask image 'auto_fv' does not exist" in message

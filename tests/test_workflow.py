@@ -52,6 +52,8 @@ def test_tiny_workflow_builds_everything(tiny_run):
         "figures/figure1.png",
         "normalized/tiny0/histograms.png",
         "normalized/tiny0/normalize.json",
+        "normalized/tiny0/mask.png",
+        "dataset/dropped_tiles.csv",
         "models/cgan/best.pt",
         "models/ddpm/best.pt",
         "models/ddpm/history.csv",

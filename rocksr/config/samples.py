@@ -9,7 +9,9 @@ also accepts two shorter forms and turns them into that list:
 2. **A string**: the path (relative to ``base_dir``) of a sample sheet, the Snakemake-workflows
    convention. ``.tsv`` / ``.txt`` are tab-separated, ``.csv`` comma-separated. The header names
    the columns ``name, mct, sem`` (required) and ``mct_page, sem_page, mct_series, sem_series``
-   (optional, non-negative integers; an empty cell means absent). Lines starting with ``#`` and
+   (optional, non-negative integers; an empty cell means absent), ``mct_scale`` (an integer or
+   ``auto``), ``crop`` (``y0 x0 height width``) and ``mask`` (``none``, ``auto_fov`` or a mask
+   image path). Lines starting with ``#`` and
    blank lines are skipped. A relative ``mct`` / ``sem`` path resolves against the *sheet's*
    folder and is written out as an absolute path; every listed image must exist.
 3. **A mapping** ``{mct: "<glob>", sem: "<glob>"}`` (optionally ``name_from: stem``, the only
@@ -33,18 +35,19 @@ from pathlib import Path
 from typing import Any
 
 from rocksr.config.merge import ConfigError, suggest
+from rocksr.data.masks import MASK_MODES
 
 REQUIRED_COLUMNS = ("name", "mct", "sem")
 OPTIONAL_COLUMNS = ("mct_page", "sem_page", "mct_series", "sem_series")
 # registration helpers: mct_scale (an integer or auto), crop (y0 x0 height width, space- or
-# comma-separated)
-REGISTRATION_COLUMNS = ("mct_scale", "crop")
+# comma-separated), mask (none, auto_fov or a mask image path, relative to the sheet's folder)
+REGISTRATION_COLUMNS = ("mct_scale", "crop", "mask")
 ALLOWED_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + REGISTRATION_COLUMNS
 DELIMITERS = {".tsv": "\t", ".txt": "\t", ".csv": ","}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 GLOB_KEYS = ("mct", "sem", "name_from")
-MODALITY = {"mct": "micro-CT", "sem": "SEM"}
+MODALITY = {"mct": "micro-CT", "sem": "SEM", "mask": "mask"}
 SHOW_AT_MOST = 10
 
 
@@ -159,6 +162,13 @@ def sheet_sample(columns: list[str], cells: list[str], folder: Path, where: str)
         if len(parts) != 4:
             raise ConfigError(f"{where}: crop {row['crop']!r} needs 4 numbers: y0 x0 height width")
         sample["crop"] = [sheet_integer(v, "crop", f"{where} (sample {name!r})") for v in parts]
+    mask = row.get("mask", "")
+    if mask:
+        sample["mask"] = (
+            mask
+            if mask in MASK_MODES
+            else sheet_image(mask, "mask", folder, f"{where} (sample {name!r})")
+        )
     return sample
 
 

@@ -139,12 +139,17 @@ def _read_png(path: Path) -> np.ndarray:
 
 
 def read_image(
-    path: str | os.PathLike, page: int | None = None, series: int | None = None
+    path: str | os.PathLike,
+    page: int | None = None,
+    series: int | None = None,
+    *,
+    allow_constant: bool = False,
 ) -> np.ndarray:
     """Read one 2-D grey image (TIFF 8/16-bit/float, single page, a chosen page or series; PNG).
 
     RGB(A) with equal channels becomes grey. Every problem raises :class:`ImageError` naming
-    the file: missing, unreadable or truncated, unsupported format or channel layout, NaN/inf.
+    the file: missing, unreadable or truncated, unsupported format or channel layout, NaN/inf,
+    and a constant image unless ``allow_constant`` (masks may be).
     """
     p = Path(path)
     if not p.exists():
@@ -180,7 +185,7 @@ def read_image(
         raise ImageError(f"{p}: contains {n_bad} NaN/inf pixel(s)")
     if arr.size == 0:
         raise ImageError(f"{p}: image is empty")
-    if arr.min() == arr.max():
+    if not allow_constant and arr.min() == arr.max():
         raise ImageError(
             f"{p}: is constant (every pixel = {arr.flat[0]}); there is nothing to learn from it"
         )

@@ -31,12 +31,15 @@ def normalize_image(
     clahe: bool = False,
     clahe_clip: float = 0.01,
     clahe_kernel: int = 64,
+    mask: np.ndarray | None = None,
 ) -> np.ndarray:
     """Percentile-stretch ``arr`` to 8 bits, optionally followed by CLAHE.
 
-    A constant image (``hi == lo``) maps to 0 everywhere rather than dividing by zero.
+    The percentiles are taken over the pixels where ``mask`` is true (all pixels without one);
+    every pixel is stretched. A constant image (``hi == lo``) maps to 0 everywhere rather than
+    dividing by zero.
     """
-    lo, hi = stretch_limits(arr, p_low, p_high)
+    lo, hi = stretch_limits(arr if mask is None else arr[mask], p_low, p_high)
     return stretch_to_uint8(arr, lo, hi, clahe, clahe_clip, clahe_kernel)
 
 

@@ -408,8 +408,12 @@ def leakage(manifest: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
-def split_counts(manifest: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
-    """Views, base tiles and fraction of assigned views per split (``excluded`` included)."""
+def split_counts(
+    manifest: pd.DataFrame, splits: pd.DataFrame, dropped: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Views, base tiles and fraction of assigned views per split (``excluded`` included), then
+    one row per reason in the ``dropped`` tiles table (base tiles never made into views, e.g.
+    ``outside_mask``; views empty)."""
     m = manifest.merge(splits, on="tile_id")
     assigned = (m["split"] != "excluded").sum()
     rows = []
@@ -425,6 +429,16 @@ def split_counts(manifest: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
                 else float("nan"),
             }
         )
+    if dropped is not None:
+        for reason, n in dropped["reason"].value_counts().sort_index().items():
+            rows.append(
+                {
+                    "split": f"dropped: {reason}",
+                    "views": pd.NA,
+                    "base_tiles": int(n),
+                    "fraction_of_assigned": float("nan"),
+                }
+            )
     return pd.DataFrame(rows)
 
 

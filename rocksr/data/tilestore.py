@@ -69,6 +69,10 @@ class SamplePair:
     name: str
     mct: np.ndarray
     sem: np.ndarray
+    mask: np.ndarray | None = None  # valid area (None: all of it)
+
+
+DROPPED_COLUMNS = ["sample", "grid_row", "grid_col", "y0", "x0", "reason"]
 
 
 def build_manifest(
@@ -79,17 +83,49 @@ def build_manifest(
     edge_tiles: str,
 ) -> pd.DataFrame:
     """Manifest rows (one per view) for ``(name, height, width)`` samples, in store order."""
-    frames = []
+    return plan_dataset(samples, size, stride, angles, edge_tiles)[0]
+
+
+def plan_dataset(
+    samples: Sequence[tuple[str, int, int]],
+    size: int,
+    stride: int,
+    angles: Sequence[float],
+    edge_tiles: str,
+    masks: dict[str, np.ndarray | None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(manifest, dropped tiles) for ``(name, height, width)`` samples with optional valid-area
+    ``masks`` by name: the manifest has one row per view in store order, the dropped table one
+    row per base tile with no view and why (:func:`rocksr.data.tiling.dropped_tiles`)."""
+    from rocksr.data.masks import outside_integral
+    from rocksr.data.tiling import dropped_tiles
+
+    frames, dropped = [], []
     for name, h, w in samples:
-        views = plan_views(h, w, size, stride, list(angles), edge_tiles)
+        mask = (masks or {}).get(name)
+        valid = None if mask is None else outside_integral(mask)
+        views = plan_views(h, w, size, stride, list(angles), edge_tiles, valid)
         df = pd.DataFrame([asdict(v) for v in views], columns=list(TileView.__dataclass_fields__))
         df.insert(0, "sample", name)
         df["image_height"] = h
         df["image_width"] = w
         frames.append(df)
+        dropped += [{"sample": name, **d} for d in dropped_tiles(h, w, size, stride, views, valid)]
     manifest = pd.concat(frames, ignore_index=True)
     manifest.insert(0, "tile_id", np.arange(len(manifest), dtype=np.int64))
-    return manifest[MANIFEST_COLUMNS]
+    return manifest[MANIFEST_COLUMNS], pd.DataFrame(dropped, columns=DROPPED_COLUMNS)
+
+
+def read_dropped(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a dropped-tiles CSV (``dataset/dropped_tiles.csv``) and check its columns."""
+    p = Path(path)
+    if not p.is_file():
+        raise StoreError(f"{p}: dropped-tiles table does not exist")
+    df = pd.read_csv(p)
+    missing = [c for c in DROPPED_COLUMNS if c not in df.columns]
+    if missing:
+        raise StoreError(f"{p}: dropped-tiles table lacks columns {missing}")
+    return df
 
 
 def _compressors(name: str, level: int) -> list:

@@ -59,12 +59,22 @@ def _lerp(a: float, b: float, t: float) -> float:
 
 
 def stack_limits(
-    read: Callable[[int], np.ndarray], n: int, p_low: float, p_high: float
+    read: Callable[[int], np.ndarray],
+    n: int,
+    p_low: float,
+    p_high: float,
+    mask: np.ndarray | None = None,
 ) -> tuple[float, float, str]:
     """Black/white points (percentiles ``p_low``/``p_high``) over ``n`` slices read one at a
-    time: exact (streamed histogram, equal to ``np.percentile`` of the whole stack) for
-    uint8/uint16/bool, else from a regular subsample of at most 2**24 pixels.
-    Returns ``(lo, hi, how)``."""
+    time (only their pixels inside ``mask``, when given): exact (streamed histogram, equal to
+    ``np.percentile`` of the whole stack) for uint8/uint16/bool, else from a regular subsample of
+    at most 2**24 pixels. Returns ``(lo, hi, how)``."""
+    if mask is not None:
+        inner = read
+
+        def read(z: int) -> np.ndarray:
+            return inner(z)[mask]
+
     if not 0.0 <= p_low < p_high <= 100.0:
         raise ValueError(
             f"percentiles must satisfy 0 <= p_low < p_high <= 100, got {p_low}, {p_high}"
@@ -86,9 +96,11 @@ def stack_limits(
             b = float(np.searchsorted(cum, min(i + 1, total - 1), side="right"))
             out.append(_lerp(a, b, t))
         return out[0], out[1], f"exact, over {n} slice(s)"
-    h, w = first.shape
-    step = max(1, math.ceil(math.sqrt(h * w * n / _SUBSAMPLE_MAX)))
-    parts = [(first if z == 0 else read(z))[::step, ::step].ravel() for z in range(n)]
+    step = max(1, math.ceil(math.sqrt(first.size * n / _SUBSAMPLE_MAX)))
+    if first.ndim == 1:  # masked pixels: a regular subsample of the same density
+        parts = [(first if z == 0 else read(z))[:: step * step] for z in range(n)]
+    else:
+        parts = [(first if z == 0 else read(z))[::step, ::step].ravel() for z in range(n)]
     lo, hi = np.percentile(np.concatenate(parts), [p_low, p_high])
     how = f"over {n} slice(s)" + (f", every {step}th pixel in y and x" if step > 1 else "")
     return float(lo), float(hi), how

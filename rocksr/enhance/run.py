@@ -26,8 +26,12 @@ Normalization (``normalize``):
   ``rocksr`` did to the training image.  For a stack the black/white points are computed once
   over all selected slices (exact for 8/16-bit input, from a regular subsample of at most
   ``2**24`` pixels otherwise), so every slice gets the same mapping (no slice-to-slice contrast
-  flicker); CLAHE, if recorded, is applied per slice.  A checkpoint without the record is an
-  error that says to pass ``percentile`` or ``none``.
+  flicker); CLAHE, if recorded, is applied per slice.  When the record says the training
+  percentiles were taken inside a circular field of view (``within: auto_fov``: every training
+  sample had ``mask: auto_fov``), the input's own field of view is found on its first slice and
+  the percentiles are taken inside it (every pixel is still stretched); an input without a
+  constant surround uses every pixel, and the provenance says which.  A checkpoint without the
+  record is an error that says to pass ``percentile`` or ``none``.
 * ``percentile``: the default stretch (0.5 / 99.5 percentiles, no CLAHE), as above.
 * ``none``: the input must already be 8-bit (normalized as the training data were).
 
@@ -121,8 +125,10 @@ def normalization_record(cfg: dict, checkpoint: str | os.PathLike) -> dict:
     """The micro-CT normalization recorded in a checkpoint config, checked, with defaults.
 
     Expected: ``cfg["normalization"] = {"method": "percentile", "mct": {p_low, p_high, clahe,
-    clahe_clip, clahe_kernel}, "sem": {...}, ...}`` (other keys are kept, unused).  Returns
-    ``{"method", "params"}`` (``params`` = the ``mct`` parameters, defaults filled)."""
+    clahe_clip, clahe_kernel}, "sem": {...}, "within": "image" | "auto_fov" | "masks", ...}``
+    (other keys are kept, unused).  Returns ``{"method", "params", "within"}`` (``params`` = the
+    ``mct`` parameters, defaults filled; ``within`` where the percentiles were taken, ``image``
+    for records that predate masks)."""
     from rocksr.data.normalize import NORMALIZE_DEFAULTS
 
     rec = cfg.get("normalization")
@@ -146,7 +152,8 @@ def normalization_record(cfg: dict, checkpoint: str | os.PathLike) -> dict:
             f"{checkpoint}: normalization record has unknown mct keys {unknown}; pass "
             "--normalize percentile or none"
         )
-    return {"method": method, "params": {**NORMALIZE_DEFAULTS, **rec["mct"]}}
+    within = rec.get("within", "image")
+    return {"method": method, "params": {**NORMALIZE_DEFAULTS, **rec["mct"]}, "within": within}
 
 
 # ------------------------------------------------------------------------------ normalization
@@ -242,14 +249,24 @@ def _tiling(
 
 
 class _Normalizer:
-    """The contrast mapping applied to every input slice, decided before any model work."""
+    """The contrast mapping applied to every input slice, decided before any model work.
+
+    With ``from-checkpoint`` and training pairs whose percentiles were taken inside a circular
+    field of view (every sample ``mask: auto_fov``), the input's field of view is found on its
+    first slice (:func:`rocksr.data.masks.auto_fov`) and the black/white points are taken inside
+    it; an input with no constant surround (already cropped inside its field of view) uses every
+    pixel, and the record says which."""
 
     def __init__(self, mode: str, cfg: dict, ckpt_path: Path, src: Any) -> None:
         from rocksr.data.normalize import NORMALIZE_DEFAULTS, stretch_limits
 
-        self.src, self.params = src, None
+        self.src, self.params, self.mask = src, None, None
+        within = "the whole image"
         if mode == "from-checkpoint":
-            self.params = normalization_record(cfg, ckpt_path)["params"]
+            record = normalization_record(cfg, ckpt_path)
+            self.params = record["params"]
+            if record["within"] == "auto_fov":
+                self.mask, within = _input_fov(src)
         elif mode == "percentile":
             self.params = dict(NORMALIZE_DEFAULTS)
         elif src.dtype != np.uint8:
@@ -261,10 +278,16 @@ class _Normalizer:
         if self.params is not None:
             pl, ph = self.params["p_low"], self.params["p_high"]
             if src.stack:
-                self.lo, self.hi, self.limits_over = stack_limits(src.read, src.n, pl, ph)
+                self.lo, self.hi, self.limits_over = stack_limits(
+                    src.read, src.n, pl, ph, self.mask
+                )
             else:
-                self.lo, self.hi = stretch_limits(src.read(0), pl, ph)
+                first = src.read(0)
+                self.lo, self.hi = stretch_limits(
+                    first if self.mask is None else first[self.mask], pl, ph
+                )
                 self.limits_over = "the image"
+            self.limits_over += f"; percentiles within {within}"
         self.record = {
             "mode": mode,
             "method": None if self.params is None else "percentile",
@@ -282,8 +305,22 @@ class _Normalizer:
         if self.params is None:
             return a
         if not self.src.stack:
-            return normalize_image(a, **self.params)
+            return normalize_image(a, **self.params, mask=self.mask)
         return stretch_fixed(a, self.lo, self.hi, **self.params)
+
+
+def _input_fov(src: Any) -> tuple[np.ndarray | None, str]:
+    """(mask, said) of the input's circular field of view, found on its first slice."""
+    from rocksr.data.images import ImageError
+    from rocksr.data.masks import auto_fov, disc
+
+    try:
+        fov = auto_fov(src.read(0), str(src.path))
+    except ImageError:
+        return None, "the whole image (no circular field of view found in the input)"
+    cy, cx = fov["centre_yx"]
+    said = f"its field of view (disc at y {cy:g}, x {cx:g}, radius {fov['radius_px']:g} px)"
+    return disc(src.shape, (cy, cx), fov["radius_px"]), said
 
 
 def _provenance(kind: str, ckpt_path: Path, src: Any, norm: _Normalizer, **settings: Any) -> dict:

@@ -13,44 +13,59 @@ import pandas as pd
 from rocksr import __version__
 from rocksr.config.merge import merge_known
 from rocksr.data.images import ImageError, check_pair, read_image
+from rocksr.data.masks import read_mask_image
 from rocksr.data.normalize import NORMALIZE_DEFAULTS
 from rocksr.data.tilestore import (
     STORE_DEFAULTS,
     SamplePair,
-    build_manifest,
+    plan_dataset,
     write_manifest,
     write_tiles,
 )
 from rocksr.data.tiling import footprint_size
-from rocksr.files import sha256_file
+from rocksr.files import sha256_file, write_table
 from rocksr.outputs import check_file_target, check_store_target
 from rocksr.stages.args import json_arg
 
 log = logging.getLogger(__name__)
 
 
-def normalization_record(normalize: dict | None) -> dict:
+def normalization_record(normalize: dict | None, mask_modes: Sequence[str] | None = None) -> dict:
     """The contrast normalization of the pairs (``normalize`` config section, defaults filled):
-    ``{"method": "percentile", "mct": {...}, "sem": {...}}``."""
+    ``{"method": "percentile", "mct": {...}, "sem": {...}, "within": ...}``. ``within`` says
+    where the percentiles were taken, from the samples' ``mask`` modes: ``image`` (no masks),
+    ``auto_fov`` (every sample's circular field of view; ``rocksr enhance`` then finds the new
+    input's) or ``masks`` (mask images, or a mix)."""
     n = normalize or {}
+    modes = {m or "none" for m in mask_modes or ["none"]}
+    within = "image" if modes == {"none"} else "auto_fov" if modes == {"auto_fov"} else "masks"
     return {
         "method": "percentile",
         "mct": merge_known(NORMALIZE_DEFAULTS, n.get("mct"), "normalize.mct"),
         "sem": merge_known(NORMALIZE_DEFAULTS, n.get("sem"), "normalize.sem"),
+        "within": within,
     }
 
 
-def load_pairs(samples: Sequence[tuple[str, str, str]], tile_size: int) -> list[SamplePair]:
-    """Read normalized 8-bit pairs ``(name, mct_path, sem_path)`` and check them all first."""
+def load_pairs(
+    samples: Sequence[tuple[str, str, str]],
+    tile_size: int,
+    masks: Sequence[str | os.PathLike] | None = None,
+) -> list[SamplePair]:
+    """Read normalized 8-bit pairs ``(name, mct_path, sem_path)`` (and each one's valid-area
+    mask image, when ``masks`` lists them in the same order) and check them all first."""
     pairs = []
     fp = footprint_size(tile_size)
-    for name, mct_path, sem_path in samples:
+    if masks is not None and len(masks) != len(samples):
+        raise ValueError(f"{len(samples)} samples but {len(masks)} masks")
+    for i, (name, mct_path, sem_path) in enumerate(samples):
         mct, sem = read_image(mct_path), read_image(sem_path)
         for arr, path in ((mct, mct_path), (sem, sem_path)):
             if arr.dtype != np.uint8:
                 raise ImageError(f"{path}: expected a normalized 8-bit image, got {arr.dtype}")
         check_pair(mct, sem, mct_path, sem_path, min_size=fp)
-        pairs.append(SamplePair(name, mct, sem))
+        mask = None if masks is None else read_mask_image(masks[i], mct.shape)
+        pairs.append(SamplePair(name, mct, sem, None if mask is None or mask.all() else mask))
     names = [p.name for p in pairs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -67,8 +82,15 @@ def build_dataset(
     provenance: dict | None = None,
     normalization: dict | None = None,
     progress: bool = True,
+    *,
+    out_dropped: str | os.PathLike | None = None,
+    masks: Sequence[str | os.PathLike] | None = None,
+    mask_modes: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Tile every sample, rotate each base tile by every angle, write the store and manifest."""
+    """Tile every sample, rotate each base tile by every angle, write the store and manifest.
+
+    With ``masks`` (one valid-area mask image per sample), only views whose footprint lies inside
+    the mask are kept; ``out_dropped`` lists every base tile left without a view and why."""
     size, stride = int(tiling["size"]), int(tiling["stride"])
     angles = [float(a) for a in tiling["angles"]]
     repeated = sorted({a % 360 for a in angles if [b % 360 for b in angles].count(a % 360) > 1})
@@ -79,8 +101,18 @@ def build_dataset(
     sp = merge_known(STORE_DEFAULTS, store_params, "store")
     check_store_target(out_store)  # refuse a foreign output before any work
     check_file_target(out_manifest)
-    pairs = load_pairs(samples, size)
-    manifest = build_manifest([(p.name, *p.mct.shape) for p in pairs], size, stride, angles, edge)
+    if out_dropped is not None:
+        check_file_target(out_dropped)
+    pairs = load_pairs(samples, size, masks)
+    manifest, dropped = plan_dataset(
+        [(p.name, *p.mct.shape) for p in pairs],
+        size,
+        stride,
+        angles,
+        edge,
+        {p.name: p.mask for p in pairs},
+    )
+    check_every_sample_tiled(pairs, manifest, dropped, size, masks)
     attributes = {
         "rocksr_version": __version__,
         "tile_size": size,
@@ -96,13 +128,20 @@ def build_dataset(
                 "sem": str(s),
                 "mct_sha256": sha256_file(m),
                 "sem_sha256": sha256_file(s),
+                **(
+                    {"mask": str(masks[i]), "mask_sha256": sha256_file(masks[i])}
+                    if masks is not None
+                    else {}
+                ),
             }
-            for name, m, s in samples
+            for i, (name, m, s) in enumerate(samples)
         },
         "config": provenance or {},
         # how the micro-CT and SEM were made 8-bit: checkpoints carry it to `rocksr enhance`
-        "normalization": normalization_record(normalization),
+        "normalization": normalization_record(normalization, mask_modes),
         "manifest_columns": list(manifest.columns),
+        # base tiles per sample: kept (with at least one view) and dropped, by reason
+        "base_tiles": base_tile_counts(manifest, dropped),
     }
     log.info("writing %d views (%d samples) to %s", len(manifest), len(pairs), out_store)
     write_tiles(
@@ -118,8 +157,40 @@ def build_dataset(
         interpolation=interpolation,
         progress=progress,
     )
+    if out_dropped is not None:
+        write_table(dropped, out_dropped)
     write_manifest(manifest, out_manifest)
     return manifest
+
+
+def base_tile_counts(manifest: pd.DataFrame, dropped: pd.DataFrame) -> dict:
+    """``{sample: {"kept": n, <reason>: n, ...}}`` over the grid's base tiles."""
+    out = {}
+    for name in dict.fromkeys(manifest["sample"]):
+        kept = manifest[manifest["sample"] == name].drop_duplicates(["grid_row", "grid_col"])
+        reasons = dropped.loc[dropped["sample"] == name, "reason"].value_counts()
+        out[name] = {"kept": len(kept), **{str(k): int(v) for k, v in reasons.items()}}
+    return out
+
+
+def check_every_sample_tiled(
+    pairs: list[SamplePair],
+    manifest: pd.DataFrame,
+    dropped: pd.DataFrame,
+    size: int,
+    masks: Sequence[str | os.PathLike] | None,
+) -> None:
+    """Refuse a sample that keeps no view (its valid area holds no tile)."""
+    for i, p in enumerate(pairs):
+        if (manifest["sample"] == p.name).any():
+            continue
+        n = int((dropped["sample"] == p.name).sum())
+        where = f"{masks[i]}: " if masks is not None and p.mask is not None else ""
+        inside = "" if p.mask is None else f" (the mask keeps {p.mask.mean():.1%} of the image)"
+        raise ImageError(
+            f"{where}sample {p.name!r}: none of its {n} base tiles of {size} px lies inside its "
+            f"valid area{inside}: use a smaller tiling.size, or a looser mask or crop"
+        )
 
 
 COMMAND = "build-dataset"
@@ -141,6 +212,17 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--workers", type=int, default=0)
     s.add_argument("--out-store", required=True)
     s.add_argument("--out-manifest", required=True)
+    s.add_argument(
+        "--masks",
+        nargs="+",
+        help="one valid-area mask image per sample (normalize --out-mask), in --samples order",
+    )
+    s.add_argument("--out-dropped", help="CSV of the base tiles left without a view, and why")
+    s.add_argument(
+        "--mask-modes",
+        type=json_arg,
+        help="JSON list: each sample's mask setting (none, auto_fov or image), recorded",
+    )
     s.add_argument("--no-progress", action="store_true")
 
 
@@ -167,4 +249,7 @@ def run(a: argparse.Namespace) -> None:
         },
         progress=not a.no_progress,
         normalization=a.normalization,
+        out_dropped=a.out_dropped,
+        masks=a.masks,
+        mask_modes=a.mask_modes,
     )

@@ -7,9 +7,12 @@ import json
 import logging
 import os
 
+import numpy as np
+
 from rocksr import __version__
 from rocksr.config.merge import merge_known
 from rocksr.data.images import ImageError, check_pair, read_image
+from rocksr.data.masks import mask_image, sample_mask
 from rocksr.data.normalize import (
     MIN_GREY_LEVELS,
     NORMALIZE_DEFAULTS,
@@ -39,20 +42,34 @@ def normalize_pair(
     sem_series: int | None = None,
     mct_scale: int | str | None = None,
     crop: list[int] | None = None,
+    mask: str | None = None,
+    out_mask: str | os.PathLike | None = None,
 ) -> dict:
-    """Read and check a raw registered pair, normalize each modality to 8 bits, write outputs."""
+    """Read and check a raw registered pair, normalize each modality to 8 bits, write outputs.
+
+    ``mask`` (``none``, ``auto_fov`` or a mask image path, :mod:`rocksr.data.masks`) limits the
+    percentiles to the valid area; ``out_mask`` receives it as an 8-bit image (255 = valid,
+    all 255 for ``none``), which ``build-dataset`` uses to keep only tiles inside it."""
     p_mct = merge_known(NORMALIZE_DEFAULTS, params.get("mct"), "normalize.mct")
     p_sem = merge_known(NORMALIZE_DEFAULTS, params.get("sem"), "normalize.sem")
     raw = {
         "mct": read_image(mct_path, mct_page, mct_series),
         "sem": read_image(sem_path, sem_page, sem_series),
     }
-    raw["mct"], raw["sem"], factor = register(
-        raw["mct"], raw["sem"], mct_scale, crop, f"{mct_path} / {sem_path}"
-    )
+    where = f"{mct_path} / {sem_path}"
+    raw_mct, sem_shape = raw["mct"], raw["sem"].shape[:2]
+    raw["mct"], raw["sem"], factor = register(raw["mct"], raw["sem"], mct_scale, crop, where)
     check_pair(raw["mct"], raw["sem"], mct_path, sem_path, min_size=min_size)
+    valid, mask_info = sample_mask(mask, raw_mct, sem_shape, factor, crop, where)
+    del raw_mct
+
+    def limits(key: str, p: dict) -> tuple[float, float]:
+        return stretch_limits(
+            raw[key] if valid is None else raw[key][valid], p["p_low"], p["p_high"]
+        )
+
     for key, path, p in (("mct", mct_path, p_mct), ("sem", sem_path, p_sem)):
-        lo, hi = stretch_limits(raw[key], p["p_low"], p["p_high"])
+        lo, hi = limits(key, p)
         if hi <= lo:
             raise ImageError(
                 f"{path}: percentiles {p['p_low']} and {p['p_high']} are both {lo:g} (nearly "
@@ -60,8 +77,8 @@ def normalize_pair(
                 f"normalize.{key}.p_low/p_high"
             )
     normalized = {
-        "mct": normalize_image(raw["mct"], **p_mct),
-        "sem": normalize_image(raw["sem"], **p_sem),
+        "mct": normalize_image(raw["mct"], **p_mct, mask=valid),
+        "sem": normalize_image(raw["sem"], **p_sem, mask=valid),
     }
     report = {
         "sample": sample,
@@ -73,11 +90,13 @@ def normalize_pair(
             else None,
             "crop": crop,
         },
+        # where the percentiles were taken and tiles may lie
+        "mask": mask_info,
         "rocksr_version": __version__,
         "warnings": [],
     }
     for key, path, p in (("mct", mct_path, p_mct), ("sem", sem_path, p_sem)):
-        lo, hi = stretch_limits(raw[key], p["p_low"], p["p_high"])
+        lo, hi = limits(key, p)
         levels = grey_levels(normalized[key])
         if levels < MIN_GREY_LEVELS:
             msg = (
@@ -98,6 +117,9 @@ def normalize_pair(
         }
     write_image(out_mct, normalized["mct"])
     write_image(out_sem, normalized["sem"])
+    if out_mask is not None:
+        shape = normalized["mct"].shape
+        write_image(out_mask, np.full(shape, 255, np.uint8) if valid is None else mask_image(valid))
     write_text(json.dumps(report, indent=2, sort_keys=True), report_json)
     return report
 
@@ -112,7 +134,8 @@ def add_page_arguments(s: argparse.ArgumentParser) -> None:
         type=json_arg,
         default={},
         help="JSON: mct_page, sem_page (a page of a stack), mct_series, sem_series; mct_scale "
-        "(integer or auto: up-sample the micro-CT onto the SEM grid), crop [y0, x0, h, w]",
+        "(integer or auto: up-sample the micro-CT onto the SEM grid), crop [y0, x0, h, w], "
+        "mask (none, auto_fov or a mask image path)",
     )
 
 
@@ -131,6 +154,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--out-mct", required=True)
     s.add_argument("--out-sem", required=True)
     s.add_argument("--report", required=True)
+    s.add_argument("--out-mask", help="write the valid-area mask here (8-bit, 255 = valid)")
 
 
 def run(a: argparse.Namespace) -> None:
@@ -150,4 +174,6 @@ def run(a: argparse.Namespace) -> None:
         min_size=a.min_size,
         mct_scale=pages.get("mct_scale"),
         crop=pages.get("crop"),
+        mask=pages.get("mask"),
+        out_mask=a.out_mask,
     )

@@ -12,7 +12,7 @@ from rocksr.config.merge import resolve
 from rocksr.config.split import Split
 from rocksr.config_checks import check_fractions
 from rocksr.data.splits import EXCLUDED_WARN_FRACTION, leakage, make_splits, split_counts
-from rocksr.data.tilestore import read_manifest
+from rocksr.data.tilestore import read_dropped, read_manifest
 from rocksr.errors import RocksrError
 from rocksr.files import write_table
 from rocksr.stages.args import json_arg
@@ -59,9 +59,12 @@ def split_dataset(
     out_splits: str | os.PathLike,
     out_counts: str | os.PathLike,
     params: dict,
+    dropped_path: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """Assign every view to a split, check location-disjointness, write table and counts."""
+    """Assign every view to a split, check location-disjointness, write table and counts (with
+    the base tiles the dataset dropped, e.g. outside a mask, from ``dropped_path``)."""
     manifest = read_manifest(manifest_path)
+    dropped = None if dropped_path is None else read_dropped(dropped_path)
     params = resolve(Split, params, "split")
     strategy = params["strategy"]
     fractions = params["fractions"]
@@ -83,13 +86,15 @@ def split_dataset(
         )
     if shared:
         log.warning("random split: %d footprint pixels shared between splits (leak)", shared)
-    counts = split_counts(manifest, splits)
+    counts = split_counts(manifest, splits, dropped)
     counts["shared_footprint_pixels"] = shared
     check_not_empty(counts, params, manifest_path)
-    kept = int(counts.loc[counts["split"] != "excluded", "views"].sum())
+    kept = int(counts.loc[counts["split"].isin(["train", "val", "test"]), "views"].sum())
     if kept < EXCLUDED_WARN_FRACTION * len(manifest):
         per = ", ".join(
-            f"{r.split} {r.views}" for r in counts.itertuples() if r.split != "excluded"
+            f"{r.split} {r.views}"
+            for r in counts.itertuples()
+            if r.split in ("train", "val", "test")
         )
         log.warning(
             "split keeps only %d of %d views (%s); the rest straddle split borders: use fewer "
@@ -109,10 +114,11 @@ HELP = "assign tiles to train/val/test"
 
 def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--manifest", required=True)
+    s.add_argument("--dropped", help="dropped-tiles CSV of build-dataset (counted in --out-counts)")
     s.add_argument("--params", type=json_arg, default={})
     s.add_argument("--out-splits", required=True)
     s.add_argument("--out-counts", required=True)
 
 
 def run(a: argparse.Namespace) -> None:
-    split_dataset(a.manifest, a.out_splits, a.out_counts, a.params)
+    split_dataset(a.manifest, a.out_splits, a.out_counts, a.params, a.dropped)

@@ -19,6 +19,7 @@ from rocksr.config.training import resolve_training
 from rocksr.config_checks import check_outputs_under, check_run_name, precheck_config
 from rocksr.config_feasibility import check_feasibility
 from rocksr.files import write_text
+from rocksr.data.masks import is_mask_path
 from rocksr.data.tiling import footprint_size
 from snakemake.utils import validate
 
@@ -148,13 +149,29 @@ def raw_image(wildcards, modality):
 
 
 def normalized(modality):
-    return expand(f"{R}/normalized/{{sample}}/{modality}.tif", sample=list(SAMPLES))
+    ext = "png" if modality == "mask" else "tif"
+    return expand(f"{R}/normalized/{{sample}}/{modality}.{ext}", sample=list(SAMPLES))
+
+
+def mask_modes():
+    """Each sample's `mask` setting in sample order: none, auto_fov or image (a file)."""
+    return [
+        "image" if is_mask_path(s.get("mask")) else s.get("mask") or "none"
+        for s in SAMPLES.values()
+    ]
+
+
+def mask_image_input(wildcards):
+    """The sample's mask image, when its `mask` names one (none / auto_fov need no file)."""
+    spec = SAMPLES[wildcards.sample].get("mask")
+    return [spec] if is_mask_path(spec) else []
 
 
 def dataset_targets():
     return [
         f"{R}/dataset/tiles.zarr",
         f"{R}/dataset/manifest.csv",
+        f"{R}/dataset/dropped_tiles.csv",
         f"{R}/splits/splits.csv",
         f"{R}/splits/split_counts.csv",
         f"{R}/splits/split_map.png",

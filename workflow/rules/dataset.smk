@@ -2,9 +2,11 @@ rule build_dataset:
     input:
         mct=normalized("mct"),
         sem=normalized("sem"),
+        masks=normalized("mask"),
     output:
         store=directory(f"{R}/dataset/tiles.zarr"),
         manifest=f"{R}/dataset/manifest.csv",
+        dropped=f"{R}/dataset/dropped_tiles.csv",
     log:
         f"{R}/logs/build_dataset.log",
     benchmark:
@@ -20,18 +22,21 @@ rule build_dataset:
         tiling=as_json(config["tiling"]),
         store=as_json(config["store"]),
         normalization=as_json(config["normalize"]),
+        mask_modes=as_json(mask_modes()),
         code=stage_hash("build_dataset"),
     shell:
         "rocksr build-dataset --samples {params.samples:q} --mct {input.mct:q} "
-        "--sem {input.sem:q} --tiling {params.tiling:q} --store-params {params.store:q} "
-        "--normalization {params.normalization:q} "
+        "--sem {input.sem:q} --masks {input.masks:q} --tiling {params.tiling:q} "
+        "--store-params {params.store:q} "
+        "--normalization {params.normalization:q} --mask-modes {params.mask_modes:q} "
         "--workers {threads} --out-store {output.store:q} "
-        "--out-manifest {output.manifest:q} > {log:q} 2>&1"
+        "--out-manifest {output.manifest:q} --out-dropped {output.dropped:q} > {log:q} 2>&1"
 
 
 rule split:
     input:
         manifest=rules.build_dataset.output.manifest,
+        dropped=rules.build_dataset.output.dropped,
     output:
         splits=f"{R}/splits/splits.csv",
         counts=report(
@@ -49,7 +54,8 @@ rule split:
         split=as_json(config["split"]),
         code=stage_hash("split"),
     shell:
-        "rocksr split --manifest {input.manifest:q} --params {params.split:q} "
+        "rocksr split --manifest {input.manifest:q} --dropped {input.dropped:q} "
+        "--params {params.split:q} "
         "--out-splits {output.splits:q} --out-counts {output.counts:q} > {log:q} 2>&1"
 
 
@@ -79,7 +85,9 @@ rule figure1:
 rule split_map:
     input:
         manifest=rules.split.input.manifest,
+        dropped=rules.split.input.dropped,
         splits=rules.split.output.splits,
+        masks=rules.build_dataset.input.masks,
     output:
         report(
             f"{R}/splits/split_map.png",
@@ -94,4 +102,4 @@ rule split_map:
         code=stage_hash("split_map"),
     shell:
         "rocksr split-map --manifest {input.manifest:q} --splits {input.splits:q} "
-        "--out {output:q} > {log:q} 2>&1"
+        "--dropped {input.dropped:q} --masks {input.masks:q} --out {output:q} > {log:q} 2>&1"

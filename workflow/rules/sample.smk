@@ -26,9 +26,11 @@ rule normalize:
     input:
         mct=lambda wc: raw_image(wc, "mct"),
         sem=lambda wc: raw_image(wc, "sem"),
+        mask=mask_image_input,
     output:
         mct=f"{R}/normalized/{{sample}}/mct.tif",
         sem=f"{R}/normalized/{{sample}}/sem.tif",
+        mask=f"{R}/normalized/{{sample}}/mask.png",
         report=f"{R}/normalized/{{sample}}/normalize.json",
     log:
         f"{R}/logs/normalize/{{sample}}.log",
@@ -50,6 +52,7 @@ rule normalize:
                 "sem_series": SAMPLES[wc.sample].get("sem_series"),
                 "mct_scale": SAMPLES[wc.sample].get("mct_scale"),
                 "crop": SAMPLES[wc.sample].get("crop"),
+                "mask": SAMPLES[wc.sample].get("mask"),
             }
         ),
         min_size=footprint_size(config["tiling"]["size"]),
@@ -58,7 +61,7 @@ rule normalize:
         "rocksr normalize --sample {wildcards.sample} --mct {input.mct:q} --sem {input.sem:q} "
         "--params {params.norm:q} --pages {params.pages:q} --min-size {params.min_size} "
         "--out-mct {output.mct:q} "
-        "--out-sem {output.sem:q} "
+        "--out-sem {output.sem:q} --out-mask {output.mask:q} "
         "--report {output.report:q} > {log:q} 2>&1"
 
 
