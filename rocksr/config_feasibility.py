@@ -32,6 +32,7 @@ def _tile_problems(config: dict) -> list[str]:
     need = footprint_size(size)
     for s in config.get("samples") or []:
         shape, problem = _sample_shape(s)
+        problem = problem or _synthetic_mask_problem(s)
         if problem:
             problems.append(problem)
         elif shape and min(shape) < need:
@@ -81,11 +82,13 @@ def _sample_shape(s: dict) -> tuple[tuple[int, int] | None, str | None]:
 def _mask_problem(s: dict, raw_mct: tuple, sem: tuple, factor: int) -> str | None:
     """A mask image that is missing, unreadable or of neither allowed shape (header only)."""
     from rocksr.data.images import ImageError, image_shape
-    from rocksr.data.masks import MASK_MODES
+    from rocksr.data.masks import MASK_MODES, mask_spec_problem
 
     spec, name = s.get("mask"), s.get("name")
     if not spec or spec in MASK_MODES:
         return None
+    if mask_spec_problem(spec):
+        return f"sample {name!r}: {mask_spec_problem(spec)}"
     try:
         shape = image_shape(spec, None, None)
     except ImageError as exc:
@@ -96,6 +99,21 @@ def _mask_problem(s: dict, raw_mct: tuple, sem: tuple, factor: int) -> str | Non
         f" or the micro-CT's {raw_mct[0]}x{raw_mct[1]}" if factor > 1 else ""
     )
     return f"sample {name!r}: mask {spec} is {shape[0]}x{shape[1]}, not {allowed}"
+
+
+def _synthetic_mask_problem(s: dict) -> str | None:
+    """A synthetic sample's mask: auto_fov has no field of view to find; an image must have the
+    sample's size."""
+    syn, spec = s.get("synthetic"), s.get("mask")
+    if not syn or not spec or spec == "none":
+        return None
+    if spec == "auto_fov":
+        return (
+            f"sample {s.get('name')!r}: mask auto_fov: a synthetic sample has no circular field "
+            "of view (rocksr example-data writes pairs that do); use none or a mask image"
+        )
+    size = (int(syn["height"]), int(syn["width"]))
+    return _mask_problem(s, size, size, 1)
 
 
 def _split_problems(config: dict) -> list[str]:

@@ -64,3 +64,13 @@ def test_real_stages_keep_figures_out_of_training() -> None:
     assert not {m for m in cgan | ddpm if m.startswith("rocksr.figures")}
     assert "rocksr.models.unet" in ddpm and "rocksr.models.unet" not in cgan
     assert "rocksr.models.cgan" in cgan and "rocksr.models.cgan" not in ddpm
+
+
+def test_training_does_not_depend_on_image_reading_or_masks() -> None:
+    """Tuning the field-of-view finder or an image reader's message must not retrain: the tile
+    geometry training imports keeps its own rectangle test (rocksr.data.tiling)."""
+    from rocksr.codehash import import_closure
+
+    for stage in ("train", "predict", "metrics", "split"):
+        closure = set(import_closure(f"rocksr.stages.{stage}"))
+        assert not closure & {"rocksr.data.masks", "rocksr.data.images", "rocksr.data.registration"}

@@ -45,7 +45,13 @@ def test_the_example_sheet_takes_two_folders_to_table_1(tmp_path) -> None:
     cfg = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
     cfg.update(run="example", samples="configs/example_pairs.tsv")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    snakemake(tmp_path, "results/example/evaluation/table1.md", timeout=900)
+    snakemake(
+        tmp_path,
+        "results/example/evaluation/table1.md",
+        "results/example/splits/split_map.png",
+        "results/example/normalized/rock_a/histograms.png",
+        timeout=900,
+    )
 
     res = tmp_path / "results" / "example"
     for name in ("rock_a", "rock_b", "rock_c"):

@@ -135,3 +135,23 @@ def test_a_mask_image_is_checked_from_its_header(tmp_path) -> None:
     assert "k.tif is 160x100, not the SEM's 160x200 or the micro-CT's 40x50" in problem
     (problem,) = feasibility_problems(_with(samples=[{**base, "mask": str(tmp_path / "no.png")}]))
     assert "sample 'r': mask:" in problem and "no.png: file does not exist" in problem
+
+
+def test_a_misspelt_mask_mode_is_named_with_the_closest_mode(tmp_path) -> None:
+    import numpy as np
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "s.tif", np.zeros((160, 200), np.uint8))
+    base = {"name": "r", "mct": str(tmp_path / "s.tif"), "sem": str(tmp_path / "s.tif")}
+    for typo in ("autofov", "AUTO_FOV", "auto-fov"):
+        (problem,) = feasibility_problems(_with(samples=[{**base, "mask": typo}]))
+        assert f"mask {typo!r} is neither none nor auto_fov nor a mask image" in problem
+        assert "(did you mean 'auto_fov'?)" in problem
+    synthetic = {"name": "syn", "synthetic": {"height": 256, "width": 256}}
+    (problem,) = feasibility_problems(_with(samples=[{**synthetic, "mask": "auto_fov"}]))
+    assert "a synthetic sample has no circular field of view" in problem
+    tifffile.imwrite(tmp_path / "k.png", np.zeros((10, 10), np.uint8))
+    (problem,) = feasibility_problems(
+        _with(samples=[{**synthetic, "mask": str(tmp_path / "k.png")}])
+    )
+    assert "k.png is 10x10, not the SEM's 256x256" in problem

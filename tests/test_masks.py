@@ -17,13 +17,12 @@ from rocksr.data.masks import (
     FOV_MARGIN_PX,
     auto_fov,
     disc,
-    outside_integral,
     read_mask,
-    rect_inside,
     sample_mask,
 )
 from rocksr.data.synthetic import generate_pair
 from rocksr.data.tilestore import plan_dataset
+from rocksr.data.tiling import outside_integral, rect_inside
 from rocksr.stages.build_dataset import build_dataset
 from rocksr.stages.normalize import normalize_pair
 
@@ -50,6 +49,42 @@ def test_auto_fov_finds_the_disc_within_a_few_pixels(shape, centre, radius) -> N
     assert fov["background_value"] == 0.0
     found = disc(shape, (cy, cx), fov["radius_px"])
     assert not np.any(found & (mct == 0) & ~disc(shape, centre, radius - 1))  # inside only
+
+
+@pytest.mark.parametrize("side", [63, 64])
+def test_a_centred_fov_is_found_exactly_centred_on_both_grids(side) -> None:
+    """A disc centred on the image (odd side: on a pixel; even side: between four) is found
+    with its exact centre, and redrawn on a 3x finer grid at that grid's exact centre."""
+    mid = (side - 1) / 2
+    mct = np.full((side, side), 5000, np.uint16)
+    mct[~disc(mct.shape, (mid, mid), 0.45 * side)] = 0
+    fov = auto_fov(mct, "slice.tif")
+    assert fov["centre_yx"] == [mid, mid]
+    assert 0 <= fov["radius_px"] - (0.45 * side - FOV_MARGIN_PX) <= 1  # nearest outside pixel
+    _, info = sample_mask("auto_fov", mct, (3 * side, 3 * side), 3, None, "pair")
+    assert info["centre_yx"] == [(3 * side - 1) / 2] * 2
+    assert info["covers"] > 0.8  # the margin: (r - 2)² / r²
+
+
+def test_a_rectangular_reconstruction_warns_that_the_disc_keeps_little(tmp_path) -> None:
+    mct, sem = generate_pair(128, 256, 2, rock={"grain_radius_px": 10})
+    raw = np.zeros((160, 300), np.uint16)
+    raw[16:144, 22:278] = 1000 + mct.astype(np.uint16)
+    sem_full = np.zeros((160, 300), np.uint8)
+    sem_full[16:144, 22:278] = sem
+    tifffile.imwrite(tmp_path / "m.tif", raw)
+    tifffile.imwrite(tmp_path / "s.tif", sem_full)
+    report = normalize_pair(
+        tmp_path / "m.tif",
+        tmp_path / "s.tif",
+        tmp_path / "o1.tif",
+        tmp_path / "o2.tif",
+        tmp_path / "r.json",
+        {},
+        mask="auto_fov",
+    )
+    assert report["mask"]["covers"] < 0.6
+    assert any("is not a circular field of view" in w for w in report["warnings"])
 
 
 def test_auto_fov_ignores_pores_that_touch_the_background_value() -> None:
@@ -117,10 +152,18 @@ def test_no_kept_footprint_leaves_the_mask(edge) -> None:
     kept = set(map(tuple, manifest[["grid_row", "grid_col"]].drop_duplicates().to_numpy()))
     gone = set(map(tuple, dropped[["grid_row", "grid_col"]].to_numpy()))
     assert not kept & gone and kept | gone == grid
-    assert set(dropped["reason"]) <= {"outside_mask", "footprint_leaves_mask"}
-    assert (dropped["reason"] == "outside_mask").sum() > 0
-    full, none_dropped = plan_dataset([("a", h, w)], size, 16, [0.0, 30.0], edge)
-    assert len(full) > len(manifest) and none_dropped.empty or edge == "skip"
+    reasons = set(dropped["reason"])
+    if edge == "unrotated":  # a tile that fits keeps its angle-0 view
+        assert reasons == {"outside_mask"}
+        assert (manifest["view"] == "edge_unrotated").sum() > 0
+    else:  # the mask's border drops tiles whose footprint leaves it
+        assert reasons == {"outside_mask", "footprint_leaves_mask"}
+        assert (manifest["view"] == "rotated").all()
+    full, full_dropped = plan_dataset([("a", h, w)], size, 16, [0.0, 30.0], edge)
+    assert len(full) > len(manifest)
+    assert set(full_dropped["reason"]) == (
+        set() if edge == "unrotated" else {"footprint_leaves_image"}
+    )
 
 
 def _write_fov_pair(folder, outside: int):

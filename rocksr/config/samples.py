@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from rocksr.config.merge import ConfigError, suggest
-from rocksr.data.masks import MASK_MODES
+from rocksr.data.masks import MASK_MODES, mask_spec_problem
 
 REQUIRED_COLUMNS = ("name", "mct", "sem")
 OPTIONAL_COLUMNS = ("mct_page", "sem_page", "mct_series", "sem_series")
@@ -163,6 +163,8 @@ def sheet_sample(columns: list[str], cells: list[str], folder: Path, where: str)
             raise ConfigError(f"{where}: crop {row['crop']!r} needs 4 numbers: y0 x0 height width")
         sample["crop"] = [sheet_integer(v, "crop", f"{where} (sample {name!r})") for v in parts]
     mask = row.get("mask", "")
+    if mask and mask_spec_problem(mask):
+        raise ConfigError(f"{where} (sample {name!r}): {mask_spec_problem(mask)}")
     if mask:
         sample["mask"] = (
             mask

@@ -15,7 +15,9 @@ to use, on the registered (SEM) grid:
   ``mct_scale`` up-samples it (then repeated onto the SEM grid); ``crop`` applies to it as well.
 
 Normalization takes its percentiles inside the mask, and a tile is kept only where its footprint
-lies inside it (:func:`rect_inside` over :func:`outside_integral`).
+lies inside it (:func:`rocksr.data.tiling.rect_inside` over
+:func:`rocksr.data.tiling.outside_integral`, kept there so that the tile geometry, which training
+imports, does not depend on this module).
 """
 
 from __future__ import annotations
@@ -31,6 +33,20 @@ MASK_MODES = ("none", "auto_fov")
 FOV_MARGIN_PX = 2
 # the most common border value must cover at least this fraction of the border pixels
 MIN_BACKGROUND_BORDER = 0.5
+
+
+def mask_spec_problem(spec: str) -> str | None:
+    """Why a ``mask`` value is neither a mode nor an image path (None if it is one of them);
+    a word like ``autofov`` gets the mode it is closest to."""
+    from rocksr.config.merge import suggest
+    from rocksr.files import _PNG_SUFFIXES, _TIFF_SUFFIXES
+
+    if spec in MASK_MODES or os.path.splitext(spec)[1].lower() in _TIFF_SUFFIXES | _PNG_SUFFIXES:
+        return None
+    return (
+        f"mask {spec!r} is neither {' nor '.join(MASK_MODES)} nor a mask image "
+        f"(.tif, .tiff, .png){suggest(spec.lower().replace('-', '_'), MASK_MODES)}"
+    )
 
 
 def is_mask_path(spec: str | None) -> bool:
@@ -51,7 +67,12 @@ def disc(shape: tuple[int, int], centre: tuple[float, float], radius: float) -> 
 
 def auto_fov(mct: np.ndarray, where: str) -> dict:
     """The largest disc inside the micro-CT's reconstructed area, on the micro-CT's own grid:
-    ``{"mode": "auto_fov", "background_value", "centre_yx", "radius_px"}``."""
+    ``{"mode": "auto_fov", "background_value", "centre_yx", "radius_px", "covers"}``.
+
+    The centre is the mean of the distance transform's maxima (sub-pixel: an even-sized disc
+    has four), the radius the distance from it to the nearest non-reconstructed pixel centre
+    (the image edge counts) less :data:`FOV_MARGIN_PX`; ``covers`` is the fraction of the
+    reconstructed area inside the disc (low for a reconstruction that is not a disc)."""
     from scipy import ndimage
 
     border = border_values(mct)
@@ -65,26 +86,37 @@ def auto_fov(mct: np.ndarray, where: str) -> dict:
             f"{MIN_BACKGROUND_BORDER:.0%} needed): the image has no circular field of view "
             "outside which the reconstruction is constant; use mask: none, a crop, or a mask image"
         )
-    data = ndimage.binary_fill_holes(mct != background)
     # pad with background so that the image edge bounds the disc too
-    distance = ndimage.distance_transform_edt(np.pad(data, 1))[1:-1, 1:-1]
+    data = np.pad(ndimage.binary_fill_holes(mct != background), 1)
+    distance = ndimage.distance_transform_edt(data)
     best = float(distance.max())
-    radius = best - FOV_MARGIN_PX
-    if radius < 1:
+    if best - FOV_MARGIN_PX < 1:
         raise ImageError(
             f"{where}: mask auto_fov: the micro-CT has no reconstructed area (every pixel "
             f"equals the border value {background:g}, or only a sliver differs)"
         )
-    # of the equally good centres (a disc clipped by the image edge), the one nearest the middle
     ys, xs = np.nonzero(distance >= best - 1e-6)
-    mid = ((mct.shape[0] - 1) / 2, (mct.shape[1] - 1) / 2)
-    i = int(np.argmin((ys - mid[0]) ** 2 + (xs - mid[1]) ** 2))
+    cy, cx = float(ys.mean()), float(xs.mean())
+    if not data[round(cy), round(cx)]:  # maxima in separate places: the one nearest the middle
+        mid = ((data.shape[0] - 1) / 2, (data.shape[1] - 1) / 2)
+        i = int(np.argmin((ys - mid[0]) ** 2 + (xs - mid[1]) ** 2))
+        cy, cx = float(ys[i]), float(xs[i])
+    # the nearest non-reconstructed pixel touches the reconstruction (4-neighbours)
+    by, bx = np.nonzero(~data & ndimage.binary_dilation(data))
+    radius = float(np.sqrt(((by - cy) ** 2 + (bx - cx) ** 2).min())) - FOV_MARGIN_PX
+    cy, cx = cy - 1, cx - 1  # undo the padding
+    covers = float(disc(mct.shape, (cy, cx), radius).sum() / max(1, int(data.sum())))
     return {
         "mode": "auto_fov",
         "background_value": float(background),
-        "centre_yx": [float(ys[i]), float(xs[i])],
+        "centre_yx": [cy, cx],
         "radius_px": radius,
+        "covers": covers,
     }
+
+
+# a disc covering less of the reconstructed area than this warns (not a circular FOV)
+MIN_FOV_COVER = 0.7
 
 
 def sample_mask(
@@ -147,23 +179,6 @@ def read_mask(
     if not mask.any():
         raise ImageError(f"{path}: the mask is empty (no non-zero pixel)")
     return mask
-
-
-def outside_integral(mask: np.ndarray) -> np.ndarray:
-    """Summed-area table of the pixels *outside* ``mask``, shape ``(H + 1, W + 1)``."""
-    out = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), dtype=np.int64)
-    out[1:, 1:] = np.cumsum(np.cumsum(~mask, axis=0, dtype=np.int64), axis=1)
-    return out
-
-
-def rect_inside(integral: np.ndarray, y0: int, x0: int, h: int, w: int) -> bool:
-    """Whether the rectangle ``[y0, y0 + h) x [x0, x0 + w)`` has no pixel outside the mask
-    (a rectangle leaving the image is not inside)."""
-    H, W = integral.shape[0] - 1, integral.shape[1] - 1
-    if y0 < 0 or x0 < 0 or y0 + h > H or x0 + w > W:
-        return False
-    y1, x1 = y0 + h, x0 + w
-    return int(integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]) == 0
 
 
 def mask_image(mask: np.ndarray) -> np.ndarray:

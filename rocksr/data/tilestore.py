@@ -97,8 +97,7 @@ def plan_dataset(
     """(manifest, dropped tiles) for ``(name, height, width)`` samples with optional valid-area
     ``masks`` by name: the manifest has one row per view in store order, the dropped table one
     row per base tile with no view and why (:func:`rocksr.data.tiling.dropped_tiles`)."""
-    from rocksr.data.masks import outside_integral
-    from rocksr.data.tiling import dropped_tiles
+    from rocksr.data.tiling import dropped_tiles, outside_integral
 
     frames, dropped = [], []
     for name, h, w in samples:

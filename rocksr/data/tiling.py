@@ -76,6 +76,28 @@ class TileView:
     view: str  # "rotated" (full footprint) or "edge_unrotated" (footprint = tile)
 
 
+def outside_integral(mask: np.ndarray) -> np.ndarray:
+    """Summed-area table of the pixels *outside* ``mask``, shape ``(H + 1, W + 1)``."""
+    if mask.size >= 2**31:
+        raise ValueError(f"a mask of {mask.shape} is too large for an int32 summed-area table")
+    out = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), dtype=np.int32)
+    inner = out[1:, 1:]
+    np.logical_not(mask, out=inner, casting="unsafe")
+    np.cumsum(inner, axis=0, out=inner)
+    np.cumsum(inner, axis=1, out=inner)
+    return out
+
+
+def rect_inside(integral: np.ndarray, y0: int, x0: int, h: int, w: int) -> bool:
+    """Whether the rectangle ``[y0, y0 + h) x [x0, x0 + w)`` has no pixel outside the mask
+    (a rectangle leaving the image is not inside)."""
+    H, W = integral.shape[0] - 1, integral.shape[1] - 1
+    if y0 < 0 or x0 < 0 or y0 + h > H or x0 + w > W:
+        return False
+    y1, x1 = y0 + h, x0 + w
+    return int(integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]) == 0
+
+
 def plan_views(
     height: int,
     width: int,
@@ -87,10 +109,7 @@ def plan_views(
 ) -> list[TileView]:
     """All views of one image in a fixed order: grid row, grid column, then angle as given.
 
-    ``valid`` is :func:`rocksr.data.masks.outside_integral` of the sample's mask (None: every
-    pixel is valid)."""
-    from rocksr.data.masks import rect_inside
-
+    ``valid`` is :func:`outside_integral` of the sample's mask (None: every pixel is valid)."""
     if edge_tiles not in EDGE_POLICIES:
         raise ValueError(f"edge_tiles must be one of {EDGE_POLICIES}, got {edge_tiles!r}")
     if not angles:
@@ -125,8 +144,6 @@ def dropped_tiles(
     """The grid's base tiles without any view in ``views``, each with its ``reason``:
     ``outside_mask`` (the tile itself leaves the valid area), or, with ``edge_tiles: skip``,
     ``footprint_leaves_image`` / ``footprint_leaves_mask``."""
-    from rocksr.data.masks import rect_inside
-
     kept = {(v.grid_row, v.grid_col) for v in views}
     out = []
     for r, y0 in enumerate(grid_origins(height, size, stride)):

@@ -103,6 +103,8 @@ SLICE_NOISE = ("shared", "independent")
 # config, which every checkpoint trained before the record existed used)
 DEFAULT_TILE = 128
 NORMALIZATION_METHODS = ("percentile",)
+# where training took its percentiles: every pixel, each sample's circular FOV, mask images/mixed
+WITHIN = ("image", "auto_fov", "masks")
 
 
 # ------------------------------------------------------------------------------ paths / pages
@@ -153,6 +155,11 @@ def normalization_record(cfg: dict, checkpoint: str | os.PathLike) -> dict:
             "--normalize percentile or none"
         )
     within = rec.get("within", "image")
+    if within not in WITHIN:
+        raise EnhanceError(
+            f"{checkpoint}: normalization record has within {within!r}, not one of "
+            f"{', '.join(WITHIN)}; pass --normalize percentile or none"
+        )
     return {"method": method, "params": {**NORMALIZE_DEFAULTS, **rec["mct"]}, "within": within}
 
 
@@ -267,6 +274,12 @@ class _Normalizer:
             self.params = record["params"]
             if record["within"] == "auto_fov":
                 self.mask, within = _input_fov(src)
+            elif record["within"] == "masks":
+                within = (
+                    "the whole image (training took its percentiles inside mask images, which "
+                    "do not carry over to a new slice: crop it to its valid area first)"
+                )
+                log.warning("%s: percentiles within %s", src.path, within)
         elif mode == "percentile":
             self.params = dict(NORMALIZE_DEFAULTS)
         elif src.dtype != np.uint8:

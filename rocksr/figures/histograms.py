@@ -17,7 +17,8 @@ def histogram_figure(
     title: str,
     path: str | os.PathLike,
 ) -> None:
-    """Histograms of each modality before (raw values) and after (8-bit) normalization."""
+    """Histograms of each modality before (raw values) and after (8-bit) normalization (any
+    shape: pass the pixels inside a mask as 1-D arrays)."""
     fig, axes = plt.subplots(len(raw), 2, figsize=(9, 3 * len(raw)), squeeze=False)
     for i, key in enumerate(raw):
         for j, (arr, label) in enumerate(
@@ -26,7 +27,7 @@ def histogram_figure(
             counts, edges = histogram(arr)
             ax = axes[i, j]
             ax.fill_between(edges[:-1], counts / counts.sum(), step="post", color="0.3")
-            ax.set_title(f"{key}: {label} ({arr.dtype})")
+            ax.set_title(f"{key}: {label} ({arr.dtype})", fontsize=10)
             ax.set_xlabel("grey value")
             ax.set_ylabel("fraction of pixels")
     fig.suptitle(title)

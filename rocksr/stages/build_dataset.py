@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,9 +34,9 @@ log = logging.getLogger(__name__)
 def normalization_record(normalize: dict | None, mask_modes: Sequence[str] | None = None) -> dict:
     """The contrast normalization of the pairs (``normalize`` config section, defaults filled):
     ``{"method": "percentile", "mct": {...}, "sem": {...}, "within": ...}``. ``within`` says
-    where the percentiles were taken, from the samples' ``mask`` modes: ``image`` (no masks),
-    ``auto_fov`` (every sample's circular field of view; ``rocksr enhance`` then finds the new
-    input's) or ``masks`` (mask images, or a mix)."""
+    where the percentiles were taken, from the samples' mask modes (their normalize reports;
+    none given: no masks): ``image`` (no masks), ``auto_fov`` (every sample's circular field of
+    view; ``rocksr enhance`` then finds the new input's) or ``masks`` (mask images, or a mix)."""
     n = normalize or {}
     modes = {m or "none" for m in mask_modes or ["none"]}
     within = "image" if modes == {"none"} else "auto_fov" if modes == {"auto_fov"} else "masks"
@@ -45,6 +46,21 @@ def normalization_record(normalize: dict | None, mask_modes: Sequence[str] | Non
         "sem": merge_known(NORMALIZE_DEFAULTS, n.get("sem"), "normalize.sem"),
         "within": within,
     }
+
+
+def mask_modes_of(reports: Sequence[str | os.PathLike]) -> list[str]:
+    """Each sample's mask mode (``none``, ``auto_fov``, ``image``) from its normalize.json."""
+    import json
+
+    modes = []
+    for path in reports:
+        try:
+            modes.append(json.loads(Path(path).read_text())["mask"]["mode"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ImageError(
+                f"{path}: not a normalize report with a mask record ({exc}); re-run normalize"
+            ) from exc
+    return modes
 
 
 def load_pairs(
@@ -113,6 +129,8 @@ def build_dataset(
         {p.name: p.mask for p in pairs},
     )
     check_every_sample_tiled(pairs, manifest, dropped, size, masks)
+    if mask_modes is None:  # no reports: what the mask images show
+        mask_modes = ["none" if p.mask is None else "image" for p in pairs]
     attributes = {
         "rocksr_version": __version__,
         "tile_size": size,
@@ -219,9 +237,9 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     )
     s.add_argument("--out-dropped", help="CSV of the base tiles left without a view, and why")
     s.add_argument(
-        "--mask-modes",
-        type=json_arg,
-        help="JSON list: each sample's mask setting (none, auto_fov or image), recorded",
+        "--reports",
+        nargs="+",
+        help="each sample's normalize.json (in --samples order): its mask mode is recorded",
     )
     s.add_argument("--no-progress", action="store_true")
 
@@ -251,5 +269,5 @@ def run(a: argparse.Namespace) -> None:
         normalization=a.normalization,
         out_dropped=a.out_dropped,
         masks=a.masks,
-        mask_modes=a.mask_modes,
+        mask_modes=mask_modes_of(a.reports) if a.reports else None,
     )

@@ -22,12 +22,20 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
 
 def run(a: argparse.Namespace) -> None:
     from rocksr.data.images import read_image
+    from rocksr.data.registration import read_registered_pair
     from rocksr.figures.histograms import histogram_figure
 
     pages = a.pages or {}
-    raw = {
-        "mct": read_image(a.mct, pages.get("mct_page"), pages.get("mct_series")),
-        "sem": read_image(a.sem, pages.get("sem_page"), pages.get("sem_series")),
-    }
+    pair = read_registered_pair(a.mct, a.sem, pages)  # as `normalize` saw it
     normalized = {"mct": read_image(a.normalized_mct), "sem": read_image(a.normalized_sem)}
-    histogram_figure(raw, normalized, f"{a.sample}: contrast normalization", a.out)
+    title = f"{a.sample}: contrast normalization"
+    raw = {k: pair.valid_values(k) for k in ("mct", "sem")}
+    if pair.valid is not None:
+        if normalized["mct"].shape != pair.valid.shape:
+            raise SystemExit(
+                f"{a.normalized_mct}: {normalized['mct'].shape} is not the registered pair's "
+                f"{pair.valid.shape}; re-run normalize"
+            )
+        normalized = {k: v[pair.valid] for k, v in normalized.items()}
+        title += f" (inside the mask: {pair.valid.mean():.0%} of the pixels)"
+    histogram_figure(raw, normalized, title, a.out)

@@ -11,16 +11,16 @@ import numpy as np
 
 from rocksr import __version__
 from rocksr.config.merge import merge_known
-from rocksr.data.images import ImageError, check_pair, read_image
-from rocksr.data.masks import mask_image, sample_mask
+from rocksr.data.images import ImageError, check_pair
+from rocksr.data.masks import MIN_FOV_COVER, mask_image
 from rocksr.data.normalize import (
     MIN_GREY_LEVELS,
     NORMALIZE_DEFAULTS,
     grey_levels,
-    normalize_image,
     stretch_limits,
+    stretch_to_uint8,
 )
-from rocksr.data.registration import register
+from rocksr.data.registration import read_registered_pair
 from rocksr.files import sha256_file, write_image, write_text
 from rocksr.stages.args import json_arg
 
@@ -52,34 +52,34 @@ def normalize_pair(
     all 255 for ``none``), which ``build-dataset`` uses to keep only tiles inside it."""
     p_mct = merge_known(NORMALIZE_DEFAULTS, params.get("mct"), "normalize.mct")
     p_sem = merge_known(NORMALIZE_DEFAULTS, params.get("sem"), "normalize.sem")
-    raw = {
-        "mct": read_image(mct_path, mct_page, mct_series),
-        "sem": read_image(sem_path, sem_page, sem_series),
-    }
-    where = f"{mct_path} / {sem_path}"
-    raw_mct, sem_shape = raw["mct"], raw["sem"].shape[:2]
-    raw["mct"], raw["sem"], factor = register(raw["mct"], raw["sem"], mct_scale, crop, where)
+    pair = read_registered_pair(
+        mct_path,
+        sem_path,
+        {
+            "mct_page": mct_page,
+            "sem_page": sem_page,
+            "mct_series": mct_series,
+            "sem_series": sem_series,
+            "mct_scale": mct_scale,
+            "crop": crop,
+            "mask": mask,
+        },
+    )
+    raw, valid, mask_info, factor = pair.images, pair.valid, pair.mask_info, pair.factor
     check_pair(raw["mct"], raw["sem"], mct_path, sem_path, min_size=min_size)
-    valid, mask_info = sample_mask(mask, raw_mct, sem_shape, factor, crop, where)
-    del raw_mct
-
-    def limits(key: str, p: dict) -> tuple[float, float]:
-        return stretch_limits(
-            raw[key] if valid is None else raw[key][valid], p["p_low"], p["p_high"]
-        )
-
+    limits, normalized = {}, {}
     for key, path, p in (("mct", mct_path, p_mct), ("sem", sem_path, p_sem)):
-        lo, hi = limits(key, p)
+        # the percentiles once, inside the mask; the stretch of every pixel (= normalize_image)
+        lo, hi = stretch_limits(pair.valid_values(key), p["p_low"], p["p_high"])
         if hi <= lo:
             raise ImageError(
                 f"{path}: percentiles {p['p_low']} and {p['p_high']} are both {lo:g} (nearly "
                 "every pixel has one value), so the stretch would give a blank image; widen "
                 f"normalize.{key}.p_low/p_high"
             )
-    normalized = {
-        "mct": normalize_image(raw["mct"], **p_mct, mask=valid),
-        "sem": normalize_image(raw["sem"], **p_sem, mask=valid),
-    }
+        limits[key] = (lo, hi)
+        clahe = {k: p[k] for k in ("clahe", "clahe_clip", "clahe_kernel")}
+        normalized[key] = stretch_to_uint8(raw[key], lo, hi, **clahe)
     report = {
         "sample": sample,
         "shape": list(raw["mct"].shape),
@@ -95,8 +95,16 @@ def normalize_pair(
         "rocksr_version": __version__,
         "warnings": [],
     }
+    if mask_info.get("covers", 1.0) < MIN_FOV_COVER:
+        msg = (
+            f"{mct_path}: mask auto_fov: the disc covers only {mask_info['covers']:.0%} of the "
+            "reconstructed area: it is not a circular field of view; a crop or a mask image "
+            "keeps more of the data"
+        )
+        log.warning(msg)
+        report["warnings"].append(msg)
     for key, path, p in (("mct", mct_path, p_mct), ("sem", sem_path, p_sem)):
-        lo, hi = limits(key, p)
+        lo, hi = limits[key]
         levels = grey_levels(normalized[key])
         if levels < MIN_GREY_LEVELS:
             msg = (

@@ -148,17 +148,9 @@ def raw_image(wildcards, modality):
     return s[modality]
 
 
-def normalized(modality):
-    ext = "png" if modality == "mask" else "tif"
-    return expand(f"{R}/normalized/{{sample}}/{modality}.{ext}", sample=list(SAMPLES))
-
-
-def mask_modes():
-    """Each sample's `mask` setting in sample order: none, auto_fov or image (a file)."""
-    return [
-        "image" if is_mask_path(s.get("mask")) else s.get("mask") or "none"
-        for s in SAMPLES.values()
-    ]
+def normalized(name):
+    """Every sample's `normalized/<sample>/<name>`, in sample order."""
+    return expand(f"{R}/normalized/{{sample}}/{name}", sample=list(SAMPLES))
 
 
 def mask_image_input(wildcards):

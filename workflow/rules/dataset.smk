@@ -1,8 +1,9 @@
 rule build_dataset:
     input:
-        mct=normalized("mct"),
-        sem=normalized("sem"),
-        masks=normalized("mask"),
+        mct=normalized("mct.tif"),
+        sem=normalized("sem.tif"),
+        masks=normalized("mask.png"),
+        reports=normalized("normalize.json"),
     output:
         store=directory(f"{R}/dataset/tiles.zarr"),
         manifest=f"{R}/dataset/manifest.csv",
@@ -22,13 +23,12 @@ rule build_dataset:
         tiling=as_json(config["tiling"]),
         store=as_json(config["store"]),
         normalization=as_json(config["normalize"]),
-        mask_modes=as_json(mask_modes()),
         code=stage_hash("build_dataset"),
     shell:
         "rocksr build-dataset --samples {params.samples:q} --mct {input.mct:q} "
         "--sem {input.sem:q} --masks {input.masks:q} --tiling {params.tiling:q} "
         "--store-params {params.store:q} "
-        "--normalization {params.normalization:q} --mask-modes {params.mask_modes:q} "
+        "--normalization {params.normalization:q} --reports {input.reports:q} "
         "--workers {threads} --out-store {output.store:q} "
         "--out-manifest {output.manifest:q} --out-dropped {output.dropped:q} > {log:q} 2>&1"
 

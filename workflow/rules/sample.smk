@@ -71,6 +71,7 @@ rule histograms:
         sem=rules.normalize.input.sem,
         normalized_mct=rules.normalize.output.mct,
         normalized_sem=rules.normalize.output.sem,
+        mask=rules.normalize.input.mask,
     output:
         f"{R}/normalized/{{sample}}/histograms.png",
     log:
