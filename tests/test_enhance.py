@@ -240,6 +240,47 @@ def test_a_field_of_view_record_finds_the_inputs_own_fov(tmp_path, monkeypatch) 
     assert "no circular field of view found" in r["normalization"]["limits_over"]
 
 
+def test_a_coarse_raw_slice_is_up_sampled_as_in_training(tmp_path, monkeypatch) -> None:
+    """Training pairs with mct_scale 4 record it; a raw slice at the micro-CT's pixel size is
+    up-sampled by 4 before normalization, so the identity model returns the normalized
+    training image (SEM grid) bit for bit; --mct-scale 1 keeps the input's grid."""
+    from rocksr.stages.build_dataset import normalization_record
+    from rocksr.stages.normalize import normalize_pair
+
+    coarse = smooth_image(20, 24, seed=7, dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "mct_raw.tif", coarse)
+    tifffile.imwrite(tmp_path / "sem_raw.tif", smooth_image(80, 96, seed=8))
+    normalize_pair(
+        tmp_path / "mct_raw.tif",
+        tmp_path / "sem_raw.tif",
+        tmp_path / "mct.tif",
+        tmp_path / "sem.tif",
+        tmp_path / "n.json",
+        {},
+        mct_scale="auto",
+    )
+    record = normalization_record({}, ["none"], [4])
+    identity_cgan(monkeypatch, {"tile_size": TILE, "normalization": record})
+    (tmp_path / "c.pt").write_bytes(b"x")
+    r = run(tmp_path / "c.pt", tmp_path / "mct_raw.tif", tmp_path / "o.tif")
+    assert r["mct_scale"] == 4 and r["shape"] == [80, 96]
+    np.testing.assert_array_equal(
+        tifffile.imread(tmp_path / "o.tif"), tifffile.imread(tmp_path / "mct.tif")
+    )
+    r = run(tmp_path / "c.pt", tmp_path / "mct_raw.tif", tmp_path / "p.tif", mct_scale=1)
+    assert r["shape"] == [20, 24]
+    identity_cgan(
+        monkeypatch, {"tile_size": TILE, "normalization": normalization_record({}, None, [2, 4])}
+    )
+    with pytest.raises(
+        RocksrError, match="different micro-CT up-sampling factors .2, 4.; pass --mct-scale"
+    ):
+        run(tmp_path / "c.pt", tmp_path / "mct_raw.tif", tmp_path / "q.tif")
+    with pytest.raises(RocksrError, match="--mct-scale must be a positive integer or auto"):
+        run(tmp_path / "c.pt", tmp_path / "mct_raw.tif", tmp_path / "q.tif", mct_scale="x2")
+    assert not (tmp_path / "q.tif").exists()
+
+
 def test_stack_limits_are_np_percentile_of_the_whole_stack() -> None:
     from rocksr.data.normalize import normalize_image, stretch_limits
 

@@ -161,6 +161,31 @@ class InputSource:
             self._closer()
 
 
+class ScaledSource:
+    """An :class:`InputSource` up-sampled by an integer ``factor`` on every read, exactly as
+    training's ``mct_scale`` brought the micro-CT onto the SEM grid
+    (:func:`rocksr.data.registration.upsample`)."""
+
+    def __init__(self, src: InputSource, factor: int) -> None:
+        self._src, self.factor = src, int(factor)
+        self.path, self.n, self.stack, self.dtype, self.first = (
+            src.path,
+            src.n,
+            src.stack,
+            src.dtype,
+            src.first,
+        )
+        self.shape = (src.shape[0] * self.factor, src.shape[1] * self.factor)
+
+    def read(self, i: int) -> np.ndarray:
+        from rocksr.data.registration import upsample
+
+        return upsample(self._src.read(i), self.factor)
+
+    def close(self) -> None:
+        self._src.close()
+
+
 def _is_zarr(p: Path) -> bool:
     return p.suffix.lower() == ".zarr" or (
         p.is_dir() and any((p / f).is_file() for f in ("zarr.json", ".zarray", ".zgroup"))

@@ -17,6 +17,14 @@ sampler, steps, seed, samples, rocksr version) is stored as JSON in the TIFF Ima
 the first page (key ``rocksr``), a PNG text chunk ``rocksr``, or the OME-Zarr group attributes
 (``rocksr``).
 
+Scale (``mct_scale``): a model trained on pairs whose micro-CT was up-sampled onto the SEM grid
+(the samples' ``mct_scale``) records that factor; ``auto`` (default) up-samples a raw input
+(``normalize`` ``from-checkpoint`` or ``percentile``) by it before anything else, exactly as
+training did (:func:`rocksr.data.registration.upsample`), so a slice at the micro-CT's own pixel
+size comes out on the SEM's; with ``normalize`` ``none`` the input is taken as already on the
+SEM grid. An integer forces the factor (1: none). Training pairs with different factors make
+``auto`` an error that asks for the factor.
+
 Normalization (``normalize``):
 
 * ``from-checkpoint``: the checkpoint's ``config["normalization"]`` record (see
@@ -91,7 +99,7 @@ from rocksr.enhance.blending import (
 )
 from rocksr.enhance.errors import EnhanceError, _choice, _one_line
 from rocksr.enhance.fused import fused_sample, resolve_steps, sample_seed
-from rocksr.enhance.inputs import open_input, stack_limits, stretch_fixed
+from rocksr.enhance.inputs import ScaledSource, open_input, stack_limits, stretch_fixed
 from rocksr.enhance.outputs import _check_target, _Output, _output_format, output_paths
 
 log = logging.getLogger(__name__)
@@ -255,6 +263,29 @@ def _tiling(
     return tile_size, tile_source, ov
 
 
+def _mct_scale(spec: str | int, normalize: str, cfg: dict, checkpoint: Path) -> int:
+    """The input's up-sampling factor: an integer as given, or ``auto``: the checkpoint's
+    recorded ``mct_scale`` for a raw input (normalize from-checkpoint / percentile), else 1."""
+    if str(spec) != "auto":
+        try:
+            factor = int(spec)
+        except ValueError:
+            factor = 0
+        if factor < 1 or str(factor) != str(spec).strip():
+            raise EnhanceError(f"--mct-scale must be a positive integer or auto, got {spec!r}")
+        return factor
+    if normalize == "none":
+        return 1
+    rec = cfg.get("normalization") or {}
+    if "mct_scales" in rec and rec.get("mct_scale") is None:
+        raise EnhanceError(
+            f"{checkpoint}: the training pairs had different micro-CT up-sampling factors "
+            f"({', '.join(map(str, rec['mct_scales']))}); pass --mct-scale with this input's "
+            "factor (SEM pixels per micro-CT pixel)"
+        )
+    return int(rec.get("mct_scale") or 1)
+
+
 class _Normalizer:
     """The contrast mapping applied to every input slice, decided before any model work.
 
@@ -386,6 +417,7 @@ def enhance(
     *,
     pages: str | None = None,
     normalize: str = "from-checkpoint",
+    mct_scale: str | int = "auto",
     tile: int | None = None,
     overlap: int | None = None,
     window: str = "gaussian",
@@ -421,6 +453,9 @@ def enhance(
             )
         dev = torch.device(resolve_device(device))
         kind, model, cfg = _load_model(ckpt_path, dev)
+        factor = _mct_scale(mct_scale, normalize, cfg, ckpt_path)
+        if factor > 1:
+            src = ScaledSource(src, factor)
         tile_size, tile_source, ov = _tiling(kind, cfg, tile, overlap, ckpt_path, src)
         norm = _Normalizer(normalize, cfg, ckpt_path, src)
         ddpm = kind == "ddpm"
@@ -441,6 +476,7 @@ def enhance(
             ckpt_path,
             src,
             norm,
+            mct_scale=factor,
             tile=tile_size,
             tile_source=tile_source,
             overlap=ov,

@@ -31,36 +31,49 @@ from rocksr.stages.args import json_arg
 log = logging.getLogger(__name__)
 
 
-def normalization_record(normalize: dict | None, mask_modes: Sequence[str] | None = None) -> dict:
+def normalization_record(
+    normalize: dict | None,
+    mask_modes: Sequence[str] | None = None,
+    mct_scales: Sequence[int] | None = None,
+) -> dict:
     """The contrast normalization of the pairs (``normalize`` config section, defaults filled):
-    ``{"method": "percentile", "mct": {...}, "sem": {...}, "within": ...}``. ``within`` says
-    where the percentiles were taken, from the samples' mask modes (their normalize reports;
-    none given: no masks): ``image`` (no masks), ``auto_fov`` (every sample's circular field of
-    view; ``rocksr enhance`` then finds the new input's) or ``masks`` (mask images, or a mix)."""
+    ``{"method": "percentile", "mct": {...}, "sem": {...}, "within": ..., "mct_scale": ...}``.
+
+    ``within`` says where the percentiles were taken, from the samples' mask modes (their
+    normalize reports; none given: no masks): ``image`` (no masks), ``auto_fov`` (every sample's
+    circular field of view; ``rocksr enhance`` then finds the new input's) or ``masks`` (mask
+    images, or a mix). ``mct_scale`` is the micro-CT up-sampling factor every sample shared
+    (``rocksr enhance`` applies it to a raw slice), None when they differ."""
     n = normalize or {}
     modes = {m or "none" for m in mask_modes or ["none"]}
     within = "image" if modes == {"none"} else "auto_fov" if modes == {"auto_fov"} else "masks"
+    scales = sorted({int(f) for f in mct_scales or [1]})
     return {
         "method": "percentile",
         "mct": merge_known(NORMALIZE_DEFAULTS, n.get("mct"), "normalize.mct"),
         "sem": merge_known(NORMALIZE_DEFAULTS, n.get("sem"), "normalize.sem"),
         "within": within,
+        "mct_scale": scales[0] if len(scales) == 1 else None,
+        "mct_scales": scales,
     }
 
 
-def mask_modes_of(reports: Sequence[str | os.PathLike]) -> list[str]:
-    """Each sample's mask mode (``none``, ``auto_fov``, ``image``) from its normalize.json."""
+def read_reports(reports: Sequence[str | os.PathLike]) -> tuple[list[str], list[int]]:
+    """(mask modes, micro-CT up-sampling factors) of the samples, from their normalize.json."""
     import json
 
-    modes = []
+    modes, scales = [], []
     for path in reports:
         try:
-            modes.append(json.loads(Path(path).read_text())["mask"]["mode"])
+            report = json.loads(Path(path).read_text())
+            modes.append(str(report["mask"]["mode"]))
+            scales.append(int(report["registration"]["mct_scale"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ImageError(
-                f"{path}: not a normalize report with a mask record ({exc}); re-run normalize"
+                f"{path}: not a normalize report with mask and registration records ({exc}); "
+                "re-run normalize"
             ) from exc
-    return modes
+    return modes, scales
 
 
 def load_pairs(
@@ -102,6 +115,7 @@ def build_dataset(
     out_dropped: str | os.PathLike | None = None,
     masks: Sequence[str | os.PathLike] | None = None,
     mask_modes: Sequence[str] | None = None,
+    mct_scales: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Tile every sample, rotate each base tile by every angle, write the store and manifest.
 
@@ -156,7 +170,7 @@ def build_dataset(
         },
         "config": provenance or {},
         # how the micro-CT and SEM were made 8-bit: checkpoints carry it to `rocksr enhance`
-        "normalization": normalization_record(normalization, mask_modes),
+        "normalization": normalization_record(normalization, mask_modes, mct_scales),
         "manifest_columns": list(manifest.columns),
         # base tiles per sample: kept (with at least one view) and dropped, by reason
         "base_tiles": base_tile_counts(manifest, dropped),
@@ -239,7 +253,8 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--reports",
         nargs="+",
-        help="each sample's normalize.json (in --samples order): its mask mode is recorded",
+        help="each sample's normalize.json (in --samples order): its mask mode and micro-CT "
+        "up-sampling factor are recorded",
     )
     s.add_argument("--no-progress", action="store_true")
 
@@ -254,6 +269,7 @@ def run(a: argparse.Namespace) -> None:
     store = dict(a.store_params or {})
     if a.workers:
         store["workers"] = a.workers
+    modes, scales = read_reports(a.reports) if a.reports else (None, None)
     build_dataset(
         list(zip(names, a.mct, a.sem, strict=True)),
         a.out_store,
@@ -269,5 +285,6 @@ def run(a: argparse.Namespace) -> None:
         normalization=a.normalization,
         out_dropped=a.out_dropped,
         masks=a.masks,
-        mask_modes=mask_modes_of(a.reports) if a.reports else None,
+        mask_modes=modes,
+        mct_scales=scales,
     )

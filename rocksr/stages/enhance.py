@@ -31,6 +31,13 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
         help="contrast normalization of the input: the training data's (recorded in the "
         "checkpoint), the default percentile stretch, or none (input already 8-bit normalized)",
     )
+    s.add_argument(
+        "--mct-scale",
+        default="auto",
+        help="up-sample the input by this integer factor first (as training's mct_scale did); "
+        "auto: the checkpoint's recorded factor for a raw input (--normalize from-checkpoint "
+        "or percentile), 1 with --normalize none",
+    )
     s.add_argument("--tile", type=positive_int, default=None, help="default: the training tile")
     s.add_argument("--overlap", type=int, default=d.overlap, help="px; default half a tile")
     s.add_argument("--window", choices=["gaussian", "cosine", "constant"], default=d.window)
@@ -58,6 +65,7 @@ def run(a: argparse.Namespace) -> None:
         a.output,
         pages=a.pages,
         normalize=a.normalize,
+        mct_scale=a.mct_scale,
         tile=a.tile,
         overlap=a.overlap,
         window=a.window,
