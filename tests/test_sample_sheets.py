@@ -289,4 +289,6 @@ def test_a_sheet_carries_the_mask_column(tmp_path: Path) -> None:
     ]
     sheet(tmp_path / "sheets" / "bad.tsv", "name\tmct\tsem\tmask\nr1\ta.tif\ta.tif\tauto_fv\n")
     message = error("sheets/bad.tsv", tmp_path)
-    assert "bad.tsv: line 2" in message and "mask image 'auto_fv' does not exist" in message
+    assert "bad.tsv: line 2" in message and "(did you mean 'auto_fov'?)" in message
+    sheet(tmp_path / "sheets" / "gone.tsv", "name\tmct\tsem\tmask\nr1\ta.tif\ta.tif\tm.png\n")
+    assert "mask image 'm.png' does not exist" in error("sheets/gone.tsv", tmp_path)
