@@ -185,18 +185,30 @@ def test_region_split_keeps_every_view_inside_its_rectangle():
         assert min(y1[a], y1[b]) <= max(y0[a], y0[b]) or min(x1[a], x1[b]) <= max(x0[a], x0[b])
 
 
+def test_many_small_pairs_go_mostly_whole_into_one_split():
+    """21 pairs of 256² (the size of a public TXM/SEM set) with 64 px tiles: cutting each in
+    three would waste most of them; whole samples dealt to the splits keep nearly all."""
+    manifest = build_manifest(
+        [(f"s{i}", 256, 256) for i in range(21)], 64, 32, [0.0, 45.0], "unrotated"
+    )
+    splits = make_splits(manifest, "regions", FRACTIONS, 0)
+    kept, shares = _shares(manifest, splits)
+    assert kept >= 0.95
+    for name, f in FRACTIONS.items():
+        assert abs(shares[name] - f) <= 0.02, (name, shares[name])
+    assert leakage(manifest, splits)["shared_pixels"].sum() == 0
+
+
 def test_region_split_balances_several_samples():
     samples = [("a", 1024, 1024), ("b", 800, 1200), ("c", 600, 600)]
     manifest = build_manifest(samples, 128, 64, [float(a) for a in range(0, 360, 45)], "unrotated")
     splits = make_splits(manifest, "regions", FRACTIONS, 0)
     kept, shares = _shares(manifest, splits)
-    assert kept >= 0.7
+    # whole samples in one split are options too: 83.9 % kept (every sample cut in three: 77.4 %)
+    assert kept >= 0.83
     for name, f in FRACTIONS.items():
         assert abs(shares[name] - f) <= 0.02, (name, shares[name])
     assert leakage(manifest, splits)["shared_pixels"].sum() == 0
-    m = manifest.merge(splits, on="tile_id")
-    per_sample = pd.crosstab(m["sample"], m["split"])
-    assert (per_sample[["train", "val", "test"]] > 0).all().all()
     # three equal samples: the study's totals are balanced, not one sample's best repeated
     demo_angles = [float(a) for a in range(0, 360, 45)]
     one = build_manifest([("a", 1024, 1024)], 128, 64, demo_angles, "unrotated")

@@ -251,14 +251,15 @@ def _layouts(fps: pd.DataFrame, h: int, w: int) -> tuple[np.ndarray, np.ndarray,
 
 
 def _region_keys(totals: np.ndarray, frac: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Sort keys, most significant first: whether every share is within ``SHARE_TOLERANCE`` of
-    its fraction; then, within, the most kept views discounted by the summed share deviation
+    """Sort keys, most significant first: whether a split with a non-zero fraction is empty;
+    whether every share is within ``SHARE_TOLERANCE`` of its fraction; then, within, the most kept views discounted by the summed share deviation
     (kept * (1 - L1)), or, outside, the smallest worst deviation; then the fewest exclusions."""
     kept = totals.sum(-1)
     dev = np.abs(totals / np.maximum(kept, 1)[..., None] - frac)
     worst = np.where(kept > 0, dev.max(-1), np.inf)
     within = worst <= SHARE_TOLERANCE + 1e-12
-    return (~within, np.where(within, -kept * (1.0 - dev.sum(-1)), worst), -kept)
+    empty = np.any((totals == 0) & (frac > 0), axis=-1)
+    return (empty, ~within, np.where(within, -kept * (1.0 - dev.sum(-1)), worst), -kept)
 
 
 def _best(totals: np.ndarray, frac: np.ndarray) -> int:
@@ -275,9 +276,29 @@ def _better(a: np.ndarray, b: np.ndarray, frac: np.ndarray) -> bool:
 
 
 def _balance(options: list[np.ndarray], frac: np.ndarray) -> list[int]:
-    """One layout per sample so that the study's totals meet the fractions: each sample's own
-    best first, then each sample in turn re-chosen given the others, until nothing improves."""
-    choice = [_best(o, frac) for o in options]
+    """One layout per sample so that the study's totals meet the fractions: from each start
+    (each sample's own best layout; with several samples also whole samples dealt to the splits,
+    :func:`_whole_sample_start`), each sample in turn re-chosen given the others until nothing
+    improves; the better end wins (the first among equals)."""
+    starts = [[_best(o, frac) for o in options]]
+    if len(options) > 1:
+        whole = _whole_sample_start(options, frac)
+        if whole is not None:
+            starts.append(whole)
+    best_choice, best_total = None, None
+    for start in starts:
+        choice, total = _descend(options, frac, start)
+        if best_total is None or _better(total, best_total, frac):
+            best_choice, best_total = choice, total
+    assert best_choice is not None
+    return best_choice
+
+
+def _descend(
+    options: list[np.ndarray], frac: np.ndarray, start: list[int]
+) -> tuple[list[int], np.ndarray]:
+    """Coordinate descent from ``start``: (choice per sample, study totals)."""
+    choice = list(start)
     total = sum(o[c] for o, c in zip(options, choice, strict=True))
     for _ in range(BALANCE_PASSES):
         changed = False
@@ -288,21 +309,41 @@ def _balance(options: list[np.ndarray], frac: np.ndarray) -> list[int]:
                 choice[s], total, changed = c, rest + o[c], True
         if not changed:
             break
-    return choice
+    return choice, total
+
+
+def _whole_sample_start(options: list[np.ndarray], frac: np.ndarray) -> list[int] | None:
+    """Each sample whole in one split (largest first, to the split furthest below its
+    fraction), as layout indices; None if a sample has no such layout."""
+    sizes = [int(o.sum(axis=1).max()) for o in options]
+    total = np.zeros(len(frac))
+    choice: list[int | None] = [None] * len(options)
+    for s in sorted(range(len(options)), key=lambda i: -sizes[i]):
+        target = frac * (total.sum() + sizes[s]) - total
+        split = int(np.argmax(np.where(frac > 0, target, -np.inf)))
+        rows = np.nonzero(options[s][:, split] == sizes[s])[0]
+        if len(rows) == 0:
+            return None
+        choice[s] = int(rows[0])
+        total[split] += sizes[s]
+    return [int(c) for c in choice if c is not None]
 
 
 def _sample_options(
-    sub: pd.DataFrame, frac: np.ndarray, rng: np.random.Generator
+    sub: pd.DataFrame, frac: np.ndarray, rng: np.random.Generator, whole_samples: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """A sample's distinct layouts (one per distinct count vector, the first in seeded order) as
     (rectangles ``[layout, split, (y0, y1, x0, x1)]``, kept views ``[layout, split]``),
-    preferring layouts that give every wanted split at least one view."""
+    preferring layouts that give every wanted split at least one view, or, with
+    ``whole_samples`` (a study of several samples), that put the whole sample in one split."""
     h, w = int(sub["image_height"].iloc[0]), int(sub["image_width"].iloc[0])
     pieces, perms, counts = _layouts(_fp_table(sub), h, w)
     order = rng.permutation(len(counts))
     every = np.all(counts[order][:, frac > 0] > 0, axis=1)
     if every.any():
-        order = order[every]
+        # with several samples, a whole sample in one split (nothing excluded) is an option too
+        whole = counts[order].max(axis=1) == len(sub) if whole_samples else False
+        order = order[every | whole]
     _, first = np.unique(counts[order], axis=0, return_index=True)
     idx = order[np.sort(first)]
     rects = pieces[idx // len(perms)][np.arange(len(idx))[:, None], perms[idx % len(perms)]]
@@ -326,7 +367,8 @@ def assign_regions(
     rng = np.random.default_rng(seed)
     samples = list(dict.fromkeys(manifest["sample"]))
     sample_col = manifest["sample"].to_numpy()
-    options = [_sample_options(manifest.loc[sample_col == s], frac, rng) for s in samples]
+    several = len(samples) > 1
+    options = [_sample_options(manifest.loc[sample_col == s], frac, rng, several) for s in samples]
     choice = _balance([counts for _, counts in options], frac)
     if sum(options[i][1][c].sum() for i, c in enumerate(choice)) == 0:
         raise ValueError("no tile footprint fits inside the image; use smaller tiles")

@@ -117,13 +117,18 @@ def plan_dataset(
 
 def read_dropped(path: str | os.PathLike) -> pd.DataFrame:
     """Read a dropped-tiles CSV (``dataset/dropped_tiles.csv``) and check its columns."""
+    return _read_table(path, DROPPED_COLUMNS, "dropped-tiles table")
+
+
+def _read_table(path: str | os.PathLike, columns: list[str], what: str) -> pd.DataFrame:
+    """A CSV that must exist and hold ``columns`` (a :class:`StoreError` naming it if not)."""
     p = Path(path)
     if not p.is_file():
-        raise StoreError(f"{p}: dropped-tiles table does not exist")
+        raise StoreError(f"{p}: {what} does not exist")
     df = pd.read_csv(p)
-    missing = [c for c in DROPPED_COLUMNS if c not in df.columns]
+    missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise StoreError(f"{p}: dropped-tiles table lacks columns {missing}")
+        raise StoreError(f"{p}: {what} lacks columns {missing}")
     return df
 
 
@@ -366,13 +371,8 @@ def write_manifest(manifest: pd.DataFrame, path: str | os.PathLike) -> None:
 
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     """Read a manifest CSV and check its columns."""
+    df = _read_table(path, MANIFEST_COLUMNS, "manifest")
     p = Path(path)
-    if not p.exists():
-        raise StoreError(f"{p}: manifest does not exist")
-    df = pd.read_csv(p)
-    missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
-    if missing:
-        raise StoreError(f"{p}: manifest lacks columns {missing}")
     if not np.array_equal(df["tile_id"].to_numpy(), np.arange(len(df))):
         raise StoreError(f"{p}: tile_id must be 0..N-1 in order")
     return df
