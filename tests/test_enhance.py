@@ -281,6 +281,40 @@ def test_a_coarse_raw_slice_is_up_sampled_as_in_training(tmp_path, monkeypatch) 
     assert not (tmp_path / "q.tif").exists()
 
 
+def test_a_coarse_slice_with_a_field_of_view_matches_training_bit_for_bit(
+    tmp_path, monkeypatch
+) -> None:
+    """mct_scale 4 and mask auto_fov in training: the raw coarse slice goes through enhance
+    (FOV found on its own grid, up-sampled, percentiles inside) to the normalized training
+    image exactly."""
+    from rocksr.data.masks import disc
+    from rocksr.stages.build_dataset import normalization_record
+    from rocksr.stages.normalize import normalize_pair
+
+    coarse = smooth_image(24, 24, seed=9, dtype=np.uint16) // 2 + 1000
+    coarse[~disc(coarse.shape, (11.5, 11.5), 11.0)] = 0
+    tifffile.imwrite(tmp_path / "mct_raw.tif", coarse)
+    tifffile.imwrite(tmp_path / "sem_raw.tif", smooth_image(96, 96, seed=8))
+    normalize_pair(
+        tmp_path / "mct_raw.tif",
+        tmp_path / "sem_raw.tif",
+        tmp_path / "mct.tif",
+        tmp_path / "sem.tif",
+        tmp_path / "n.json",
+        {},
+        mct_scale=4,
+        mask="auto_fov",
+    )
+    record = normalization_record({}, ["auto_fov"], [4])
+    identity_cgan(monkeypatch, {"tile_size": TILE, "normalization": record})
+    (tmp_path / "c.pt").write_bytes(b"x")
+    r = run(tmp_path / "c.pt", tmp_path / "mct_raw.tif", tmp_path / "o.tif")
+    assert "percentiles within its field of view" in r["normalization"]["limits_over"]
+    np.testing.assert_array_equal(
+        tifffile.imread(tmp_path / "o.tif"), tifffile.imread(tmp_path / "mct.tif")
+    )
+
+
 def test_stack_limits_are_np_percentile_of_the_whole_stack() -> None:
     from rocksr.data.normalize import normalize_image, stretch_limits
 

@@ -167,7 +167,7 @@ class ScaledSource:
     (:func:`rocksr.data.registration.upsample`)."""
 
     def __init__(self, src: InputSource, factor: int) -> None:
-        self._src, self.factor = src, int(factor)
+        self.inner, self.factor = src, int(factor)
         self.path, self.n, self.stack, self.dtype, self.first = (
             src.path,
             src.n,
@@ -180,10 +180,10 @@ class ScaledSource:
     def read(self, i: int) -> np.ndarray:
         from rocksr.data.registration import upsample
 
-        return upsample(self._src.read(i), self.factor)
+        return upsample(self.inner.read(i), self.factor)
 
     def close(self) -> None:
-        self._src.close()
+        self.inner.close()
 
 
 def _is_zarr(p: Path) -> bool:

@@ -354,17 +354,22 @@ class _Normalizer:
 
 
 def _input_fov(src: Any) -> tuple[np.ndarray | None, str]:
-    """(mask, said) of the input's circular field of view, found on its first slice."""
+    """(mask, said) of the input's circular field of view, found on its first slice on the
+    input's own grid and, for an up-sampled input, redrawn on the model's grid exactly as
+    training did (:func:`rocksr.data.masks.sample_mask`)."""
     from rocksr.data.images import ImageError
-    from rocksr.data.masks import auto_fov, disc
+    from rocksr.data.masks import sample_mask
 
+    scaled = isinstance(src, ScaledSource)
+    raw = src.inner.read(0) if scaled else src.read(0)
+    factor = src.factor if scaled else 1
     try:
-        fov = auto_fov(src.read(0), str(src.path))
+        mask, fov = sample_mask("auto_fov", raw, src.shape, factor, None, str(src.path))
     except ImageError:
         return None, "the whole image (no circular field of view found in the input)"
     cy, cx = fov["centre_yx"]
     said = f"its field of view (disc at y {cy:g}, x {cx:g}, radius {fov['radius_px']:g} px)"
-    return disc(src.shape, (cy, cx), fov["radius_px"]), said
+    return mask, said
 
 
 def _provenance(kind: str, ckpt_path: Path, src: Any, norm: _Normalizer, **settings: Any) -> dict:
