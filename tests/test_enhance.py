@@ -172,24 +172,31 @@ def test_identity_model_returns_the_input_exactly(tmp_path, monkeypatch) -> None
                 assert json.loads(im.text["rocksr"])["normalization"]["mode"] == "none"
 
 
-def test_normalization_round_trip_reproduces_the_training_image(tmp_path, monkeypatch) -> None:
-    """The checkpoint's record applied to the raw training micro-CT gives, bit for bit, the
-    normalized image that training used (here with an identity model, so the output *is* the
-    normalized input), for a 2-D input and for the same image as a one-page stack."""
+def normalize_raw(tmp_path: Path, params: dict | None = None, **settings) -> dict:
+    """``normalize_pair`` of ``tmp_path/{mct,sem}_raw.tif`` into ``tmp_path/{mct,sem}.tif``."""
     from rocksr.stages.normalize import normalize_pair
 
-    raw = smooth_image(48, 40, seed=5, dtype=np.uint16)
-    tifffile.imwrite(tmp_path / "mct_raw.tif", raw)
-    tifffile.imwrite(tmp_path / "sem_raw.tif", smooth_image(48, 40, seed=6, dtype=np.uint16))
-    params = {"mct": {"p_low": 2.0, "p_high": 97.0}, "sem": {}}
-    report = normalize_pair(
+    return normalize_pair(
         tmp_path / "mct_raw.tif",
         tmp_path / "sem_raw.tif",
         tmp_path / "mct.tif",
         tmp_path / "sem.tif",
         tmp_path / "n.json",
-        params,
+        params or {},
+        **settings,
     )
+
+
+def test_normalization_round_trip_reproduces_the_training_image(tmp_path, monkeypatch) -> None:
+    """The checkpoint's record applied to the raw training micro-CT gives, bit for bit, the
+    normalized image that training used (here with an identity model, so the output *is* the
+    normalized input), for a 2-D input and for the same image as a one-page stack."""
+
+    raw = smooth_image(48, 40, seed=5, dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "mct_raw.tif", raw)
+    tifffile.imwrite(tmp_path / "sem_raw.tif", smooth_image(48, 40, seed=6, dtype=np.uint16))
+    params = {"mct": {"p_low": 2.0, "p_high": 97.0}, "sem": {}}
+    report = normalize_raw(tmp_path, params)
     record = {"method": "percentile", "mct": report["mct"]["params"]}
     identity_cgan(monkeypatch, {"tile_size": TILE, "normalization": record})
     (tmp_path / "c.pt").write_bytes(b"x")
@@ -209,21 +216,12 @@ def test_a_field_of_view_record_finds_the_inputs_own_fov(tmp_path, monkeypatch) 
     the normalized training image bit for bit (2-D and as a stack), and an input without a
     surround falls back to every pixel and says so."""
     from rocksr.data.masks import disc
-    from rocksr.stages.normalize import normalize_pair
 
     raw = smooth_image(64, 64, seed=5, dtype=np.uint16) // 2 + 1000
     raw[~disc(raw.shape, (31.5, 31.5), 30.0)] = 0
     tifffile.imwrite(tmp_path / "mct_raw.tif", raw)
     tifffile.imwrite(tmp_path / "sem_raw.tif", smooth_image(64, 64, seed=6, dtype=np.uint16))
-    report = normalize_pair(
-        tmp_path / "mct_raw.tif",
-        tmp_path / "sem_raw.tif",
-        tmp_path / "mct.tif",
-        tmp_path / "sem.tif",
-        tmp_path / "n.json",
-        {},
-        mask="auto_fov",
-    )
+    report = normalize_raw(tmp_path, mask="auto_fov")
     record = {"method": "percentile", "mct": report["mct"]["params"], "within": "auto_fov"}
     identity_cgan(monkeypatch, {"tile_size": TILE, "normalization": record})
     (tmp_path / "c.pt").write_bytes(b"x")
@@ -245,20 +243,11 @@ def test_a_coarse_raw_slice_is_up_sampled_as_in_training(tmp_path, monkeypatch) 
     up-sampled by 4 before normalization, so the identity model returns the normalized
     training image (SEM grid) bit for bit; --mct-scale 1 keeps the input's grid."""
     from rocksr.stages.build_dataset import normalization_record
-    from rocksr.stages.normalize import normalize_pair
 
     coarse = smooth_image(20, 24, seed=7, dtype=np.uint16)
     tifffile.imwrite(tmp_path / "mct_raw.tif", coarse)
     tifffile.imwrite(tmp_path / "sem_raw.tif", smooth_image(80, 96, seed=8))
-    normalize_pair(
-        tmp_path / "mct_raw.tif",
-        tmp_path / "sem_raw.tif",
-        tmp_path / "mct.tif",
-        tmp_path / "sem.tif",
-        tmp_path / "n.json",
-        {},
-        mct_scale="auto",
-    )
+    normalize_raw(tmp_path, mct_scale="auto")
     record = normalization_record({}, ["none"], [4])
     identity_cgan(monkeypatch, {"tile_size": TILE, "normalization": record})
     (tmp_path / "c.pt").write_bytes(b"x")
@@ -289,22 +278,12 @@ def test_a_coarse_slice_with_a_field_of_view_matches_training_bit_for_bit(
     image exactly."""
     from rocksr.data.masks import disc
     from rocksr.stages.build_dataset import normalization_record
-    from rocksr.stages.normalize import normalize_pair
 
     coarse = smooth_image(24, 24, seed=9, dtype=np.uint16) // 2 + 1000
     coarse[~disc(coarse.shape, (11.5, 11.5), 11.0)] = 0
     tifffile.imwrite(tmp_path / "mct_raw.tif", coarse)
     tifffile.imwrite(tmp_path / "sem_raw.tif", smooth_image(96, 96, seed=8))
-    normalize_pair(
-        tmp_path / "mct_raw.tif",
-        tmp_path / "sem_raw.tif",
-        tmp_path / "mct.tif",
-        tmp_path / "sem.tif",
-        tmp_path / "n.json",
-        {},
-        mct_scale=4,
-        mask="auto_fov",
-    )
+    normalize_raw(tmp_path, mct_scale=4, mask="auto_fov")
     record = normalization_record({}, ["auto_fov"], [4])
     identity_cgan(monkeypatch, {"tile_size": TILE, "normalization": record})
     (tmp_path / "c.pt").write_bytes(b"x")
