@@ -292,3 +292,14 @@ def test_a_sheet_carries_the_mask_column(tmp_path: Path) -> None:
     assert "bad.tsv: line 2" in message and "(did you mean 'auto_fov'?)" in message
     sheet(tmp_path / "sheets" / "gone.tsv", "name\tmct\tsem\tmask\nr1\ta.tif\ta.tif\tm.png\n")
     assert "mask image 'm.png' does not exist" in error("sheets/gone.tsv", tmp_path)
+
+
+def test_globs_carry_shared_registration_settings(tmp_path: Path) -> None:
+    touch(tmp_path / "ct" / "a.tif", tmp_path / "sem" / "a.png", tmp_path / "m.png")
+    spec = {"mct": "ct/*.tif", "sem": "sem/*.png", "mct_scale": "auto", "mask": "auto_fov"}
+    (sample,) = expand_samples(spec, tmp_path)
+    assert sample["mct_scale"] == "auto" and sample["mask"] == "auto_fov"
+    (sample,) = expand_samples({**spec, "mask": "m.png", "crop": [0, 0, 8, 8]}, tmp_path)
+    assert sample["mask"] == str(tmp_path / "m.png") and sample["crop"] == [0, 0, 8, 8]
+    assert "(did you mean 'auto_fov'?)" in error({**spec, "mask": "autofov"}, tmp_path)
+    assert "mask image 'gone.png' does not exist" in error({**spec, "mask": "gone.png"}, tmp_path)

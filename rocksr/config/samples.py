@@ -15,7 +15,7 @@ also accepts two shorter forms and turns them into that list:
    blank lines are skipped. A relative ``mct`` / ``sem`` path resolves against the *sheet's*
    folder and is written out as an absolute path; every listed image must exist.
 3. **A mapping** ``{mct: "<glob>", sem: "<glob>"}`` (optionally ``name_from: stem``, the only
-   choice): the files each glob matches (relative to ``base_dir``; ``**`` recurses) are paired by
+   choice, and ``mct_scale``, ``crop``, ``mask`` shared by every pair): the files each glob matches (relative to ``base_dir``; ``**`` recurses) are paired by
    stem, the file name up to its first dot (``a.tif`` pairs with ``a.png``, ``a.ome.tif`` is
    ``a``). The sample name is the stem with every character outside ``[A-Za-z0-9_-]`` replaced by
    ``_``; paths are written out absolute and samples are sorted by stem.
@@ -46,7 +46,9 @@ ALLOWED_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + REGISTRATION_COLUMNS
 DELIMITERS = {".tsv": "\t", ".txt": "\t", ".csv": ","}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-GLOB_KEYS = ("mct", "sem", "name_from")
+# every pair of the glob form shares these (the registration helpers of a sheet row)
+GLOB_SHARED = ("mct_scale", "crop", "mask")
+GLOB_KEYS = ("mct", "sem", "name_from", *GLOB_SHARED)
 MODALITY = {"mct": "micro-CT", "sem": "SEM", "mask": "mask"}
 SHOW_AT_MOST = 10
 
@@ -217,14 +219,30 @@ def expand_globs(spec: dict, base: Path) -> list[dict]:
     check_pairs(sides, spec)
     names = {stem: UNSAFE.sub("_", stem) for stem in sides["mct"]}
     check_safe_names(names)
+    shared = shared_settings(spec, base)
     return [
         {
             "name": names[stem],
             "mct": str(base / sides["mct"][stem]),
             "sem": str(base / sides["sem"][stem]),
+            **shared,
         }
         for stem in sorted(names)
     ]
+
+
+def shared_settings(spec: dict, base: Path) -> dict:
+    """The glob form's ``mct_scale``, ``crop`` and ``mask``, applied to every pair (a mask image
+    path is taken from ``base``); their types are checked with the expanded list's schema."""
+    shared = {k: spec[k] for k in GLOB_SHARED if spec.get(k) is not None}
+    mask = shared.get("mask")
+    if mask is not None:
+        if not isinstance(mask, str) or mask_spec_problem(mask):
+            problem = mask_spec_problem(mask) if isinstance(mask, str) else f"mask {mask!r}"
+            raise ConfigError(f"config: samples: {problem}")
+        if mask not in MASK_MODES:
+            shared["mask"] = sheet_image(mask, "mask", base, "config: samples")
+    return shared
 
 
 def check_glob_spec(spec: dict) -> None:
