@@ -4,12 +4,14 @@ only inside it, and no kept tile's footprint leaves it."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import tifffile
 from PIL import Image
+from scipy import ndimage
 
 from rocksr.data.example_pairs import coarse_fov_mct
 from rocksr.data.images import ImageError
@@ -304,3 +306,19 @@ def test_split_counts_and_split_map_show_the_dropped_tiles(tmp_path) -> None:
     rgb = np.array(Image.open(tmp_path / "map.png").convert("RGB")).reshape(-1, 3)
     grey = np.round(np.array(OUTSIDE_MASK) * 255)
     assert (np.abs(rgb - grey).max(axis=1) <= 2).sum() > 1000  # the outside is drawn
+
+
+REAL_CT = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "versa_microct"
+
+
+@pytest.mark.skipif(not REAL_CT.is_dir(), reason="../shared/data/real is absent")
+def test_auto_fov_on_real_micro_ct_slices() -> None:
+    """Real Zeiss Versa slices of a sandstone plug (zero outside the reconstruction circle):
+    the disc holds almost none of the zero surround and almost all of the reconstruction."""
+    for path in sorted(REAL_CT.glob("*.tif"))[::4]:
+        ct = tifffile.imread(path)
+        fov = auto_fov(ct, str(path))
+        inside = disc(ct.shape, fov["centre_yx"], fov["radius_px"])
+        surround = (ct == 0) & ~ndimage.binary_fill_holes(ct != 0)
+        assert (inside & surround).sum() == 0, path.name
+        assert fov["covers"] > 0.9, (path.name, fov)
