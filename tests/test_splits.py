@@ -217,3 +217,12 @@ def test_region_split_balances_several_samples():
     dev_one = _shares(one, make_splits(one, "regions", FRACTIONS, 0))[1] - target
     dev_three = _shares(three, make_splits(three, "regions", FRACTIONS, 0))[1] - target
     assert dev_three.abs().max() < dev_one.abs().max()
+
+
+def test_no_wanted_split_is_left_empty_when_the_views_allow_it():
+    """Three samples of one view each and fractions .8/.1/.1: one view per split (before, the
+    balancing stopped at 3/0/0, an empty val and test, both counted as one 'empty' layout)."""
+    manifest = build_manifest([(n, 91, 91) for n in "abc"], 64, 32, [0.0], "unrotated")
+    assert len(manifest) == 3
+    splits = make_splits(manifest, "regions", {"train": 0.8, "val": 0.1, "test": 0.1}, 0)
+    assert sorted(splits["split"]) == ["test", "train", "val"]

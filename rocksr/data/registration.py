@@ -45,10 +45,11 @@ def upsample(arr: np.ndarray, factor: int) -> np.ndarray:
     from scipy import ndimage
 
     out = ndimage.zoom(arr.astype(np.float64), factor, order=3, grid_mode=True, mode="nearest")
-    if np.issubdtype(arr.dtype, np.integer):
+    if np.issubdtype(arr.dtype, np.integer):  # in place: one float64 copy at the output size
         info = np.iinfo(arr.dtype)
-        out = np.clip(np.rint(out), info.min, info.max)
-    return out.astype(arr.dtype)
+        np.rint(out, out=out)
+        np.clip(out, info.min, info.max, out=out)
+    return out.astype(arr.dtype, copy=False)
 
 
 def crop(arr: np.ndarray, window: list[int] | None, where: str) -> np.ndarray:

@@ -251,14 +251,14 @@ def _layouts(fps: pd.DataFrame, h: int, w: int) -> tuple[np.ndarray, np.ndarray,
 
 
 def _region_keys(totals: np.ndarray, frac: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Sort keys, most significant first: whether a split with a non-zero fraction is empty;
+    """Sort keys, most significant first: how many splits with a non-zero fraction are empty;
     whether every share is within ``SHARE_TOLERANCE`` of its fraction; then, within, the most kept views discounted by the summed share deviation
     (kept * (1 - L1)), or, outside, the smallest worst deviation; then the fewest exclusions."""
     kept = totals.sum(-1)
     dev = np.abs(totals / np.maximum(kept, 1)[..., None] - frac)
     worst = np.where(kept > 0, dev.max(-1), np.inf)
     within = worst <= SHARE_TOLERANCE + 1e-12
-    empty = np.any((totals == 0) & (frac > 0), axis=-1)
+    empty = np.sum((totals == 0) & (frac > 0), axis=-1)  # fewer empty wanted splits first
     return (empty, ~within, np.where(within, -kept * (1.0 - dev.sum(-1)), worst), -kept)
 
 

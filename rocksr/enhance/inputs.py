@@ -176,11 +176,16 @@ class ScaledSource:
             src.first,
         )
         self.shape = (src.shape[0] * self.factor, src.shape[1] * self.factor)
+        self._last: tuple[int, np.ndarray] | None = None
 
     def read(self, i: int) -> np.ndarray:
+        """Slice ``i`` up-sampled; the last one is kept (the black/white points and the output
+        read slice 0 in turn, and up-sampling is the costly part)."""
         from rocksr.data.registration import upsample
 
-        return upsample(self.inner.read(i), self.factor)
+        if self._last is None or self._last[0] != i:
+            self._last = (i, upsample(self.inner.read(i), self.factor))
+        return self._last[1]
 
     def close(self) -> None:
         self.inner.close()

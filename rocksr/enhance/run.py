@@ -461,6 +461,13 @@ def enhance(
         factor = _mct_scale(mct_scale, normalize, cfg, ckpt_path)
         if factor > 1:
             src = ScaledSource(src, factor)
+            log.info(
+                "%s: up-sampled x%d onto the model's grid (%dx%d; the training pairs' mct_scale; "
+                "--mct-scale 1 if the input is already on the SEM grid)",
+                in_path,
+                factor,
+                *src.shape,
+            )
         tile_size, tile_source, ov = _tiling(kind, cfg, tile, overlap, ckpt_path, src)
         norm = _Normalizer(normalize, cfg, ckpt_path, src)
         ddpm = kind == "ddpm"
