@@ -82,7 +82,7 @@ def _sample_shape(s: dict) -> tuple[tuple[int, int] | None, str | None]:
 def _mask_problem(s: dict, raw_mct: tuple, sem: tuple, factor: int) -> str | None:
     """A mask image that is missing, unreadable or of neither allowed shape (header only)."""
     from rocksr.data.images import ImageError, image_shape
-    from rocksr.data.masks import MASK_MODES, mask_spec_problem
+    from rocksr.data.masks import MASK_MODES, mask_shape_problem, mask_spec_problem
 
     spec, name = s.get("mask"), s.get("name")
     if not spec or spec in MASK_MODES:
@@ -93,12 +93,8 @@ def _mask_problem(s: dict, raw_mct: tuple, sem: tuple, factor: int) -> str | Non
         shape = image_shape(spec, None, None)
     except ImageError as exc:
         return f"sample {name!r}: mask: {exc}"
-    if shape == sem or (factor > 1 and shape == raw_mct):
-        return None
-    allowed = f"the SEM's {sem[0]}x{sem[1]}" + (
-        f" or the micro-CT's {raw_mct[0]}x{raw_mct[1]}" if factor > 1 else ""
-    )
-    return f"sample {name!r}: mask {spec} is {shape[0]}x{shape[1]}, not {allowed}"
+    problem = mask_shape_problem(shape, sem, raw_mct, factor)
+    return f"sample {name!r}: {spec}: {problem}" if problem else None
 
 
 def _synthetic_mask_problem(s: dict) -> str | None:

@@ -295,7 +295,7 @@ def test_a_coarse_slice_with_a_field_of_view_matches_training_bit_for_bit(
 
 
 def test_stack_limits_are_np_percentile_of_the_whole_stack() -> None:
-    from rocksr.data.normalize import normalize_image, stretch_limits
+    from rocksr.data.normalize import normalize_image, stretch_fixed, stretch_limits
 
     rng = np.random.default_rng(0)
     for dtype, hi in ((np.uint8, 256), (np.uint16, 65536)):
@@ -308,7 +308,7 @@ def test_stack_limits_are_np_percentile_of_the_whole_stack() -> None:
     assert inputs_mod.stack_limits(lambda i: f[i], 3, 1, 99)[:2] == tuple(np.percentile(f, [1, 99]))
     a = rng.integers(0, 4000, (30, 30)).astype(np.uint16)
     np.testing.assert_array_equal(
-        inputs_mod.stretch_fixed(a, *stretch_limits(a, 0.5, 99.5)), normalize_image(a)
+        stretch_fixed(a, *stretch_limits(a, 0.5, 99.5)), normalize_image(a)
     )
 
 

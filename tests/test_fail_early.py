@@ -132,7 +132,10 @@ def test_a_mask_image_is_checked_from_its_header(tmp_path) -> None:
     for ok in ("auto_fov", "none", str(tmp_path / "m.tif"), str(tmp_path / "s.tif")):
         assert feasibility_problems(_with(samples=[{**base, "mask": ok}])) == []
     (problem,) = feasibility_problems(_with(samples=[{**base, "mask": str(tmp_path / "k.tif")}]))
-    assert "k.tif is 160x100, not the SEM's 160x200 or the micro-CT's 40x50" in problem
+    assert (
+        "k.tif: mask is 160x100, but it must have the SEM's shape 160x200, or the micro-CT's 40x50"
+        in problem
+    )
     (problem,) = feasibility_problems(_with(samples=[{**base, "mask": str(tmp_path / "no.png")}]))
     assert "sample 'r': mask:" in problem and "no.png: file does not exist" in problem
 
@@ -154,4 +157,4 @@ def test_a_misspelt_mask_mode_is_named_with_the_closest_mode(tmp_path) -> None:
     (problem,) = feasibility_problems(
         _with(samples=[{**synthetic, "mask": str(tmp_path / "k.png")}])
     )
-    assert "k.png is 10x10, not the SEM's 256x256" in problem
+    assert "k.png: mask is 10x10, but it must have the SEM's shape 256x256" in problem

@@ -153,6 +153,21 @@ def sample_mask(
     return mask, info
 
 
+def mask_shape_problem(
+    shape: tuple[int, ...], sem_shape: tuple[int, int], mct_shape: tuple[int, int], factor: int
+) -> str | None:
+    """Why a mask image of ``shape`` fits neither the SEM's grid nor, when ``mct_scale``
+    up-samples the micro-CT (``factor`` > 1), the micro-CT's own (None: it fits one)."""
+    shape, sem_shape, mct_shape = tuple(shape), tuple(sem_shape), tuple(mct_shape)
+    if shape == sem_shape or (factor > 1 and shape == mct_shape):
+        return None
+    raw = f", or the micro-CT's {mct_shape[0]}x{mct_shape[1]}" if factor > 1 else ""
+    return (
+        f"mask is {shape[0]}x{shape[1]}, but it must have the SEM's shape "
+        f"{sem_shape[0]}x{sem_shape[1]}{raw}"
+    )
+
+
 def read_mask(
     path: str | os.PathLike,
     sem_shape: tuple[int, int],
@@ -163,19 +178,13 @@ def read_mask(
     from rocksr.data.images import read_image
 
     img = read_image(path, allow_constant=True)
-    if img.ndim != 2:
-        raise ImageError(f"{path}: a mask must be one grey image, got shape {img.shape}")
-    shape = tuple(img.shape)
-    if shape == tuple(sem_shape):
+    problem = mask_shape_problem(img.shape, sem_shape, mct_shape, factor)
+    if problem:
+        raise ImageError(f"{path}: {problem}")
+    if tuple(img.shape) == tuple(sem_shape):
         mask = img != 0
-    elif factor > 1 and shape == tuple(mct_shape):
+    else:  # the micro-CT's grid
         mask = np.repeat(np.repeat(img != 0, factor, axis=0), factor, axis=1)
-    else:
-        raw = f", or the micro-CT's {mct_shape[0]}x{mct_shape[1]}" if factor > 1 else ""
-        raise ImageError(
-            f"{path}: mask is {shape[0]}x{shape[1]}, but it must have the SEM's shape "
-            f"{sem_shape[0]}x{sem_shape[1]}{raw}"
-        )
     if not mask.any():
         raise ImageError(f"{path}: the mask is empty (no non-zero pixel)")
     return mask

@@ -6,6 +6,8 @@ optionally CLAHE (scikit-image's ``equalize_adapthist``), then 8-bit. Pure funct
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from rocksr.config.merge import section_defaults
@@ -71,6 +73,14 @@ def stretch_to_uint8(
             np.float32
         )
     return np.round(out * 255.0).astype(np.uint8)
+
+
+def stretch_fixed(arr: np.ndarray, lo: float, hi: float, **params: Any) -> np.ndarray:
+    """:func:`stretch_to_uint8` with a normalization record's parameters (``p_low``/``p_high``
+    are ignored: the limits are given), so ``stretch_fixed(a, *stretch_limits(a, pl, ph),
+    **params)`` equals ``normalize_image(a, pl, ph, **params)``."""
+    keep = {k: params[k] for k in ("clahe", "clahe_clip", "clahe_kernel") if k in params}
+    return stretch_to_uint8(arr, lo, hi, **keep)
 
 
 # fewer distinct grey levels than this in a normalized image warns (posterized contrast)

@@ -28,7 +28,7 @@ import pandas as pd
 from rocksr import digests
 from rocksr.config.merge import section_defaults
 from rocksr.config.store import Store
-from rocksr.data.tiling import TileView, extract_view, plan_views
+from rocksr.data.tiling import TileView, extract_view
 from rocksr.errors import RocksrError
 from rocksr.files import write_table
 from rocksr.lifecycle import check_parent
@@ -96,20 +96,20 @@ def plan_dataset(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(manifest, dropped tiles) for ``(name, height, width)`` samples with optional valid-area
     ``masks`` by name: the manifest has one row per view in store order, the dropped table one
-    row per base tile with no view and why (:func:`rocksr.data.tiling.dropped_tiles`)."""
-    from rocksr.data.tiling import dropped_tiles, outside_integral
+    row per base tile with no view and why (:func:`rocksr.data.tiling.plan_grid`)."""
+    from rocksr.data.tiling import outside_integral, plan_grid
 
     frames, dropped = [], []
     for name, h, w in samples:
         mask = (masks or {}).get(name)
         valid = None if mask is None else outside_integral(mask)
-        views = plan_views(h, w, size, stride, list(angles), edge_tiles, valid)
+        views, gone = plan_grid(h, w, size, stride, list(angles), edge_tiles, valid)
         df = pd.DataFrame([asdict(v) for v in views], columns=list(TileView.__dataclass_fields__))
         df.insert(0, "sample", name)
         df["image_height"] = h
         df["image_width"] = w
         frames.append(df)
-        dropped += [{"sample": name, **d} for d in dropped_tiles(h, w, size, stride, views, valid)]
+        dropped += [{"sample": name, **d} for d in gone]
     manifest = pd.concat(frames, ignore_index=True)
     manifest.insert(0, "tile_id", np.arange(len(manifest), dtype=np.int64))
     return manifest[MANIFEST_COLUMNS], pd.DataFrame(dropped, columns=DROPPED_COLUMNS)

@@ -13,7 +13,7 @@ Conventions (pure functions, numpy only apart from OpenCV's warp):
   with their angle-0 view only (``"unrotated"``), whose footprint is then the tile itself.
 - With a valid-area mask (:mod:`rocksr.data.masks`, e.g. a circular field of view), the mask's
   border acts like the image's: a footprint must lie inside the mask, an ``unrotated`` edge
-  tile's own square too; a tile with no view left is dropped (:func:`dropped_tiles` says why).
+  tile's own square too; a tile with no view left is dropped (:func:`plan_grid` says why).
 """
 
 from __future__ import annotations
@@ -110,55 +110,53 @@ def plan_views(
     """All views of one image in a fixed order: grid row, grid column, then angle as given.
 
     ``valid`` is :func:`outside_integral` of the sample's mask (None: every pixel is valid)."""
+    return plan_grid(height, width, size, stride, angles, edge_tiles, valid)[0]
+
+
+def plan_grid(
+    height: int,
+    width: int,
+    size: int,
+    stride: int,
+    angles: list[float],
+    edge_tiles: str = "unrotated",
+    valid: np.ndarray | None = None,
+) -> tuple[list[TileView], list[dict]]:
+    """(views, dropped tiles) of one image in one walk over the tile grid.
+
+    Views as :func:`plan_views`. Each base tile left without a view gives one dropped row
+    ``{grid_row, grid_col, y0, x0, reason}``: ``outside_mask`` (the tile itself leaves the valid
+    area) or, with ``edge_tiles: skip``, ``footprint_leaves_image`` / ``footprint_leaves_mask``.
+    """
     if edge_tiles not in EDGE_POLICIES:
         raise ValueError(f"edge_tiles must be one of {EDGE_POLICIES}, got {edge_tiles!r}")
     if not angles:
         raise ValueError("the angle list is empty")
     off, f = footprint_offset(size), footprint_size(size)
     views: list[TileView] = []
+    dropped: list[dict] = []
     for r, y0 in enumerate(grid_origins(height, size, stride)):
         for c, x0 in enumerate(grid_origins(width, size, stride)):
             y0i, x0i = int(y0), int(x0)
             if valid is not None and not rect_inside(valid, y0i, x0i, size, size):
-                continue  # the tile itself leaves the valid area
-            if footprint_inside(y0i, x0i, size, height, width) and (
-                valid is None or rect_inside(valid, y0i - off, x0i - off, f, f)
-            ):
+                reason = "outside_mask"
+            elif not footprint_inside(y0i, x0i, size, height, width):
+                reason = "footprint_leaves_image"
+            elif valid is not None and not rect_inside(valid, y0i - off, x0i - off, f, f):
+                reason = "footprint_leaves_mask"
+            else:
                 views.extend(
                     TileView(r, c, y0i, x0i, float(a), y0i - off, x0i - off, f, "rotated")
                     for a in angles
                 )
-            elif edge_tiles == "unrotated":
-                views.append(TileView(r, c, y0i, x0i, 0.0, y0i, x0i, size, "edge_unrotated"))
-    return views
-
-
-def dropped_tiles(
-    height: int,
-    width: int,
-    size: int,
-    stride: int,
-    views: list[TileView],
-    valid: np.ndarray | None = None,
-) -> list[dict]:
-    """The grid's base tiles without any view in ``views``, each with its ``reason``:
-    ``outside_mask`` (the tile itself leaves the valid area), or, with ``edge_tiles: skip``,
-    ``footprint_leaves_image`` / ``footprint_leaves_mask``."""
-    kept = {(v.grid_row, v.grid_col) for v in views}
-    out = []
-    for r, y0 in enumerate(grid_origins(height, size, stride)):
-        for c, x0 in enumerate(grid_origins(width, size, stride)):
-            if (r, c) in kept:
                 continue
-            y0i, x0i = int(y0), int(x0)
-            if valid is not None and not rect_inside(valid, y0i, x0i, size, size):
-                reason = "outside_mask"
-            elif footprint_inside(y0i, x0i, size, height, width):
-                reason = "footprint_leaves_mask"
+            if reason != "outside_mask" and edge_tiles == "unrotated":
+                views.append(TileView(r, c, y0i, x0i, 0.0, y0i, x0i, size, "edge_unrotated"))
             else:
-                reason = "footprint_leaves_image"
-            out.append({"grid_row": r, "grid_col": c, "y0": y0i, "x0": x0i, "reason": reason})
-    return out
+                dropped.append(
+                    {"grid_row": r, "grid_col": c, "y0": y0i, "x0": x0i, "reason": reason}
+                )
+    return views, dropped
 
 
 def rotation_matrix(size: int, angle: float, src_center: tuple[float, float]) -> np.ndarray:

@@ -7,7 +7,6 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -40,16 +39,6 @@ def parse_pages(spec: str | None, n_pages: int, path: str | os.PathLike) -> tupl
             f"(0-{n_pages - 1})"
         )
     return a, b + 1
-
-
-def stretch_fixed(arr: np.ndarray, lo: float, hi: float, **params: Any) -> np.ndarray:
-    """:func:`rocksr.data.normalize.stretch_to_uint8` with the recorded normalization's
-    parameters (``p_low``/``p_high`` are ignored: the limits are given), so
-    ``stretch_fixed(a, *stretch_limits(a, pl, ph))`` equals ``normalize_image(a, pl, ph)``."""
-    from rocksr.data.normalize import stretch_to_uint8
-
-    keep = {k: params[k] for k in ("clahe", "clahe_clip", "clahe_kernel") if k in params}
-    return stretch_to_uint8(arr, lo, hi, **keep)
 
 
 def _lerp(a: float, b: float, t: float) -> float:

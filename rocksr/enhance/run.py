@@ -90,6 +90,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rocksr.data.normalize import stretch_fixed
 from rocksr.enhance.blending import (
     WINDOWS,
     blend_deterministic,
@@ -99,7 +100,7 @@ from rocksr.enhance.blending import (
 )
 from rocksr.enhance.errors import EnhanceError, _choice, _one_line
 from rocksr.enhance.fused import fused_sample, resolve_steps, sample_seed
-from rocksr.enhance.inputs import ScaledSource, open_input, stack_limits, stretch_fixed
+from rocksr.enhance.inputs import ScaledSource, open_input, stack_limits
 from rocksr.enhance.outputs import _check_target, _Output, _output_format, output_paths
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from rocksr.data.normalize import (
     MIN_GREY_LEVELS,
     NORMALIZE_DEFAULTS,
     grey_levels,
+    stretch_fixed,
     stretch_limits,
-    stretch_to_uint8,
 )
 from rocksr.data.registration import read_registered_pair
 from rocksr.files import sha256_file, write_image, write_text
@@ -78,8 +78,7 @@ def normalize_pair(
                 f"normalize.{key}.p_low/p_high"
             )
         limits[key] = (lo, hi)
-        clahe = {k: p[k] for k in ("clahe", "clahe_clip", "clahe_kernel")}
-        normalized[key] = stretch_to_uint8(raw[key], lo, hi, **clahe)
+        normalized[key] = stretch_fixed(raw[key], lo, hi, **p)
     report = {
         "sample": sample,
         "shape": list(raw["mct"].shape),
