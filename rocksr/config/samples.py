@@ -15,8 +15,8 @@ also accepts two shorter forms and turns them into that list:
    blank lines are skipped. A relative ``mct`` / ``sem`` path resolves against the *sheet's*
    folder and is written out as an absolute path; every listed image must exist.
 3. **A mapping** ``{mct: "<glob>", sem: "<glob>"}`` (optionally ``name_from: stem``, the only
-   choice, and ``mct_scale``, ``crop``, ``mask`` shared by every pair): the files each glob matches (relative to ``base_dir``; ``**`` recurses) are paired by
-   stem, the file name up to its first dot (``a.tif`` pairs with ``a.png``, ``a.ome.tif`` is
+   choice, and ``mct_scale``, ``crop``, ``mask`` shared by every pair): the files each glob
+   matches (relative to ``base_dir``; ``**`` recurses) are paired by stem, the file name up to its first dot (``a.tif`` pairs with ``a.png``, ``a.ome.tif`` is
    ``a``). The sample name is the stem with every character outside ``[A-Za-z0-9_-]`` replaced by
    ``_``; paths are written out absolute and samples are sorted by stem.
 
@@ -164,16 +164,18 @@ def sheet_sample(columns: list[str], cells: list[str], folder: Path, where: str)
         if len(parts) != 4:
             raise ConfigError(f"{where}: crop {row['crop']!r} needs 4 numbers: y0 x0 height width")
         sample["crop"] = [sheet_integer(v, "crop", f"{where} (sample {name!r})") for v in parts]
-    mask = row.get("mask", "")
-    if mask and mask_spec_problem(mask):
-        raise ConfigError(f"{where} (sample {name!r}): {mask_spec_problem(mask)}")
-    if mask:
-        sample["mask"] = (
-            mask
-            if mask in MASK_MODES
-            else sheet_image(mask, "mask", folder, f"{where} (sample {name!r})")
-        )
+    if row.get("mask"):
+        sample["mask"] = resolve_mask(row["mask"], folder, f"{where} (sample {name!r})")
     return sample
+
+
+def resolve_mask(mask: object, folder: Path, where: str) -> str:
+    """A ``mask`` value checked: a mode as it is, a mask image as the absolute path of an
+    existing file (a relative one taken from ``folder``)."""
+    if not isinstance(mask, str) or mask_spec_problem(mask):
+        problem = mask_spec_problem(mask) if isinstance(mask, str) else f"mask {mask!r}"
+        raise ConfigError(f"{where}: {problem}")
+    return mask if mask in MASK_MODES else sheet_image(mask, "mask", folder, where)
 
 
 def sheet_image(cell: str, key: str, folder: Path, where: str) -> str:
@@ -235,13 +237,8 @@ def shared_settings(spec: dict, base: Path) -> dict:
     """The glob form's ``mct_scale``, ``crop`` and ``mask``, applied to every pair (a mask image
     path is taken from ``base``); their types are checked with the expanded list's schema."""
     shared = {k: spec[k] for k in GLOB_SHARED if spec.get(k) is not None}
-    mask = shared.get("mask")
-    if mask is not None:
-        if not isinstance(mask, str) or mask_spec_problem(mask):
-            problem = mask_spec_problem(mask) if isinstance(mask, str) else f"mask {mask!r}"
-            raise ConfigError(f"config: samples: {problem}")
-        if mask not in MASK_MODES:
-            shared["mask"] = sheet_image(mask, "mask", base, "config: samples")
+    if "mask" in shared:
+        shared["mask"] = resolve_mask(shared["mask"], base, "config: samples")
     return shared
 
 
