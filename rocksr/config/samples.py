@@ -18,7 +18,8 @@ also accepts two shorter forms and turns them into that list:
    choice, and ``mct_scale``, ``crop``, ``mask`` shared by every pair): the files each glob
    matches (relative to ``base_dir``; ``**`` recurses) are paired by stem, the file name up to
    its first dot (``a.tif`` pairs with ``a.png``, ``a.ome.tif`` is ``a``). The sample name is
-   the stem with every character outside ``[A-Za-z0-9_-]`` replaced by ``_``; paths are written out absolute and samples are sorted by stem.
+   the stem with every character outside ``[A-Za-z0-9_-]`` replaced by ``_``; paths
+   are written out absolute and samples are sorted by stem.
 
 Every problem raises a one-line :class:`~rocksr.config.merge.ConfigError` that names the sheet
 (and its line) or the glob.
