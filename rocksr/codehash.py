@@ -1,7 +1,9 @@
 """Code versions for Snakemake: the hash of a module's import closure inside ``rocksr``.
 
 Each rule's ``code`` param is :func:`stage_hash` of its stage module (``rocksr.stages.<rule>``),
-so a change re-runs exactly the stages whose code it touches: the closure is found by reading
+or, for a rule that runs one model kind, :func:`kind_hash` of the stage and the kind's module
+(the registry loads kinds by name, which no import statement shows), so a change re-runs exactly
+the stages whose code it touches: the closure is found by reading
 the source (every ``import`` statement, at module level or inside functions), never from a
 hand-written list, and includes the ``__init__`` of every package on the way.
 """
@@ -81,10 +83,13 @@ def import_closure(name: str) -> tuple[str, ...]:
     return tuple(sorted(seen))
 
 
-def code_hash(name: str) -> str:
-    """16 hex digits of SHA-256 over the relative paths and bytes of ``name``'s import closure."""
+def code_hash(*names: str) -> str:
+    """16 hex digits of SHA-256 over the relative paths and bytes of the union of the import
+    closures of ``names``."""
+    if not names:
+        raise ValueError("code_hash: no module given")
     h = hashlib.sha256()
-    for mod in import_closure(name):
+    for mod in sorted(set().union(*(import_closure(n) for n in names))):
         path = module_file(mod)
         assert path is not None
         h.update(str(path.relative_to(module_file(PACKAGE).parent)).encode() + b"\0")
@@ -95,3 +100,11 @@ def code_hash(name: str) -> str:
 def stage_hash(stage: str) -> str:
     """:func:`code_hash` of the stage module ``rocksr.stages.<stage>``."""
     return code_hash(f"{PACKAGE}.stages.{stage}")
+
+
+def kind_hash(stage: str, *kinds: str) -> str:
+    """:func:`code_hash` of the stage module and of the modules of the model ``kinds``
+    (:mod:`rocksr.kinds`): the code a rule runs when its stage loads those kinds by name."""
+    from rocksr.models.registry import kind_module
+
+    return code_hash(f"{PACKAGE}.stages.{stage}", *(kind_module(k) for k in kinds))

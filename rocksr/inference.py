@@ -46,55 +46,23 @@ def make_predictor(
     sampler: str = "ddim",
     steps: int | None = None,
 ) -> Callable[[Any, Any], Any]:
-    """``f(mct (B,1,S,S) in [-1,1], generator) -> (B,1,S,S) in [-1,1]`` for a loaded model."""
-    import torch
+    """``f(mct (B,1,S,S) in [-1,1], generator) -> (B,1,S,S) in [-1,1]`` for a loaded model
+    (``sampler``/``steps`` apply to stochastic kinds)."""
+    from rocksr.models.registry import get_kind
 
-    if kind == "cgan":
-
-        @torch.no_grad()
-        def run_cgan(mct: Any, generator: Any) -> Any:
-            return model(mct).clamp(-1.0, 1.0)
-
-        return run_cgan
-    if kind == "ddpm":
-        from rocksr.diffusion.sampling import sample, sampling_options
-
-        section = cfg if "schedule" in cfg or "ddpm" not in cfg else cfg["ddpm"]
-        schedule = section.get("schedule") or {}
-        options = sampling_options(section)
-
-        def run_ddpm(mct: Any, generator: Any) -> Any:
-            return sample(
-                model, mct, schedule, sampler=sampler, steps=steps, generator=generator, **options
-            )
-
-        return run_ddpm
-    raise ValueError(f"unknown model kind {kind!r} (cgan | ddpm)")
+    return get_kind(kind).predictor(model, cfg, sampler=sampler, steps=steps)
 
 
 def load_for_inference(ckpt_path: str | Path, device: str = "cpu") -> tuple[str, nn.Module, dict]:
-    """(kind, model in eval mode, config saved in the checkpoint).
-
-    cGAN: the generator ``UNet1`` (call ``model(mct)``).  DDPM: the ``ConditionalUNet`` with EMA
-    weights when the checkpoint has them (call via ``rocksr.diffusion.sample(model, mct,
-    config['schedule'], ...)``).
-    """
+    """(kind, model in eval mode, config saved in the checkpoint): the network of the kind's
+    registry entry (the cGAN's generator; the DDPM's U-Net with EMA weights when present)."""
     from rocksr.checkpoints import load_checkpoint
-    from rocksr.diffusion.schedule import schedule_config
-    from rocksr.models.registry import build_models
+    from rocksr.models.registry import get_kind
 
     ckpt = load_checkpoint(ckpt_path, map_location="cpu")
     kind, cfg = ckpt["kind"], dict(ckpt["config"])
     # the training data's tile size and contrast normalization (None in older checkpoints)
     cfg.setdefault("tile_size", ckpt.get("tile_size"))
     cfg.setdefault("normalization", ckpt.get("normalization"))
-    models = build_models(kind, cfg)
-    if kind == "cgan":
-        model = models["G"]
-        model.load_state_dict(ckpt["models"]["G"])
-    else:
-        model = models["unet"]
-        ema = ckpt.get("ema")
-        model.load_state_dict(ema["module"] if ema else ckpt["models"]["unet"])
-        cfg["schedule"] = schedule_config(cfg.get("schedule"))
-    return kind, model.to(device).eval(), cfg
+    model = get_kind(kind).inference(ckpt, cfg, device)
+    return kind, model, cfg

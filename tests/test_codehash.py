@@ -59,9 +59,11 @@ def test_unknown_module_is_an_error(pkg) -> None:
 
 def test_real_stages_keep_figures_out_of_training() -> None:
     codehash.import_closure.cache_clear()
-    cgan = set(codehash.import_closure("rocksr.stages.train_cgan"))
-    ddpm = set(codehash.import_closure("rocksr.stages.train_ddpm"))
+    train = set(codehash.import_closure("rocksr.stages.train"))
+    cgan = train | set(codehash.import_closure("rocksr.kinds.cgan"))
+    ddpm = train | set(codehash.import_closure("rocksr.kinds.ddpm"))
     assert not {m for m in cgan | ddpm if m.startswith("rocksr.figures")}
+    assert codehash.kind_hash("train", "cgan") != codehash.kind_hash("train", "ddpm")
     assert "rocksr.models.unet" in ddpm and "rocksr.models.unet" not in cgan
     assert "rocksr.models.cgan" in cgan and "rocksr.models.cgan" not in ddpm
 

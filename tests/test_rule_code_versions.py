@@ -55,14 +55,19 @@ print(json.dumps(results))
 
 
 def rule_stages() -> dict[str, str]:
-    """rule name -> the stage of its `code=stage_hash("<stage>")` param."""
+    """rule name -> the stage of its `code=stage_hash("<stage>")` or
+    `code=kind_hash("<stage>", ...)` param."""
     out = {}
     for block in re.split(r"^rule ", RULES.read_text(), flags=re.M)[1:]:
         name = block.split(":", 1)[0].strip()
-        m = re.search(r'stage_hash\("(\w+)"\)', block)
-        assert m, f"rule {name} has no stage_hash(...) param"
+        m = re.search(r'(?:stage|kind)_hash\("(\w+)"', block)
+        assert m, f"rule {name} has no stage_hash(...) or kind_hash(...) param"
         out[name] = m.group(1)
     return out
+
+
+# the model kind each command loads by name (its module is part of the rule's hash)
+COMMAND_KINDS = {"predict": "ddpm", "predict_cgan": "cgan", "sampler_study": "ddpm"}
 
 
 def test_stage_hashes_cover_the_modules_each_command_runs(tmp_path: Path) -> None:
@@ -196,6 +201,8 @@ def test_stage_hashes_cover_the_modules_each_command_runs(tmp_path: Path) -> Non
         assert res["rc"] == 0, (cmd, r.stderr[-3000:])
         rule = cmd.split("_")[0] if cmd.startswith(("predict", "baseline")) else cmd
         closure = set(import_closure(f"rocksr.stages.{stages[rule]}"))
+        if cmd in COMMAND_KINDS:
+            closure |= set(import_closure(f"rocksr.kinds.{COMMAND_KINDS[cmd]}"))
         missing = sorted(set(res["mods"]) - closure)
         assert not missing, f"rule {rule}: stage {stages[rule]} misses {missing}"
     # the check has teeth: prediction loads the model code only when it runs

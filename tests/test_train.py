@@ -366,7 +366,7 @@ def test_ddpm_checkpoint_records_the_recipe_and_refuses_another_prediction(tmp_p
 
 
 def test_random_crops_are_aligned_and_seeded():
-    from rocksr.training.ddpm_task import random_crops
+    from rocksr.training.crops import random_crops
 
     mct = torch.arange(2 * 16 * 16, dtype=torch.float32).view(2, 1, 16, 16)
     sem = mct + 0.5

@@ -9,6 +9,7 @@ from rocksr.config.evaluate import Evaluate
 from rocksr.config.leak import LeakStudy
 from rocksr.config.loader import Data
 from rocksr.config.normalize import Normalize
+from rocksr.config.regress import Regress
 from rocksr.config.split import Split
 from rocksr.config.store import Store
 from rocksr.config.tiling import Tiling
@@ -20,6 +21,7 @@ SECTIONS: dict[str, type] = {
     "split": Split,
     "data": Data,
     "cgan": CGAN,
+    "regress": Regress,
     "ddpm": DDPM,
     "evaluate": Evaluate,
     "enhance": Enhance,

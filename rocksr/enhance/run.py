@@ -246,15 +246,14 @@ def _tiling(
         raise EnhanceError(
             f"overlap must be in 0..{tile_size - 1} for a {tile_size} px tile; got {ov}"
         )
-    if kind == "ddpm":
-        from rocksr.config.ddpm import unet_downsampling_factor
+    from rocksr.models.registry import get_kind
 
-        f = unet_downsampling_factor(cfg.get("unet"))
-        if tile_size % f:
-            raise EnhanceError(
-                f"{ckpt_path}: tile size {tile_size} is not divisible by {f}, which this "
-                "DDPM's U-Net needs"
-            )
+    f = get_kind(kind).tile_multiple(cfg)
+    if tile_size % f:
+        raise EnhanceError(
+            f"{ckpt_path}: tile size {tile_size} is not divisible by {f}, which this "
+            f"{kind}'s U-Net needs"
+        )
     h, w = src.shape
     if h < tile_size or w < tile_size:
         raise EnhanceError(
@@ -376,8 +375,9 @@ def _input_fov(src: Any) -> tuple[np.ndarray | None, str]:
 def _provenance(kind: str, ckpt_path: Path, src: Any, norm: _Normalizer, **settings: Any) -> dict:
     from rocksr import __version__
     from rocksr.files import sha256_file
+    from rocksr.models.registry import get_kind
 
-    ddpm = kind == "ddpm"
+    ddpm = get_kind(kind).stochastic
     prov = {
         "tool": "rocksr enhance",
         "rocksr_version": __version__,
@@ -471,7 +471,9 @@ def enhance(
             )
         tile_size, tile_source, ov = _tiling(kind, cfg, tile, overlap, ckpt_path, src)
         norm = _Normalizer(normalize, cfg, ckpt_path, src)
-        ddpm = kind == "ddpm"
+        from rocksr.models.registry import get_kind
+
+        ddpm = get_kind(kind).stochastic  # a sampler: K samples, fused steps
         n_samples = int(samples) if ddpm else 1
         n_steps = resolve_steps(sampler, steps, int(cfg["schedule"]["timesteps"])) if ddpm else None
         targets = output_paths(out_path, n_samples > 1)
@@ -547,7 +549,10 @@ class _SliceRunner:
     """One normalized slice in, ``{"pred", ["mean", "std"]}`` out, for either model."""
 
     def __init__(self, kind, model, predictor, cfg, opts, *, seeds, **settings) -> None:
+        from rocksr.models.registry import get_kind
+
         self.kind, self.model, self.predictor = kind, model, predictor
+        self.stochastic = get_kind(kind).stochastic
         self.cfg, self.opts, self.seeds, self.s = cfg, opts, seeds, settings
 
     def n_tiles(self, h: int, w: int) -> int:
@@ -556,12 +561,12 @@ class _SliceRunner:
 
     def tile_calls(self, h: int, w: int) -> int:
         """Tile forward passes per slice (the progress bar's unit)."""
-        per = 1 if self.kind != "ddpm" else len(self.seeds(0)) * self.s["steps"]
+        per = len(self.seeds(0)) * self.s["steps"] if self.stochastic else 1
         return self.n_tiles(h, w) * per
 
     def __call__(self, img: np.ndarray, z: int, on_batch: Callable[[int], Any]) -> dict:
         s = self.s
-        if self.kind != "ddpm":
+        if not self.stochastic:
             pred = blend_deterministic(
                 img,
                 lambda b: self.predictor(b, None),
@@ -599,7 +604,7 @@ def _write_all(
     from rocksr.progress import progress as progress_bar
 
     h, w = src.shape
-    ddpm = run.kind == "ddpm"
+    ddpm = run.stochastic
     bar = progress_bar(
         run.tile_calls(h, w) * src.n,
         f"enhance {src.path.name} ({run.kind}{', fuse ' + run.s['fuse'] if ddpm else ''})",

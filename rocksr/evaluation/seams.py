@@ -18,18 +18,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-# (mode label, enhance options); `overlap` None = half a tile
-MODES: dict[str, list[tuple[str, dict]]] = {
-    "cgan": [
-        ("overlap ½ tile", {"overlap": None}),
-        ("no overlap", {"overlap": 0, "window": "constant"}),
-    ],
-    "ddpm": [
-        ("fuse step, overlap ½ tile", {"overlap": None, "fuse": "step"}),
-        ("fuse end, overlap ½ tile", {"overlap": None, "fuse": "end"}),
-        ("fuse step, no overlap", {"overlap": 0, "window": "constant", "fuse": "step"}),
-    ],
-}
+# (mode label, enhance options) of a deterministic and of a stochastic (sampling) model;
+# `overlap` None = half a tile
+DETERMINISTIC_MODES: list[tuple[str, dict]] = [
+    ("overlap ½ tile", {"overlap": None}),
+    ("no overlap", {"overlap": 0, "window": "constant"}),
+]
+STOCHASTIC_MODES: list[tuple[str, dict]] = [
+    ("fuse step, overlap ½ tile", {"overlap": None, "fuse": "step"}),
+    ("fuse end, overlap ½ tile", {"overlap": None, "fuse": "end"}),
+    ("fuse step, no overlap", {"overlap": 0, "window": "constant", "fuse": "step"}),
+]
+
+
+def modes(kind: str) -> list[tuple[str, dict]]:
+    """The modes the study runs for a model of ``kind``."""
+    from rocksr.models.registry import get_kind
+
+    return STOCHASTIC_MODES if get_kind(kind).stochastic else DETERMINISTIC_MODES
 
 
 def centre_crop(a: np.ndarray, size: int) -> np.ndarray:
@@ -70,7 +76,7 @@ def seam_study(
         tifffile.imwrite(src, x)
         for name, ckpt in checkpoints.items():
             kind = load_for_inference(ckpt)[0]
-            for label, opts in MODES[kind]:
+            for label, opts in modes(kind):
                 out = Path(tmp) / f"{name}_{len(rows)}.tif"
                 r = enhance(
                     ckpt,

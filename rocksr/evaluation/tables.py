@@ -271,9 +271,9 @@ def _fmt(metric: str, v: float) -> str:
 def _kind_label(r: Any) -> str:
     kind = str(r.kind)
     sampler = getattr(r, "sampler", None)
-    if kind == "ddpm" and isinstance(sampler, str) and sampler:
+    if isinstance(sampler, str) and sampler:  # a stochastic model's store records its sampler
         steps = _num(getattr(r, "steps", None))
-        kind = f"ddpm, {sampler}" + ("" if math.isnan(steps) else f" {int(steps)} steps")
+        kind = f"{kind}, {sampler}" + ("" if math.isnan(steps) else f" {int(steps)} steps")
     k = int(_num(getattr(r, "n_samples", 1), 1.0))
     if getattr(r, "array", "pred") == "mean":
         kind += f", mean of {k} samples"

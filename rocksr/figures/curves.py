@@ -12,8 +12,16 @@ import pandas as pd
 from rocksr.files import save_figure
 
 
-def plot_curves(history: list[dict], path: Path, kind: str) -> None:
-    """Loss curves: training losses (thin) and validation losses (markers) against step."""
+def plot_curves(
+    history: list[dict],
+    path: Path,
+    kind: str,
+    panels: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...],
+    log_loss: bool = False,
+) -> None:
+    """Loss curves of a model of ``kind``: one panel per ``(title, train columns, validation
+    columns)``, training losses thin and validation values with markers, against step;
+    ``log_loss``: the panel titled "loss" on a log scale."""
 
     import matplotlib.pyplot as plt
     import pandas as pd
@@ -23,15 +31,8 @@ def plot_curves(history: list[dict], path: Path, kind: str) -> None:
     df = pd.DataFrame(history)
     tr = df[df["phase"] == "train"] if len(df) else df
     va = df[df["phase"] == "val"] if len(df) else df
-    panels = (
-        [("generator L1", ["g_l1"], ["val_l1"]), ("adversarial", ["loss_d", "g_adv"], [])]
-        if kind == "cgan"
-        else [
-            ("loss", ["loss"], ["val_loss", "val_loss_ema"]),
-            ("validation samples: PSNR (dB)", [], ["val_psnr"]),
-            ("validation samples: SSIM", [], ["val_ssim"]),
-        ]
-    )
+    if not panels:
+        raise ValueError(f"plot_curves: no panels for kind {kind!r}")
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
     for ax, (title, tcols, vcols) in zip(axes[0], panels, strict=True):
         for c in tcols:
@@ -42,7 +43,7 @@ def plot_curves(history: list[dict], path: Path, kind: str) -> None:
                 ax.plot(va["step"], va[c], "o-", ms=3, label=c)
         ax.set_title(f"{kind}: {title}")
         ax.set_xlabel("step")
-        if kind == "ddpm" and title == "loss":
+        if log_loss and title == "loss":
             ax.set_yscale("log")
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)

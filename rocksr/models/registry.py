@@ -1,28 +1,110 @@
-"""Model kinds: build the networks of a kind and its architecture signature (for inference)."""
+"""The model kinds rocksr trains and applies: one :class:`ModelKind` entry per kind.
+
+A kind is one module ``rocksr.kinds.<name>`` that defines ``KIND = ModelKind(...)``: its config
+section, whether it draws samples, its training task, its networks, how a checkpoint becomes an
+inference network and a predictor.  Everything else (the workflow's rules, the CLI choices,
+``predict``, Table 1, ``rocksr enhance``) iterates over :func:`kind_names` and asks the entry;
+nothing compares kind names.  Adding a kind is one module plus one config section.
+
+This module imports no torch: the Snakefile and ``rocksr --help`` read it.  Kind modules are
+imported by name (:func:`get_kind`), so a stage's static import closure does not contain every
+kind; a rule that runs one kind hashes the stage *and* that kind's module
+(:func:`rocksr.codehash.kind_hash`).
+"""
 
 from __future__ import annotations
 
-from torch import nn
+import difflib
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-from rocksr.models.cgan import build_cgan_models, cgan_arch_signature
-from rocksr.models.unet import build_ddpm_models, ddpm_arch_signature
+# the built-in kinds, in the order of every table, figure and rule
+BUILTIN_KINDS: tuple[str, ...] = ("cgan", "ddpm")
+KIND_PACKAGE = "rocksr.kinds"
 
-KINDS = ("cgan", "ddpm")
+# a predictor: f(mct (B,1,S,S) in [-1, 1], torch.Generator | None) -> (B,1,S,S) in [-1, 1]
+Predictor = Callable[[Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """One model kind.
+
+    ``build(cfg)``: ``{name: nn.Module}`` of a resolved config section; ``arch(cfg)``: the config
+    values that fix the networks (checked on resume and at inference); ``task()``: the training
+    task class (see :mod:`rocksr.training.trainer`); ``inference(ckpt, cfg, device)``: the
+    network that inference runs, in eval mode on ``device``, from a loaded checkpoint (``cfg``
+    may be completed in place); ``predictor(model, cfg, sampler, steps)``: a :data:`Predictor`.
+    ``stochastic`` kinds draw K samples per tile (sampler and steps apply); deterministic kinds
+    are called once.  ``tile_multiple(cfg)``: tile sizes must be multiples of it.
+    ``curves``: the loss-curve panels, ``(title, train columns, validation columns)``.
+    ``inference_networks``: the networks counted as the model's inference parameters.
+    """
+
+    name: str
+    description: str
+    section: type
+    stochastic: bool
+    build: Callable[[dict], dict]
+    arch: Callable[[dict], dict]
+    task: Callable[[], type]
+    inference: Callable[[dict, dict, str], Any]
+    predictor: Callable[..., Predictor]
+    tile_multiple: Callable[[dict], int] = lambda cfg: 1
+    curves: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()
+    inference_networks: tuple[str, ...] = field(default_factory=tuple)
+    log_loss: bool = False
+
+
+_REGISTERED: dict[str, ModelKind] = {}
+
+
+def register(kind: ModelKind) -> None:
+    """Add (or replace) a kind at run time, e.g. a plug-in or a test's toy kind."""
+    _REGISTERED[kind.name] = kind
+
+
+def unregister(name: str) -> None:
+    _REGISTERED.pop(name, None)
+
+
+def kind_names() -> tuple[str, ...]:
+    """Every kind: the built-in ones, then those registered at run time."""
+    return BUILTIN_KINDS + tuple(k for k in _REGISTERED if k not in BUILTIN_KINDS)
+
+
+def kind_module(name: str) -> str:
+    """The module that defines a built-in kind (what a rule of that kind hashes)."""
+    return f"{KIND_PACKAGE}.{name}"
+
+
+def unknown_kind_message(name: object) -> str:
+    names = kind_names()
+    close = difflib.get_close_matches(str(name), names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown model kind {name!r} (one of {', '.join(names)}){hint}"
+
+
+def get_kind(name: str) -> ModelKind:
+    """The entry of kind ``name``; a ValueError naming the known kinds otherwise."""
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    if name not in BUILTIN_KINDS:
+        raise ValueError(unknown_kind_message(name))
+    return importlib.import_module(kind_module(name)).KIND
+
+
+def is_stochastic(name: str) -> bool:
+    return get_kind(name).stochastic
 
 
 def arch_signature(kind: str, cfg: dict) -> dict:
     """Config values that fix the network (and sampling maths); must match to resume."""
-    if kind == "cgan":
-        return cgan_arch_signature(cfg)
-    if kind == "ddpm":
-        return ddpm_arch_signature(cfg)
-    raise ValueError(f"unknown model kind {kind!r} (one of {KINDS})")
+    return get_kind(kind).arch(cfg)
 
 
-def build_models(kind: str, cfg: dict) -> dict[str, nn.Module]:
-    """{'G': UNet1, 'D': PatchDiscriminator} for the cGAN, {'unet': ConditionalUNet} for the DDPM."""
-    if kind == "cgan":
-        return build_cgan_models(cfg)
-    if kind == "ddpm":
-        return build_ddpm_models(cfg)
-    raise ValueError(f"unknown model kind {kind!r} (one of {KINDS})")
+def build_models(kind: str, cfg: dict) -> dict:
+    """The networks of ``kind`` built from a resolved config section."""
+    return get_kind(kind).build(cfg)

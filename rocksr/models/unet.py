@@ -37,17 +37,18 @@ def unet_config(cfg: dict | None) -> dict:
 class ConditionalUNet(nn.Module):
     """eps_theta([x_t^sem, x^mct], t): (B,2,H,W), (B,) int -> (B,1,H,W).
 
+    ``in_channels``: 2 for [x_t, micro-CT]; 3 with a prior image as a third input channel.
     H and W must be divisible by 2**(len(block_out_channels)-1).
     """
 
-    def __init__(self, cfg: dict | None = None) -> None:
+    def __init__(self, cfg: dict | None = None, in_channels: int = 2) -> None:
         super().__init__()
         c = unet_config(cfg)
         self.config = c
         down = tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in c["attention_levels"])
         up = tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(c["attention_levels"]))
         self.unet = UNet2DModel(
-            in_channels=2,
+            in_channels=int(in_channels),
             out_channels=1,
             block_out_channels=tuple(c["block_out_channels"]),
             layers_per_block=int(c["layers_per_block"]),

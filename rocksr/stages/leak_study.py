@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rocksr.models.registry import kind_names
 from rocksr.stages.args import json_arg, positive_int
 
 COMMAND = "leak-study"
@@ -12,7 +13,7 @@ HELP = "train a model on the leaky random split and compare with the leak-free s
 
 
 def add_arguments(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--kind", choices=["cgan", "ddpm"], required=True)
+    s.add_argument("--kind", choices=list(kind_names()), required=True)
     s.add_argument("--store", required=True)
     s.add_argument("--manifest", required=True)
     s.add_argument("--per-tile", required=True, help="per-tile metrics of the run's own split")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from rocksr.models.registry import get_kind, kind_names
+
 COMMAND = "loss-curve"
 HELP = "training/validation curves of one model from its history CSV"
 
 
 def add_arguments(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--kind", choices=["cgan", "ddpm"], required=True)
+    s.add_argument("--kind", choices=list(kind_names()), required=True)
     s.add_argument("--history", required=True)
     s.add_argument("--out", required=True)
 
@@ -19,4 +21,6 @@ def run(a: argparse.Namespace) -> None:
 
     from rocksr.figures.curves import plot_curves
 
-    plot_curves(pd.read_csv(a.history).to_dict("records"), a.out, a.kind)
+    kind = get_kind(a.kind)
+    history = pd.read_csv(a.history).to_dict("records")
+    plot_curves(history, a.out, a.kind, kind.curves, log_loss=kind.log_loss)

@@ -1,4 +1,4 @@
-"""Stage `predict`: run a checkpoint (cGAN or DDPM) on every test tile -> prediction store."""
+"""Stage `predict`: run a checkpoint (any model kind) on every test tile -> prediction store."""
 
 from __future__ import annotations
 
@@ -106,6 +106,7 @@ def predict(
     """
     from rocksr.files import sha256_file
     from rocksr.inference import load_for_inference, make_predictor
+    from rocksr.models.registry import get_kind
 
     if int(n_samples) < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
@@ -119,12 +120,12 @@ def predict(
     group = open_tiles(store)
     ids = split_tile_ids(splits, split)
     run = make_predictor(kind, model, cfg, sampler=sampler, steps=steps)
-    stochastic = kind == "ddpm"
+    stochastic = get_kind(kind).stochastic
     attrs = {
         "model": kind,
         "kind": kind,
-        "sampler": sampler if kind == "ddpm" else None,
-        "steps": (None if steps is None else int(steps)) if kind == "ddpm" else None,
+        "sampler": sampler if stochastic else None,
+        "steps": (None if steps is None else int(steps)) if stochastic else None,
         "seed": int(seed),
         "batch_size": int(batch_size),
         "checkpoint": str(ckpt),
@@ -169,8 +170,8 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=1,
         metavar="K",
-        help="DDPM samples per tile (pred = sample 0; adds mean, std and, for K > 1, samples); "
-        "ignored (K = 1) for the deterministic cGAN",
+        help="samples per tile of a stochastic model (the DDPM: pred = sample 0; adds mean, "
+        "std and, for K > 1, samples); ignored (K = 1) for deterministic models",
     )
 
 

@@ -41,11 +41,15 @@ def sampler_study(
     from rocksr.figures.sampler import plot_sampler_study
     from rocksr.files import write_table, write_text
     from rocksr.inference import load_for_inference
+    from rocksr.models.registry import get_kind
 
     dev = resolve_device(device)
     kind, model, cfg = load_for_inference(ckpt, device=dev)
-    if kind != "ddpm":
-        raise ValueError(f"{ckpt}: the sampler study needs a DDPM checkpoint, got {kind!r}")
+    if not get_kind(kind).stochastic:
+        raise ValueError(
+            f"{ckpt}: the sampler study needs a DDPM checkpoint (a model that samples), "
+            f"got {kind!r}"
+        )
     group = open_tiles(store)
     ids = split_tile_ids(splits, "test")
     k = min(int(n_tiles), len(ids))

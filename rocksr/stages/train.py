@@ -1,7 +1,7 @@
-"""Command `train --kind cgan|ddpm`: dispatches to the stages `train_cgan` and `train_ddpm`.
+"""Stage `train` (rules `train_<kind>`, one per model kind): train one kind of the registry.
 
-The rules' code hashes are those of :mod:`rocksr.stages.train_cgan` and
-:mod:`rocksr.stages.train_ddpm`, so that a change to one model retrains only that model.
+A rule's code hash is that of this stage and of the kind's module (:func:`rocksr.codehash.kind_hash`),
+so that a change to one model retrains only that model.
 """
 
 from __future__ import annotations
@@ -10,17 +10,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from rocksr.models.registry import get_kind, kind_names
 from rocksr.stages.args import json_arg
 
 COMMAND = "train"
-HELP = "train the cGAN or the DDPM (resumes from state-dir/last.pt)"
-KINDS = ("cgan", "ddpm")
+HELP = "train one model kind (resumes from state-dir/last.pt)"
 # the Trainer settings in the order of the positional form of :func:`train`
 SETTINGS = ("best_ckpt", "history_csv", "samples_dir", "state_dir", "params", "seed", "device")
 
 
 def add_arguments(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--kind", choices=list(KINDS), required=True)
+    s.add_argument("--kind", choices=list(kind_names()), required=True)
     s.add_argument("--store", required=True)
     s.add_argument("--splits", required=True)
     s.add_argument("--best", required=True, help="best-validation checkpoint (output)")
@@ -33,16 +33,13 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
 
 
 def train(kind: str, store: str | Path, splits: str | Path, *args: Any, **kw: Any) -> None:
-    """Train ``kind`` in {"cgan","ddpm"}: the stage ``train_<kind>`` with the settings of
+    """Train ``kind`` (a registry kind: its training task) with the settings of
     :class:`~rocksr.training.trainer.Trainer`, by keyword or in the order ``best_ckpt,
     history_csv, samples_dir, state_dir, params, seed, device``."""
-    if kind == "cgan":
-        from rocksr.stages.train_cgan import train_cgan as run_stage
-    elif kind == "ddpm":
-        from rocksr.stages.train_ddpm import train_ddpm as run_stage
-    else:
-        raise ValueError(f"unknown model kind {kind!r} (one of {sorted(KINDS)})")
-    run_stage(store, splits, **dict(zip(SETTINGS, args, strict=False)), **kw)
+    from rocksr.training.trainer import Trainer
+
+    task = get_kind(kind).task()
+    Trainer(task, store=store, splits=splits, **dict(zip(SETTINGS, args, strict=False)), **kw).fit()
 
 
 def run(a: argparse.Namespace) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rocksr.config.ddpm import DDPM, unet_downsampling_factor
+from rocksr.config.ddpm import DDPM
 from rocksr.config.training import resolve_training
 from rocksr.data.values import tensor_to_uint8
 from rocksr.diffusion.sampling import sample, threshold_config
@@ -20,6 +20,7 @@ from rocksr.diffusion.schedule import (
     training_target,
 )
 from rocksr.models.unet import build_ddpm_models, ddpm_arch_signature
+from rocksr.training.crops import check_unet_tiles, random_crops
 from rocksr.training.ema import EMA
 from rocksr.training.runtime import Runtime
 
@@ -41,23 +42,6 @@ def ddpm_config(cfg: dict) -> dict:
             f"ddpm.select_on must be one of {sorted(SELECT_ON)}, got {out['select_on']!r}"
         )
     return out
-
-
-def random_crops(
-    mct: torch.Tensor, sem: torch.Tensor, size: int, gen: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same random ``size``x``size`` window of each (mct, sem) pair; offsets from ``gen``."""
-    b, _, h, w = mct.shape
-    if size >= h and size >= w:
-        return mct, sem
-    if size > h or size > w:
-        raise ValueError(f"ddpm.crop {size} is larger than the {h}x{w} tiles")
-    ys = torch.randint(0, h - size + 1, (b,), generator=gen, device=gen.device).tolist()
-    xs = torch.randint(0, w - size + 1, (b,), generator=gen, device=gen.device).tolist()
-    windows = list(enumerate(zip(ys, xs, strict=True)))
-    mc = torch.stack([mct[i, :, y : y + size, x : x + size] for i, (y, x) in windows])
-    sc = torch.stack([sem[i, :, y : y + size, x : x + size] for i, (y, x) in windows])
-    return mc, sc
 
 
 class DDPMTask:
@@ -121,19 +105,7 @@ class DDPMTask:
 
     def check_tiles(self, tile: int, store: object) -> None:
         """The tiles (and crops) must fit the U-Net's down-sampling factor."""
-        levels = unet_downsampling_factor(self.cfg["unet"]).bit_length() - 1
-        crop = self.cfg["crop"]
-        if crop is not None and (int(crop) % 2**levels or int(crop) > tile):
-            raise ValueError(
-                f"ddpm.crop {crop} must be at most the tile size {tile} of {store} and divisible "
-                f"by 2**{levels} = {2**levels} (the U-Net's down-sampling factor)"
-            )
-        if tile % 2**levels:
-            raise ValueError(
-                f"{store}: tile size {tile} is not divisible by 2**{levels} = {2**levels}, "
-                f"which the DDPM U-Net with {levels + 1} levels needs; change tiling.size "
-                "or ddpm.unet.block_out_channels"
-            )
+        check_unet_tiles("ddpm", self.cfg, tile, store)
 
     def prepare_validation(self, val_ds) -> None:
         """Tiles spread evenly over the validation split, sampled and scored at every validation."""

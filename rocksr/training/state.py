@@ -82,7 +82,7 @@ def check_compatible(
             f"{path}: holds a {ckpt.get('kind')!r} model, not {kind!r}"
         )
     saved_arch = dict(ckpt.get("arch", {}))
-    if kind == "ddpm":
+    if "prediction" in arch:  # a diffusion model
         saved_arch.setdefault("prediction", "epsilon")  # checkpoints older than the option
         want = arch["prediction"]
         if saved_arch["prediction"] != want:

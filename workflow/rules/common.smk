@@ -7,7 +7,7 @@ from pathlib import Path
 
 import rocksr
 import yaml
-from rocksr.codehash import stage_hash
+from rocksr.codehash import kind_hash, stage_hash
 from rocksr.config.enhance import Enhance
 from rocksr.config.evaluate import Evaluate
 from rocksr.config.leak import LeakStudy
@@ -19,6 +19,7 @@ from rocksr.config.training import resolve_training
 from rocksr.config_checks import check_outputs_under, check_run_name, precheck_config
 from rocksr.config_feasibility import check_feasibility
 from rocksr.files import write_text
+from rocksr.models.registry import is_stochastic, kind_names
 from rocksr.data.masks import is_mask_path
 from rocksr.data.tiling import footprint_size
 from snakemake.utils import validate
@@ -171,14 +172,15 @@ def dataset_targets():
     ] + expand(f"{R}/normalized/{{sample}}/histograms.png", sample=list(SAMPLES))
 
 
-MODELS = ["cgan", "ddpm"]
+# the model kinds of the registry (rocksr.models.registry), in table order
+MODELS = list(kind_names())
 BASELINES = ["identity", "histmatch", "mean"]
 EVAL = resolve(Evaluate, config["evaluate"], "evaluate")
 STUDY = EVAL["sampler_study"]
 ENHANCE = resolve(Enhance, config.get("enhance"), "enhance")
 LEAK = resolve(LeakStudy, config.get("leak_study"), "leak_study")
 FIRST_SAMPLE = next(iter(SAMPLES))
-# DDPM samples per test tile; the cGAN is deterministic and always gets 1
+# samples per test tile of a stochastic model (the DDPM); deterministic models get 1
 N_SAMPLES = int(EVAL["n_samples"])
 
 
@@ -208,8 +210,8 @@ def prediction_args(wildcards, input):
 
 
 def predict_n_samples(wildcards):
-    """Samples per test tile for `rocksr predict` (K for the DDPM, 1 for the cGAN)."""
-    return N_SAMPLES if wildcards.model == "ddpm" else 1
+    """Samples per test tile for `rocksr predict` (K for a stochastic kind, else 1)."""
+    return N_SAMPLES if is_stochastic(wildcards.model) else 1
 
 
 def evaluate_targets():

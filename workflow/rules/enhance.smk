@@ -24,7 +24,7 @@ rule enhance:
         gpu_model=gpu_model("enhance"),
     params:
         options=enhance_options,
-        code=stage_hash("enhance"),
+        code=lambda wc: kind_hash("enhance", wc.model),
     shell:
         "OMP_NUM_THREADS={threads} rocksr enhance --checkpoint {input.checkpoint:q} "
         "--input {input.mct:q} --output {output.image:q} --report {output.report:q} "
@@ -65,7 +65,7 @@ rule seam_study:
         seed=ENHANCE["seed"],
         batch=ENHANCE["batch_size"],
         window=ENHANCE["window"],
-        code=stage_hash("seam_study"),
+        code=kind_hash("seam_study", *MODELS),
     shell:
         "OMP_NUM_THREADS={threads} rocksr seam-study --checkpoints {params.checkpoints} "
         "--mct {input.mct:q} --sem {input.sem:q} --crop {params.crop} "

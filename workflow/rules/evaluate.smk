@@ -25,7 +25,7 @@ rule predict:
         batch=EVAL["batch_size"],
         seed=EVAL["seed"],
         n_samples=predict_n_samples,
-        code=stage_hash("predict"),
+        code=lambda wc: kind_hash("predict", wc.model),
     shell:
         "OMP_NUM_THREADS={threads} rocksr predict --checkpoint {input.checkpoint:q} "
         "--store {input.store:q} --splits {input.splits:q} --out {output:q} "
@@ -126,10 +126,11 @@ rule figures:
     params:
         preds=prediction_args,
         histories=" ".join(f"{k}={R}/models/{k}/history.csv" for k in MODELS),
+        models=" ".join(MODELS),
         seed=EVAL["figure_seed"],
         code=stage_hash("figures"),
     shell:
-        "rocksr figures --predictions {params.preds} --models cgan ddpm "
+        "rocksr figures --predictions {params.preds} --models {params.models} "
         "--histories {params.histories} --per-tile {input.per_tile:q} "
         "--store {input.store:q} --splits {input.splits:q} --seed {params.seed} "
         "--out-figure2 {output.figure2:q} --out-figure3 {output.figure3:q} "
@@ -202,7 +203,7 @@ rule sampler_study:
         tolerance=STUDY["tolerance_db"],
         seed=EVAL["seed"],
         batch=EVAL["batch_size"],
-        code=stage_hash("sampler_study"),
+        code=kind_hash("sampler_study", "ddpm"),
     shell:
         "OMP_NUM_THREADS={threads} rocksr sampler-study --checkpoint {input.checkpoint:q} "
         "--store {input.store:q} --splits {input.splits:q} --configs {params.configs:q} "
@@ -249,7 +250,7 @@ rule leak_study:
         steps=as_json(EVAL["steps"]),
         batch=EVAL["batch_size"],
         work=f"{R}/leak_study",
-        code=stage_hash("leak_study"),
+        code=kind_hash("leak_study", LEAK["model"]),
     shell:
         "OMP_NUM_THREADS={threads} rocksr leak-study --kind {params.kind} "
         "--store {input.store:q} --manifest {input.manifest:q} --per-tile {input.per_tile:q} "

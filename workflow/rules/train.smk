@@ -3,70 +3,44 @@
 # its time limit and re-run resumes from there. Only the final artefacts are outputs.
 
 
-rule train_cgan:
-    input:
-        store=rules.build_dataset.output.store,
-        splits=rules.split.output.splits,
-    output:
-        best=f"{R}/models/cgan/best.pt",
-        history=f"{R}/models/cgan/history.csv",
-    log:
-        f"{R}/logs/train_cgan.log",
-    benchmark:
-        f"{R}/benchmarks/train_cgan.tsv"
-    conda:
-        "../../envs/rocksr.yaml"
-    threads: res("train_cgan", "threads")
-    resources:
-        mem_mb=res("train_cgan", "mem_mb"),
-        runtime=res("train_cgan", "runtime"),
-        gpu=res("train_cgan", "gpu"),
-        gpu_model=gpu_model("train_cgan"),
-    params:
-        train=train_params("cgan"),
-        seed=config["seed"],
-        state=f"{R}/state/cgan",
-        samples=f"{R}/models/cgan/val_samples",
-        code=stage_hash("train_cgan"),
-    shell:
-        "OMP_NUM_THREADS={threads} rocksr train --kind cgan --store {input.store:q} "
-        "--splits {input.splits:q} --best {output.best:q} --history {output.history:q} "
-        "--samples-dir {params.samples:q} "
-        "--state-dir {params.state:q} --params {params.train:q} --seed {params.seed} "
-        "> {log:q} 2>&1"
+# One training rule per model kind of the registry (rocksr.models.registry): train_cgan,
+# train_ddpm, ... Each rule's code hash covers the train stage and that kind's module only.
+for _kind in MODELS:
 
-
-rule train_ddpm:
-    input:
-        store=rules.build_dataset.output.store,
-        splits=rules.split.output.splits,
-    output:
-        best=f"{R}/models/ddpm/best.pt",
-        history=f"{R}/models/ddpm/history.csv",
-    log:
-        f"{R}/logs/train_ddpm.log",
-    benchmark:
-        f"{R}/benchmarks/train_ddpm.tsv"
-    conda:
-        "../../envs/rocksr.yaml"
-    threads: res("train_ddpm", "threads")
-    resources:
-        mem_mb=res("train_ddpm", "mem_mb"),
-        runtime=res("train_ddpm", "runtime"),
-        gpu=res("train_ddpm", "gpu"),
-        gpu_model=gpu_model("train_ddpm"),
-    params:
-        train=train_params("ddpm"),
-        seed=config["seed"],
-        state=f"{R}/state/ddpm",
-        samples=f"{R}/models/ddpm/val_samples",
-        code=stage_hash("train_ddpm"),
-    shell:
-        "OMP_NUM_THREADS={threads} rocksr train --kind ddpm --store {input.store:q} "
-        "--splits {input.splits:q} --best {output.best:q} --history {output.history:q} "
-        "--samples-dir {params.samples:q} "
-        "--state-dir {params.state:q} --params {params.train:q} --seed {params.seed} "
-        "> {log:q} 2>&1"
+    rule:
+        name:
+            f"train_{_kind}"
+        input:
+            store=rules.build_dataset.output.store,
+            splits=rules.split.output.splits,
+        output:
+            best=f"{R}/models/{_kind}/best.pt",
+            history=f"{R}/models/{_kind}/history.csv",
+        log:
+            f"{R}/logs/train_{_kind}.log",
+        benchmark:
+            f"{R}/benchmarks/train_{_kind}.tsv"
+        conda:
+            "../../envs/rocksr.yaml"
+        threads: res(f"train_{_kind}", "threads")
+        resources:
+            mem_mb=res(f"train_{_kind}", "mem_mb"),
+            runtime=res(f"train_{_kind}", "runtime"),
+            gpu=res(f"train_{_kind}", "gpu"),
+            gpu_model=gpu_model(f"train_{_kind}"),
+        params:
+            kind=_kind,
+            train=train_params(_kind),
+            seed=config["seed"],
+            state=f"{R}/state/{_kind}",
+            samples=f"{R}/models/{_kind}/val_samples",
+            code=kind_hash("train", _kind),
+        shell:
+            "OMP_NUM_THREADS={threads} rocksr train --kind {params.kind} --store {input.store:q} "
+            "--splits {input.splits:q} --best {output.best:q} --history {output.history:q} "
+            "--samples-dir {params.samples:q} "
+            "--state-dir {params.state:q} --params {params.train:q} --seed {params.seed} "
+            "> {log:q} 2>&1"
 
 
 rule loss_curve:
@@ -83,7 +57,7 @@ rule loss_curve:
     conda:
         "../../envs/rocksr.yaml"
     params:
-        code=stage_hash("loss_curve"),
+        code=lambda wc: kind_hash("loss_curve", wc.kind),
     shell:
         "rocksr loss-curve --kind {wildcards.kind} --history {input.history:q} "
         "--out {output:q} > {log:q} 2>&1"

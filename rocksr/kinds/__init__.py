@@ -1,0 +1,1 @@
+"""One module per model kind, each defining ``KIND`` (:class:`rocksr.models.registry.ModelKind`)."""

@@ -1,0 +1,60 @@
+"""Kind ``cgan``: the study's pix2pix cGAN (UNet1 generator, spectral-norm PatchGAN; seed §3.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rocksr.config.cgan import CGAN
+from rocksr.models.registry import ModelKind, Predictor
+
+
+def _build(cfg: dict) -> dict:
+    from rocksr.models.cgan import build_cgan_models
+
+    return build_cgan_models(cfg)
+
+
+def _arch(cfg: dict) -> dict:
+    from rocksr.models.cgan import cgan_arch_signature
+
+    return cgan_arch_signature(cfg)
+
+
+def _task() -> type:
+    from rocksr.training.cgan_task import CGANTask
+
+    return CGANTask
+
+
+def _inference(ckpt: dict, cfg: dict, device: str) -> Any:
+    model = _build(cfg)["G"]
+    model.load_state_dict(ckpt["models"]["G"])
+    return model.to(device).eval()
+
+
+def _predictor(model: Any, cfg: dict, sampler: str = "ddim", steps: int | None = None) -> Predictor:
+    import torch
+
+    @torch.no_grad()
+    def run_cgan(mct: Any, generator: Any) -> Any:
+        return model(mct).clamp(-1.0, 1.0)
+
+    return run_cgan
+
+
+KIND = ModelKind(
+    name="cgan",
+    description="pix2pix conditional GAN (the study's UNet1 generator + PatchGAN, hinge + L1)",
+    section=CGAN,
+    stochastic=False,
+    build=_build,
+    arch=_arch,
+    task=_task,
+    inference=_inference,
+    predictor=_predictor,
+    curves=(
+        ("generator L1", ("g_l1",), ("val_l1",)),
+        ("adversarial", ("loss_d", "g_adv"), ()),
+    ),
+    inference_networks=("G",),
+)

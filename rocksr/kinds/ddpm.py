@@ -1,0 +1,73 @@
+"""Kind ``ddpm``: the conditional denoising diffusion model (seed §3.2, plus rocksr's recipe)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rocksr.config.ddpm import DDPM, unet_downsampling_factor
+from rocksr.models.registry import ModelKind, Predictor
+
+
+def _build(cfg: dict) -> dict:
+    from rocksr.models.unet import build_ddpm_models
+
+    return build_ddpm_models(cfg)
+
+
+def _arch(cfg: dict) -> dict:
+    from rocksr.models.unet import ddpm_arch_signature
+
+    return ddpm_arch_signature(cfg)
+
+
+def _task() -> type:
+    from rocksr.training.ddpm_task import DDPMTask
+
+    return DDPMTask
+
+
+def _inference(ckpt: dict, cfg: dict, device: str) -> Any:
+    """The U-Net with its EMA weights when the checkpoint has them; fills ``cfg['schedule']``."""
+    from rocksr.diffusion.schedule import schedule_config
+
+    model = _build(cfg)["unet"]
+    ema = ckpt.get("ema")
+    model.load_state_dict(ema["module"] if ema else ckpt["models"]["unet"])
+    cfg["schedule"] = schedule_config(cfg.get("schedule"))
+    return model.to(device).eval()
+
+
+def _predictor(model: Any, cfg: dict, sampler: str = "ddim", steps: int | None = None) -> Predictor:
+    from rocksr.diffusion.sampling import sample, sampling_options
+
+    section = cfg if "schedule" in cfg or "ddpm" not in cfg else cfg["ddpm"]
+    schedule = section.get("schedule") or {}
+    options = sampling_options(section)
+
+    def run_ddpm(mct: Any, generator: Any) -> Any:
+        return sample(
+            model, mct, schedule, sampler=sampler, steps=steps, generator=generator, **options
+        )
+
+    return run_ddpm
+
+
+KIND = ModelKind(
+    name="ddpm",
+    description="conditional DDPM (diffusers U-Net on [x_t, micro-CT]; sampled K times per tile)",
+    section=DDPM,
+    stochastic=True,
+    build=_build,
+    arch=_arch,
+    task=_task,
+    inference=_inference,
+    predictor=_predictor,
+    tile_multiple=lambda cfg: unet_downsampling_factor(cfg.get("unet")),
+    curves=(
+        ("loss", ("loss",), ("val_loss", "val_loss_ema")),
+        ("validation samples: PSNR (dB)", (), ("val_psnr",)),
+        ("validation samples: SSIM", (), ("val_ssim",)),
+    ),
+    inference_networks=("unet",),
+    log_loss=True,
+)

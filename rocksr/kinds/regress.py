@@ -1,0 +1,66 @@
+"""Kind ``regress``: the deterministic regression U-Net (rocksr's CNN baseline; L1 [+ FFT L1])."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rocksr.config.ddpm import unet_downsampling_factor
+from rocksr.config.regress import Regress
+from rocksr.models.registry import ModelKind, Predictor
+
+
+def _build(cfg: dict) -> dict:
+    from rocksr.models.regress import build_regress_models
+
+    return build_regress_models(cfg)
+
+
+def _arch(cfg: dict) -> dict:
+    from rocksr.models.regress import regress_arch_signature
+
+    return regress_arch_signature(cfg)
+
+
+def _task() -> type:
+    from rocksr.training.regress_task import RegressTask
+
+    return RegressTask
+
+
+def _inference(ckpt: dict, cfg: dict, device: str) -> Any:
+    """The network with its EMA weights when the checkpoint has them."""
+    model = _build(cfg)["net"]
+    ema = ckpt.get("ema")
+    model.load_state_dict(ema["module"] if ema else ckpt["models"]["net"])
+    return model.to(device).eval()
+
+
+def _predictor(model: Any, cfg: dict, sampler: str = "ddim", steps: int | None = None) -> Predictor:
+    import torch
+
+    @torch.no_grad()
+    def run_regress(mct: Any, generator: Any) -> Any:
+        return model(mct).clamp(-1.0, 1.0)
+
+    return run_regress
+
+
+KIND = ModelKind(
+    name="regress",
+    description="regression U-Net (the DDPM's U-Net blocks, micro-CT in, SEM out; L1 [+ FFT L1])",
+    section=Regress,
+    stochastic=False,
+    build=_build,
+    arch=_arch,
+    task=_task,
+    inference=_inference,
+    predictor=_predictor,
+    tile_multiple=lambda cfg: unet_downsampling_factor(cfg.get("unet")),
+    curves=(
+        ("loss", ("l1", "fft_l1"), ("val_l1",)),
+        ("validation: PSNR (dB)", (), ("val_psnr",)),
+        ("validation: SSIM", (), ("val_ssim",)),
+    ),
+    inference_networks=("net",),
+    log_loss=True,
+)
