@@ -24,6 +24,8 @@ localrules:
     loss_curve,
     enhance_figure,
     rock_figure,
+    budget,
+    perception_figure,
 
 
 rule all:

@@ -1,16 +1,23 @@
-"""DDPM recipe convergence on CPU: sample PSNR/SSIM against training steps for each recipe.
+"""DDPM recipe convergence on CPU: sample PSNR/SSIM/texture against training steps per recipe
+and per prior (predict-and-refine), next to the regression U-Net trained the same way.
 
     snakemake --cores 2 dataset                      # builds results/demo/ (the demo's tiles)
     python benchmarks/ddpm_convergence.py            # eps, v, x0, each with Min-SNR off/on
     python benchmarks/ddpm_convergence.py --recipes sample sample+minsnr --eval-at 100 200 300
+    python benchmarks/ddpm_convergence.py --recipes sample --priors none histmatch regress \
+        --with-regress --regress-checkpoint results/demo/models/regress/best.pt
 
 Every recipe trains the same tiny U-Net (the demo's ``ddpm.unet``) from the same seed on the same
 batches (the demo's train split, random crops) with ``rocksr.train.DDPMTask`` -- the code the
 ``train_ddpm`` rule runs -- and at each ``--eval-at`` step samples ``--n-tiles`` fixed test tiles
 with DDIM (``--sampler-steps``) from the EMA weights and scores them on uint8/255 images with
-``rocksr.metrics`` (as Table 1).  The same tiles are scored for the identity, train-fitted
-histogram-matching and train-mean baselines, printed first.  One table is printed at the end
-(Markdown, for the README) with the wall time of training to each step.
+``rocksr.metrics`` (as Table 1), with the power-spectrum distance of Table 1's texture column.
+``--priors``: each recipe again with ``ddpm.prior`` set (``regress`` takes the trained
+``--regress-checkpoint``); ``--with-regress``: the regression U-Net (config.yaml's ``regress``
+section) trained from the same seed on the same batches, scored at the same steps.  The same
+tiles are scored for the identity, train-fitted histogram-matching and train-mean baselines,
+printed first.  One table is printed at the end (Markdown, for the README) with the wall time of
+training to each step.
 """
 
 from __future__ import annotations
@@ -33,10 +40,10 @@ RECIPES = {
 }
 
 
-def load_demo_ddpm_config(config: Path) -> dict:
+def load_demo_ddpm_config(config: Path, section: str = "ddpm") -> dict:
     import yaml
 
-    return dict(yaml.safe_load(config.read_text())["ddpm"])
+    return dict(yaml.safe_load(config.read_text())[section])
 
 
 def baselines(store: Path, splits: Path, mct_u8: np.ndarray, sem_u8: np.ndarray) -> dict:
@@ -57,14 +64,44 @@ def baselines(store: Path, splits: Path, mct_u8: np.ndarray, sem_u8: np.ndarray)
     return {k: score(v, truth) for k, v in preds.items()}
 
 
-def score(pred_u8: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+def score(pred_u8: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
+    """(PSNR, SSIM, power-spectrum distance) means over the tiles."""
     from rocksr.evaluation import metrics as M
+    from rocksr.evaluation.spectrum import spectrum_distance
 
     p = M.to_unit(pred_u8)
     return (
         float(np.mean(np.atleast_1d(M.psnr(p, truth)))),
         float(np.mean(np.atleast_1d(M.ssim(p, truth)))),
+        float(np.mean(np.atleast_1d(spectrum_distance(p, truth)))),
     )
+
+
+def make_task(name: str, cfg: dict, sampler_steps: int, seed: int, store: Path, splits: Path):
+    """The task a row trains: ``regress`` (the regression U-Net), else a DDPM recipe with
+    an optional prior (``<recipe>, prior <p>``)."""
+    from rocksr.training.ddpm_task import DDPMTask
+    from rocksr.training.regress_task import RegressTask
+    from rocksr.training.runtime import Runtime
+
+    rt = Runtime({"precision": "fp32"}, torch.device("cpu"))
+    if name == "regress":
+        return RegressTask(cfg, rt, seed)
+    recipe, _, prior = name.partition(", prior ")
+    extra = {"prior": prior} if prior else {}
+    task = DDPMTask(
+        {
+            **cfg,
+            **RECIPES[recipe],
+            **extra,
+            "val_sampler": "ddim",
+            "val_sampler_steps": sampler_steps,
+        },
+        rt,
+        seed,
+    )
+    task.prepare_data(store, splits)
+    return task
 
 
 def run_recipe(
@@ -81,16 +118,10 @@ def run_recipe(
 ) -> list[dict]:
     from rocksr.data.torchdata import TileDataset, epoch_seed, make_loader
     from rocksr.data.values import from_model
-    from rocksr.training.ddpm_task import DDPMTask
-    from rocksr.training.runtime import Runtime, seed_everything
+    from rocksr.training.runtime import seed_everything
 
     seed_everything(seed)
-    rt = Runtime({"precision": "fp32"}, torch.device("cpu"))
-    task = DDPMTask(
-        {**cfg, **RECIPES[name], "val_sampler": "ddim", "val_sampler_steps": sampler_steps},
-        rt,
-        seed,
-    )
+    task = make_task(name, cfg, sampler_steps, seed, store, splits)
     ds = TileDataset(store, splits, "train")
     loader = make_loader(ds, batch_size, {"num_workers": 0}, "cpu", seed, train=True)
     gen = torch.Generator().manual_seed(seed)
@@ -106,7 +137,7 @@ def run_recipe(
             if step in eval_at:
                 t0 = time.perf_counter()
                 pred = from_model(task.predict(mct))
-                psnr, ssim = score(pred, sem_truth)
+                psnr, ssim, spectrum = score(pred, sem_truth)
                 rows.append(
                     {
                         "recipe": name,
@@ -114,13 +145,14 @@ def run_recipe(
                         "train_s": t_train,
                         "psnr": psnr,
                         "ssim": ssim,
+                        "spectrum": spectrum,
                         "loss": out["loss"],
                         "sample_s": time.perf_counter() - t0,
                     }
                 )
                 print(
                     f"  {name:16s} step {step:5d}  {t_train:7.1f} s  PSNR {psnr:6.2f}  "
-                    f"SSIM {ssim:.3f}  (train loss {out['loss']:.4f})",
+                    f"SSIM {ssim:.3f}  spectrum {spectrum:.3f}  (train loss {out['loss']:.4f})",
                     flush=True,
                 )
             if step >= max(eval_at):
@@ -139,6 +171,15 @@ def main() -> None:
         help="the DDPM section (U-Net, lr, crop, EMA...) comes from here",
     )
     ap.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    ap.add_argument(
+        "--priors",
+        nargs="*",
+        default=[],
+        choices=["none", "histmatch", "regress"],
+        help="run each recipe with each ddpm.prior (none = the recipe as it is)",
+    )
+    ap.add_argument("--regress-checkpoint", type=Path, default=None)
+    ap.add_argument("--with-regress", action="store_true", help="also train the regression U-Net")
     ap.add_argument("--eval-at", nargs="+", type=int, default=[50, 100, 200, 300])
     ap.add_argument("--n-tiles", type=int, default=24)
     ap.add_argument("--sampler-steps", type=int, default=10)
@@ -166,6 +207,14 @@ def main() -> None:
     if not store.exists() or not splits.exists():
         raise SystemExit(f"{store} or {splits} missing: run `snakemake --cores 2 dataset` first")
     cfg = load_demo_ddpm_config(a.config)
+    regress_cfg = load_demo_ddpm_config(a.config, "regress") if a.with_regress else {}
+    if "regress" in a.priors:
+        ck = a.regress_checkpoint or a.results / "models" / "regress" / "best.pt"
+        if not ck.is_file():
+            raise SystemExit(
+                f"{ck} missing: train the regress model first or pass --regress-checkpoint"
+            )
+        cfg["prior_checkpoint"] = str(ck)
     for kv in a.set:
         k, _, v = kv.partition("=")
         cfg[k] = json.loads(v)
@@ -190,13 +239,18 @@ def main() -> None:
         f"ddpm config: { {k: cfg[k] for k in sorted(cfg) if k not in ('unet',)} }"
     )
     base = baselines(store, splits, mct_u8, sem_u8)
-    for k, (p, s) in base.items():
-        print(f"  baseline {k:10s} PSNR {p:6.2f}  SSIM {s:.3f}")
+    for k, (p, s, d) in base.items():
+        print(f"  baseline {k:10s} PSNR {p:6.2f}  SSIM {s:.3f}  spectrum {d:.3f}")
+    names = [
+        n if p == "none" else f"{n}, prior {p}" for n in a.recipes for p in (a.priors or ["none"])
+    ]
+    if a.with_regress:
+        names.append("regress")
     rows = []
-    for name in a.recipes:
+    for name in names:
         rows += run_recipe(
             name,
-            cfg,
+            regress_cfg if name == "regress" else cfg,
             store,
             splits,
             to_model(mct_u8),
@@ -208,16 +262,23 @@ def main() -> None:
         )
     print("\n| recipe | " + " | ".join(f"{s} steps" for s in sorted(a.eval_at)) + " |")
     print("|---|" + "---|" * len(a.eval_at))
-    for k, (p, s) in base.items():
-        print(f"| {k} (baseline) | " + " | ".join(f"{p:.2f} / {s:.3f}" for _ in a.eval_at) + " |")
-    for name in a.recipes:
+    for k, (p, s, d) in base.items():
+        cell = f"{p:.2f} / {s:.3f} / {d:.2f}"
+        print(f"| {k} (baseline) | " + " | ".join(cell for _ in a.eval_at) + " |")
+    for name in names:
         r = [x for x in rows if x["recipe"] == name]
         print(
             f"| {name} | "
-            + " | ".join(f"{x['psnr']:.2f} / {x['ssim']:.3f} ({x['train_s']:.0f} s)" for x in r)
+            + " | ".join(
+                f"{x['psnr']:.2f} / {x['ssim']:.3f} / {x['spectrum']:.2f} ({x['train_s']:.0f} s)"
+                for x in r
+            )
             + " |"
         )
-    print("\nCells: sample PSNR (dB) / SSIM (train wall time to that step).")
+    print(
+        "\nCells: PSNR (dB) / SSIM / power-spectrum distance (decades) of one sample per tile "
+        "(the regression U-Net: its prediction), and the training wall time to that step."
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from types import ModuleType
 from rocksr import __version__
 from rocksr.stages import (
     baseline,
+    budget,
     build_dataset,
     enhance,
     enhance_figure,
@@ -27,6 +28,7 @@ from rocksr.stages import (
     loss_curve,
     metrics,
     normalize,
+    perception_figure,
     predict,
     rock_figure,
     sampler_study,
@@ -54,7 +56,9 @@ STAGES: tuple[ModuleType, ...] = (
     loss_curve,
     predict,
     baseline,
+    budget,
     metrics,
+    perception_figure,
     figures,
     uncertainty,
     rock_figure,

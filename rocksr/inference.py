@@ -64,5 +64,5 @@ def load_for_inference(ckpt_path: str | Path, device: str = "cpu") -> tuple[str,
     # the training data's tile size and contrast normalization (None in older checkpoints)
     cfg.setdefault("tile_size", ckpt.get("tile_size"))
     cfg.setdefault("normalization", ckpt.get("normalization"))
-    model = get_kind(kind).inference(ckpt, cfg, device)
+    model = get_kind(kind).inference(ckpt, cfg, device, Path(ckpt_path))
     return kind, model, cfg

@@ -90,7 +90,7 @@ def test_mean_baseline_evaluate_and_figures(data: dict, capsys: pytest.CaptureFi
     assert rc == 0, err
     assert pd.read_csv(root / "t.csv")["model"].tolist() == ["identity", "histmatch", "mean"]
     md = (root / "t.md").read_text()
-    assert "| mean | baseline |" in md and "Best PSNR:" in md
+    assert "| mean | baseline |" in md and "Distortion: best PSNR:" in md
     hist = root / "h.csv"
     pd.DataFrame({"step": [1, 2], "loss": [1.0, 0.5]}).to_csv(hist, index=False)
     args = [

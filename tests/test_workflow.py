@@ -80,6 +80,13 @@ def test_tiny_workflow_builds_everything(tiny_run):
         "evaluation/leak_study.md",
         "models/cgan/loss_curve.png",
         "models/ddpm/loss_curve.png",
+        "models/regress/best.pt",
+        "models/regress/loss_curve.png",
+        "predictions/regress.zarr/zarr.json",
+        "enhanced/tiny0/regress.tif",
+        "evaluation/budget.csv",
+        "evaluation/budget.md",
+        "figures/perception_distortion.png",
     ]:
         assert (res / rel).exists(), rel
     for rule in (
@@ -89,6 +96,7 @@ def test_tiny_workflow_builds_everything(tiny_run):
         "split",
         "figure1",
         "train_cgan",
+        "train_regress",
         "train_ddpm",
         "predict",
         "metrics",
@@ -106,6 +114,7 @@ def test_tiny_workflow_builds_everything(tiny_run):
     k = TINY["evaluate"]["n_samples"]
     assert table["model"].tolist() == [
         "cgan",
+        "regress",
         "ddpm",
         f"ddpm (mean of {k})",
         "identity",
@@ -114,8 +123,9 @@ def test_tiny_workflow_builds_everything(tiny_run):
     ]
     assert (table["count"] == n_test).all()
     per_tile = pd.read_csv(res / "evaluation" / "per_tile_metrics.csv")
-    assert len(per_tile) == 6 * n_test
-    assert "Best PSNR:" in (res / "evaluation" / "table1.md").read_text()
+    assert len(per_tile) == 7 * n_test
+    assert table["spectrum_distance_mean"].notna().all()
+    assert "Distortion: best PSNR:" in (res / "evaluation" / "table1.md").read_text()
     study = pd.read_csv(res / "evaluation" / "sampler_study.csv")
     assert {"psnr_gap_to_ancestral", "speedup_vs_ancestral"} <= set(study.columns)
     assert "of ancestral" in (res / "evaluation" / "sampler_study.md").read_text()
@@ -125,7 +135,7 @@ def test_tiny_workflow_builds_everything(tiny_run):
     assert (res / "figures" / "leak_study.png").stat().st_size > 0
     assert (res / "config.resolved.yaml").read_text().count("# ") > 10
     seams = pd.read_csv(res / "evaluation" / "seam_study.csv")
-    assert len(seams) == 5 and seams["seam_ratio"].notna().all()
+    assert len(seams) == 7 and seams["seam_ratio"].notna().all()
     # the normalization recorded in the checkpoint, applied to the raw training micro-CT,
     # reproduces the normalized training image bit for bit (what `rocksr enhance` relies on)
     import numpy as np
@@ -143,6 +153,42 @@ def test_tiny_workflow_builds_everything(tiny_run):
     )
     enhanced = tifffile.imread(res / "enhanced" / "tiny0" / "ddpm.tif")
     assert enhanced.shape == raw.shape and enhanced.dtype == np.uint8
+    # the tiny DDPM refines the regress model's prediction (ddpm.prior: regress)
+    assert ckpt["prior"]["kind"] == "regress" and ckpt["arch"]["prior"] == "regress"
+
+
+@pytest.mark.slow
+def test_budget_table_agrees_with_checkpoints_and_benchmarks(tiny_run):
+    """Every number of the budget table comes from the run's own files."""
+    import pandas as pd
+    import torch
+    import zarr
+
+    workdir, _ = tiny_run
+    res = workdir / "results" / "tiny"
+    budget = pd.read_csv(res / "evaluation" / "budget.csv").set_index("model")
+    assert list(budget.index) == ["cgan", "regress", "ddpm"]
+    for kind, row in budget.iterrows():
+        ckpt = torch.load(res / "models" / kind / "best.pt", weights_only=False)
+        section = TINY[kind]
+        assert row["steps"] == section["max_steps"]
+        assert row["batch_size"] == section["batch_size"]
+        side = ckpt["config"].get("crop") or ckpt["tile_size"]
+        assert row["pixels_seen"] == section["max_steps"] * section["batch_size"] * side**2
+        trained = sum(v.numel() for m in ckpt["models"].values() for v in m.values())
+        assert row["parameters_trained"] == trained
+        bench = pd.read_csv(res / "benchmarks" / f"train_{kind}.tsv", sep="\t")
+        assert row["train_seconds"] == pytest.approx(float(bench["s"].iloc[0]))
+        pred = pd.read_csv(res / "benchmarks" / "predict" / f"{kind}.tsv", sep="\t")
+        store = zarr.open_group(str(res / "predictions" / f"{kind}.zarr"), mode="r")
+        calls = store["pred"].shape[0] * int(store.attrs.get("n_samples", 1))
+        assert row["inference_s_per_tile"] == pytest.approx(float(pred["s"].iloc[0]) / calls)
+    ddpm = budget.loc["ddpm"]
+    assert ddpm["builds_on"] == "regress"
+    total = ddpm["train_seconds"] + budget.loc["regress", "train_seconds"]
+    assert ddpm["train_seconds_total"] == pytest.approx(total)
+    md = (res / "evaluation" / "table1.md").read_text()
+    assert "### What each model was given" in md and "ddpm, prior regress" in md
 
 
 @pytest.mark.slow

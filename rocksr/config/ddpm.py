@@ -71,6 +71,8 @@ class DDPM(Loop):
     val_sample_tiles: int = 8
     val_sampler: str = "ddim"
     val_sampler_steps: int | None = 10
+    prior: str = "none"
+    prior_checkpoint: str | None = None
     schedule: Schedule = field(default_factory=Schedule)
     unet: UNet = field(default_factory=UNet)
     ema: EMA = field(default_factory=EMA)

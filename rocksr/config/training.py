@@ -22,6 +22,7 @@ RESUMABLE_KEYS = frozenset(
         "val_sampler",
         "val_sampler_steps",
         "compile",
+        "prior_checkpoint",  # where the prior's checkpoint is; its SHA-256 is in the fingerprint
     }
 )
 

@@ -135,16 +135,22 @@ def step_estimate(
     prediction: str,
     thr: dict,
     amp: bool | None = None,
+    offset: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """What the scheduler is stepped with at x_t: the network's output (in float32), or, with
-    thresholding, its thresholded x0 estimate (the scheduler is then built for ``sample``)."""
+    thresholding, its thresholded x0 estimate (the scheduler is then built for ``sample``).
+    ``mct``: the condition (the micro-CT, and the prior as a second channel when there is one);
+    ``offset``: the prior that the clean signal is a residual of (thresholding then applies to
+    ``offset + x0``, the SEM estimate)."""
     with _amp_ctx(x.device, amp):
         out = model(torch.cat([x, mct], dim=1), tt)
     out = out.float()
     if thr["mode"] != "none":
-        out = threshold_x0(
-            x0_from_output(sched, x, out, tt, prediction), thr["mode"], thr["range"], thr["ratio"]
-        )
+        x0 = x0_from_output(sched, x, out, tt, prediction)
+        if offset is None:
+            out = threshold_x0(x0, thr["mode"], thr["range"], thr["ratio"])
+        else:
+            out = threshold_x0(x0 + offset, thr["mode"], thr["range"], thr["ratio"]) - offset
     return out
 
 
@@ -160,8 +166,12 @@ def sample(
     prediction: str = "epsilon",
     threshold: dict | None = None,
     amp: bool | None = None,
+    prior: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """mct (B,1,H,W) in [-1,1] -> predicted SEM (B,1,H,W) clamped to [-1,1].
+
+    ``prior`` (B,1,H,W) (predict-and-refine, :mod:`rocksr.priors`): the model is conditioned on
+    [x_t, mct, prior], generates the residual SEM - prior, and the result is prior + residual.
 
     sampler: 'ancestral' (seed; steps must be None or T), 'ddim', 'dpmsolver' (steps default
     ``DEFAULT_STEPS``).  ``prediction``: what the model outputs (``PREDICTIONS``).  ``threshold``:
@@ -177,6 +187,11 @@ def sample(
     device = mct.device
     mct = mct.float()
     b = mct.shape[0]
+    shape = mct.shape
+    offset = None
+    if prior is not None:
+        offset = prior.float()
+        mct = torch.cat([mct, offset], dim=1)
     if sampler == "ancestral":
         if steps not in (None, sched.timesteps):
             raise ValueError("the ancestral sampler runs all T steps; use ddim/dpmsolver for fewer")
@@ -186,9 +201,11 @@ def sample(
     # with thresholding, the scheduler is handed the (thresholded) x0 estimate of every step
     sch = make_scheduler(sched, sampler, prediction if thr["mode"] == "none" else "sample")
     sch.set_timesteps(n, device=device)
-    x = _randn(mct.shape, generator, device)
+    x = _randn(shape, generator, device)
     for t in sch.timesteps:
         tt = torch.full((b,), int(t), device=device, dtype=torch.long)
-        out = step_estimate(model, x, mct, tt, sched, prediction, thr, amp)
+        out = step_estimate(model, x, mct, tt, sched, prediction, thr, amp, offset)
         x = sch.step(out, t, x, generator=generator, return_dict=False)[0]
+    if offset is not None:
+        x = x + offset
     return x.clamp(-1.0, 1.0)

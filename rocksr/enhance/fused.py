@@ -58,8 +58,12 @@ def fused_sample(
     threshold: dict | None = None,
     amp: bool | None = None,
     on_batch: Callable[[int], None] | None = None,
+    prior: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Tiled DDPM sampling fused at every step: mct (1,1,H,W) in [-1,1] -> SEM (1,1,H,W).
+
+    ``prior`` (1,1,H,W): the whole slice's prior of a predict-and-refine DDPM; each tile is
+    conditioned on its window of it, the state is the residual, and prior + residual is returned.
 
     Same scheduler loop as :func:`rocksr.diffusion.sample` on the whole image: x_T is one noise
     field of shape (1,1,H,W) drawn from ``generator``; at every step each tile of x_t (with its
@@ -84,6 +88,14 @@ def fused_sample(
     device = mct.device
     mct = mct.float()
     h, w = mct.shape[-2:]
+    offset = None
+    if prior is not None:
+        if prior.shape != mct.shape:
+            raise ValueError(f"prior {tuple(prior.shape)} must have mct's shape {tuple(mct.shape)}")
+        offset = prior.float()
+        cond = torch.cat([mct, offset], dim=1)
+    else:
+        cond = mct
     ys, xs = tile_grid(h, w, tile, overlap)
     win_np = blend_window(tile, window)
     win = torch.from_numpy(win_np).to(device)
@@ -98,13 +110,18 @@ def fused_sample(
         for start in range(0, len(positions), int(batch_size)):
             pos = positions[start : start + int(batch_size)]
             xt = torch.stack([x[0, :, y : y + tile, c : c + tile] for y, c in pos])
-            m = torch.stack([mct[0, :, y : y + tile, c : c + tile] for y, c in pos])
+            m = torch.stack([cond[0, :, y : y + tile, c : c + tile] for y, c in pos])
+            off = None
+            if offset is not None:
+                off = torch.stack([offset[0, :, y : y + tile, c : c + tile] for y, c in pos])
             tt = torch.full((len(pos),), int(t), device=device, dtype=torch.long)
-            out = step_estimate(model, xt, m, tt, sched, prediction, thr, amp)
+            out = step_estimate(model, xt, m, tt, sched, prediction, thr, amp, off)
             for i, (y, c) in enumerate(pos):
                 wt = win / wsum[y : y + tile, c : c + tile]
                 fused[0, 0, y : y + tile, c : c + tile] += wt * out[i, 0]
             if on_batch is not None:
                 on_batch(len(pos))
         x = sch.step(fused, t, x, generator=generator, return_dict=False)[0]
+    if offset is not None:
+        x = x + offset
     return x.clamp(-1.0, 1.0)

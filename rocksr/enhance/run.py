@@ -650,6 +650,27 @@ def _mad(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(np.abs(a.astype(np.int16) - b.astype(np.int16))))
 
 
+def _prior_slice(
+    prior: Any,
+    mct: torch.Tensor,
+    img: np.ndarray,
+    tile: int,
+    overlap: int,
+    batch_size: int,
+    window: str,
+    device: torch.device,
+) -> torch.Tensor | None:
+    """The whole slice's prior of a predict-and-refine DDPM (None without one): a pointwise
+    prior on the whole slice at once, a network prior tiled and blended like a deterministic
+    model (one tile: the prior that `predict` uses)."""
+    if prior is None:
+        return None
+    if prior.pointwise:
+        return prior(mct)
+    p = blend_float(img, lambda b: prior(b), tile, overlap, batch_size, window, device=device)
+    return torch.from_numpy(p)[None, None].to(device)
+
+
 def _ddpm_slice(
     img: np.ndarray,
     model: Any,
@@ -675,9 +696,12 @@ def _ddpm_slice(
     k_total = len(seeds)
     mean = m2 = None
     pred = None
-    mct = None
+    mct = prior_slice = None
     if fuse == "step":
         mct = torch.from_numpy(uint8_to_unit(img))[None, None].to(device)
+        prior_slice = _prior_slice(
+            getattr(model, "prior", None), mct, img, tile, overlap, batch_size, window, device
+        )
     for k, s in enumerate(seeds):
         g = torch.Generator(device="cpu").manual_seed(s)
         if fuse == "step":
@@ -693,6 +717,7 @@ def _ddpm_slice(
                 window=window,
                 batch_size=batch_size,
                 on_batch=on_batch,
+                prior=prior_slice,
                 **opts,
             )
             xf = x[0, 0].float().cpu().numpy()

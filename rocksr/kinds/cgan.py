@@ -26,7 +26,7 @@ def _task() -> type:
     return CGANTask
 
 
-def _inference(ckpt: dict, cfg: dict, device: str) -> Any:
+def _inference(ckpt: dict, cfg: dict, device: str, path: Any = None) -> Any:
     model = _build(cfg)["G"]
     model.load_state_dict(ckpt["models"]["G"])
     return model.to(device).eval()

@@ -26,15 +26,20 @@ def _task() -> type:
     return DDPMTask
 
 
-def _inference(ckpt: dict, cfg: dict, device: str) -> Any:
-    """The U-Net with its EMA weights when the checkpoint has them; fills ``cfg['schedule']``."""
+def _inference(ckpt: dict, cfg: dict, device: str, path: Any = None) -> Any:
+    """The U-Net with its EMA weights when the checkpoint has them; fills ``cfg['schedule']``.
+    A predict-and-refine DDPM's prior (:mod:`rocksr.priors`) rides along as ``model.prior``
+    (None without one): found from the checkpoint's record, near ``path``."""
     from rocksr.diffusion.schedule import schedule_config
+    from rocksr.priors import load_prior
 
     model = _build(cfg)["unet"]
     ema = ckpt.get("ema")
     model.load_state_dict(ema["module"] if ema else ckpt["models"]["unet"])
     cfg["schedule"] = schedule_config(cfg.get("schedule"))
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    model.prior = load_prior(ckpt.get("prior"), near=path, device=device)
+    return model
 
 
 def _predictor(model: Any, cfg: dict, sampler: str = "ddim", steps: int | None = None) -> Predictor:
@@ -43,10 +48,18 @@ def _predictor(model: Any, cfg: dict, sampler: str = "ddim", steps: int | None =
     section = cfg if "schedule" in cfg or "ddpm" not in cfg else cfg["ddpm"]
     schedule = section.get("schedule") or {}
     options = sampling_options(section)
+    prior = getattr(model, "prior", None)
 
     def run_ddpm(mct: Any, generator: Any) -> Any:
         return sample(
-            model, mct, schedule, sampler=sampler, steps=steps, generator=generator, **options
+            model,
+            mct,
+            schedule,
+            sampler=sampler,
+            steps=steps,
+            generator=generator,
+            prior=None if prior is None else prior(mct),
+            **options,
         )
 
     return run_ddpm

@@ -27,7 +27,7 @@ def _task() -> type:
     return RegressTask
 
 
-def _inference(ckpt: dict, cfg: dict, device: str) -> Any:
+def _inference(ckpt: dict, cfg: dict, device: str, path: Any = None) -> Any:
     """The network with its EMA weights when the checkpoint has them."""
     model = _build(cfg)["net"]
     ema = ckpt.get("ema")

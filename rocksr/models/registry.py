@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # the built-in kinds, in the order of every table, figure and rule
-BUILTIN_KINDS: tuple[str, ...] = ("cgan", "ddpm")
+BUILTIN_KINDS: tuple[str, ...] = ("cgan", "regress", "ddpm")
 KIND_PACKAGE = "rocksr.kinds"
 
 # a predictor: f(mct (B,1,S,S) in [-1, 1], torch.Generator | None) -> (B,1,S,S) in [-1, 1]
@@ -34,9 +34,9 @@ class ModelKind:
 
     ``build(cfg)``: ``{name: nn.Module}`` of a resolved config section; ``arch(cfg)``: the config
     values that fix the networks (checked on resume and at inference); ``task()``: the training
-    task class (see :mod:`rocksr.training.trainer`); ``inference(ckpt, cfg, device)``: the
-    network that inference runs, in eval mode on ``device``, from a loaded checkpoint (``cfg``
-    may be completed in place); ``predictor(model, cfg, sampler, steps)``: a :data:`Predictor`.
+    task class (see :mod:`rocksr.training.trainer`); ``inference(ckpt, cfg, device, path)``: the
+    network that inference runs, in eval mode on ``device``, from the checkpoint loaded from
+    ``path`` (``cfg`` may be completed in place); ``predictor(model, cfg, sampler, steps)``: a :data:`Predictor`.
     ``stochastic`` kinds draw K samples per tile (sampler and steps apply); deterministic kinds
     are called once.  ``tile_multiple(cfg)``: tile sizes must be multiples of it.
     ``curves``: the loss-curve panels, ``(title, train columns, validation columns)``.
@@ -50,7 +50,7 @@ class ModelKind:
     build: Callable[[dict], dict]
     arch: Callable[[dict], dict]
     task: Callable[[], type]
-    inference: Callable[[dict, dict, str], Any]
+    inference: Callable[[dict, dict, str, Any], Any]
     predictor: Callable[..., Predictor]
     tile_multiple: Callable[[dict], int] = lambda cfg: 1
     curves: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()

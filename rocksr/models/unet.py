@@ -74,13 +74,18 @@ def ddpm_arch_signature(cfg: dict) -> dict:
     checkpoints: epsilon)."""
     from rocksr.diffusion.schedule import schedule_config
 
-    return {
+    out = {
         "unet": unet_config(cfg.get("unet")),
         "schedule": schedule_config(cfg.get("schedule")),
         "prediction": str(cfg.get("prediction", "epsilon")),
     }
+    prior = str(cfg.get("prior") or "none")
+    if prior != "none":  # a third input channel (absent: the seed's conditioning)
+        out["prior"] = prior
+    return out
 
 
 def build_ddpm_models(cfg: dict) -> dict:
-    """``{"unet": ConditionalUNet}``."""
-    return {"unet": build_ddpm_unet(cfg.get("unet"))}
+    """``{"unet": ConditionalUNet}``: on [x_t, micro-CT], or [x_t, micro-CT, prior] with a prior."""
+    channels = 2 if str(cfg.get("prior") or "none") == "none" else 3
+    return {"unet": ConditionalUNet(cfg.get("unet"), in_channels=channels)}

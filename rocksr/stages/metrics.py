@@ -28,12 +28,14 @@ def evaluate(
     crop_border: int = 0,
     batch_size: int = 32,
     sample_means: bool = True,
+    budget_csv: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Evaluate every prediction store (models and baselines) on the test split.
 
     Writes the per-tile CSV, Table 1 (CSV and Markdown) and returns Table 1.  See the module
     docstring for columns, PSNR-inf handling, the porosity threshold and the ``(mean of K)``
-    rows added for stores with several samples (``sample_means``).
+    rows added for stores with several samples (``sample_means``).  ``budget_csv`` (the
+    `budget` stage's table): its table and its sentences on unequal budgets go under Table 1.
     """
     from rocksr.files import write_table, write_text
 
@@ -75,7 +77,12 @@ def evaluate(
         note += f" {crop_border} border pixels cropped before every metric."
     if ssim_opts:
         note += f" SSIM settings overridden (these replace the ones above): {dict(ssim_opts)}."
-    write_text(table1_markdown(table, thr, note, pore_mode=pore_mode), out_table_md)
+    text = table1_markdown(table, thr, note, pore_mode=pore_mode)
+    if budget_csv is not None:
+        from rocksr.evaluation.budget import budget_markdown
+
+        text += "\n### What each model was given\n\n" + budget_markdown(pd.read_csv(budget_csv))
+    write_text(text, out_table_md)
     return table
 
 
@@ -92,6 +99,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--out-per-tile", required=True)
     s.add_argument("--out-table", required=True)
     s.add_argument("--out-markdown", required=True)
+    s.add_argument("--budget", default=None, help="the budget stage's CSV, shown under Table 1")
     s.add_argument(
         "--no-sample-means",
         action="store_true",
@@ -110,4 +118,5 @@ def run(a: argparse.Namespace) -> None:
         a.out_markdown,
         porosity_threshold=a.porosity_threshold,
         sample_means=not a.no_sample_means,
+        budget_csv=a.budget,
     )

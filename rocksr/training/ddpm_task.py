@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from torch import nn
@@ -20,6 +22,7 @@ from rocksr.diffusion.schedule import (
     training_target,
 )
 from rocksr.models.unet import build_ddpm_models, ddpm_arch_signature
+from rocksr.priors import Prior, check_prior, histmatch_prior, regress_prior
 from rocksr.training.crops import check_unet_tiles, random_crops
 from rocksr.training.ema import EMA
 from rocksr.training.runtime import Runtime
@@ -34,9 +37,26 @@ def ddpm_config(cfg: dict) -> dict:
     """The ``ddpm`` section (plus ``data``) with every default of :class:`rocksr.config.ddpm.DDPM`
     filled in and checked, so that the checkpoint records them (and a config that spells out a
     default trains the same experiment as one that leaves it out)."""
+    cfg = {k: v for k, v in cfg.items() if k != "prior_sha256"}  # derived below, never given
     out = resolve_training(DDPM, cfg, "ddpm")
     out["prediction"] = check_prediction(str(out["prediction"]))
     out["threshold"] = threshold_config(out["threshold"])
+    out["prior"] = check_prior(out["prior"])
+    if out["prior"] == "regress":
+        if not out["prior_checkpoint"]:
+            raise ValueError(
+                "ddpm.prior is 'regress': set ddpm.prior_checkpoint to the regress model's "
+                "best.pt (the workflow sets it)"
+            )
+        if not os.path.isfile(out["prior_checkpoint"]):
+            raise ValueError(
+                f"{out['prior_checkpoint']}: ddpm.prior is 'regress' but this checkpoint does "
+                "not exist; train the regress model first"
+            )
+        from rocksr.files import sha256_file
+
+        # the prior's bytes are part of the experiment (the fingerprint); its path is not
+        out["prior_sha256"] = sha256_file(out["prior_checkpoint"])
     if out["select_on"] not in SELECT_ON:
         raise ValueError(
             f"ddpm.select_on must be one of {sorted(SELECT_ON)}, got {out['select_on']!r}"
@@ -94,6 +114,7 @@ class DDPMTask:
         self.sampler_steps = cfg["val_sampler_steps"]
         self.steps_done = 0
         self.val_subset: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.prior: Prior | None = None
 
     @classmethod
     def resolve_config(cls, cfg: dict) -> dict:
@@ -106,6 +127,22 @@ class DDPMTask:
     def check_tiles(self, tile: int, store: object) -> None:
         """The tiles (and crops) must fit the U-Net's down-sampling factor."""
         check_unet_tiles("ddpm", self.cfg, tile, store)
+
+    def prepare_data(self, store: object, splits: object) -> None:
+        """Fit or load the prior (``ddpm.prior``) once the tile store is known."""
+        kind = self.cfg["prior"]
+        if kind == "histmatch":
+            self.prior = histmatch_prior(store, splits)
+        elif kind == "regress":
+            self.prior = regress_prior(self.cfg["prior_checkpoint"], self.rt.device)
+
+    def condition(self, mct: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(the network's condition, the prior): the micro-CT, and [micro-CT, prior] with a
+        prior."""
+        if self.prior is None:
+            return mct, None
+        p = self.prior(mct).to(mct.dtype)
+        return torch.cat([mct, p], dim=1), p
 
     def prepare_validation(self, val_ds) -> None:
         """Tiles spread evenly over the validation split, sampled and scored at every validation."""
@@ -133,6 +170,9 @@ class DDPMTask:
 
     def train_step(self, mct: torch.Tensor, sem: torch.Tensor, gen: torch.Generator) -> dict:
         self.net.train()
+        if self.prior is not None:  # the prior of the whole tile, then the residual's crop
+            mct, p = self.condition(mct)
+            sem = sem - p
         if self.crop is not None:
             mct, sem = random_crops(mct, sem, self.crop, gen)
         self._set_warmup_lr()
@@ -185,6 +225,9 @@ class DDPMTask:
             noise = torch.randn(sem.shape, generator=g)
             mct, sem = self.rt.batch(mct), self.rt.batch(sem)
             t, noise = t.to(self.rt.device), self.rt.batch(noise)
+            mct, p = self.condition(mct)
+            if p is not None:
+                sem = sem - p
             x = q_sample(self.schedule, sem, mct, t, noise)
             target = training_target(self.schedule, sem, noise, t, self.prediction)
             for k, m in nets.items():
@@ -212,9 +255,10 @@ class DDPMTask:
     def predict(self, mct: torch.Tensor) -> torch.Tensor:
         g = torch.Generator(device="cpu").manual_seed(self.seed + VAL_SEED_OFFSET)
         steps = None if self.sampler == "ancestral" else self.sampler_steps
+        mct = self.rt.batch(mct)
         return sample(
             self.eval_net(),
-            self.rt.batch(mct),
+            mct,
             self.schedule,
             self.sampler,
             steps,
@@ -222,6 +266,7 @@ class DDPMTask:
             prediction=self.prediction,
             threshold=self.threshold,
             amp=self.rt.precision == "bf16",
+            prior=None if self.prior is None else self.prior(mct),
         )
 
     def lr(self) -> float:
@@ -233,6 +278,7 @@ class DDPMTask:
             "ema": self.ema.state_dict() if self.ema else None,
             "optimizers": {"unet": self.opt.state_dict()},
             "schedulers": {"plateau": self.plateau.state_dict()},
+            "prior": None if self.prior is None else self.prior.record,
         }
 
     def load(self, ckpt: dict) -> None:

@@ -151,6 +151,8 @@ class Trainer:
             raise ValueError(f"{splits}: the train split is empty")
         self.tile_size = int(self.train_ds[0][0].shape[-1])
         task.check_tiles(self.tile_size, store)
+        if hasattr(task, "prepare_data"):  # e.g. the DDPM's prior, fitted on the train split
+            task.prepare_data(store, splits)
         from rocksr.data.tilestore import open_tiles
 
         # what `rocksr enhance` needs to apply the model to new data like the training data

@@ -188,11 +188,33 @@ def model_dir(kind):
     return f"{R}/models/{kind}"
 
 
+def prior_checkpoint(kind):
+    """The checkpoint a kind's training starts from: the regress model's, for a DDPM with
+    `prior: regress` (predict-and-refine); else None."""
+    section = config.get(kind) or {}
+    if kind == "ddpm" and section.get("prior") == "regress":
+        return section.get("prior_checkpoint") or f"{R}/models/regress/best.pt"
+    return None
+
+
 def train_params(kind):
     """The model's section and `data`, every default filled (rocksr.config): spelling out a
     default leaves the params, and so the training, untouched."""
     given = {**config[kind], "data": config["data"]}
+    if prior_checkpoint(kind):
+        given["prior_checkpoint"] = prior_checkpoint(kind)
     return as_json(resolve_training(SECTIONS[kind], given, kind))
+
+
+def train_inputs(kind):
+    """A training rule's inputs: the tiles, the splits, and the prior's checkpoint if any."""
+    out = {
+        "store": rules.build_dataset.output.store,
+        "splits": rules.split.output.splits,
+    }
+    if prior_checkpoint(kind):
+        out["prior"] = prior_checkpoint(kind)
+    return out
 
 
 def train_targets():
@@ -222,6 +244,8 @@ def evaluate_targets():
         f"{R}/figures/figure3.png",
         f"{R}/figures/training_curves.png",
         f"{R}/figures/rock_statistics.png",
+        f"{R}/figures/perception_distortion.png",
+        f"{R}/evaluation/budget.md",
     ]
     if N_SAMPLES > 1:
         targets.append(f"{R}/figures/uncertainty.png")

@@ -59,12 +59,44 @@ rule baseline:
         "--splits {input.splits:q} --out {output:q} --lut {params.lut:q} > {log:q} 2>&1"
 
 
+rule budget:
+    input:
+        checkpoints=expand(f"{R}/models/{{kind}}/best.pt", kind=MODELS),
+        histories=expand(f"{R}/models/{{kind}}/history.csv", kind=MODELS),
+        train=expand(f"{R}/benchmarks/train_{{kind}}.tsv", kind=MODELS),
+        predict=expand(f"{R}/benchmarks/predict/{{kind}}.tsv", kind=MODELS),
+        predictions=expand(f"{R}/predictions/{{kind}}.zarr", kind=MODELS),
+    output:
+        csv=f"{R}/evaluation/budget.csv",
+        md=f"{R}/evaluation/budget.md",
+    log:
+        f"{R}/logs/budget.log",
+    conda:
+        "../../envs/rocksr.yaml"
+    params:
+        args=lambda wc, input: " ".join(
+            f"--{flag} " + " ".join(f"{k}={p}" for k, p in zip(MODELS, paths))
+            for flag, paths in (
+                ("checkpoints", input.checkpoints),
+                ("histories", input.histories),
+                ("train-benchmarks", input.train),
+                ("predict-benchmarks", input.predict),
+                ("predictions", input.predictions),
+            )
+        ),
+        code=stage_hash("budget"),
+    shell:
+        "rocksr budget {params.args} --out-csv {output.csv:q} --out-md {output.md:q} "
+        "> {log:q} 2>&1"
+
+
 rule metrics:
     input:
         predictions=list(prediction_stores().values()),
         store=rules.build_dataset.output.store,
         splits=rules.split.output.splits,
         manifest=rules.build_dataset.output.manifest,
+        budget=rules.budget.output.csv,
     output:
         per_tile=f"{R}/evaluation/per_tile_metrics.csv",
         table=report(
@@ -91,7 +123,27 @@ rule metrics:
         "rocksr evaluate --predictions {params.preds} --store {input.store:q} "
         "--splits {input.splits:q} --manifest {input.manifest:q} "
         "--porosity-threshold {params.porosity:q} --out-per-tile {output.per_tile:q} "
-        "--out-table {output.table:q} --out-markdown {output.markdown:q} > {log:q} 2>&1"
+        "--out-table {output.table:q} --out-markdown {output.markdown:q} "
+        "--budget {input.budget:q} > {log:q} 2>&1"
+
+
+rule perception_figure:
+    input:
+        table=rules.metrics.output.table,
+    output:
+        report(
+            f"{R}/figures/perception_distortion.png",
+            caption="../report/perception_distortion.rst",
+            category="Results",
+        ),
+    log:
+        f"{R}/logs/perception_figure.log",
+    conda:
+        "../../envs/rocksr.yaml"
+    params:
+        code=stage_hash("perception_figure"),
+    shell:
+        "rocksr perception-figure --table {input.table:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule figures:

@@ -11,8 +11,7 @@ for _kind in MODELS:
         name:
             f"train_{_kind}"
         input:
-            store=rules.build_dataset.output.store,
-            splits=rules.split.output.splits,
+            **train_inputs(_kind),
         output:
             best=f"{R}/models/{_kind}/best.pt",
             history=f"{R}/models/{_kind}/history.csv",

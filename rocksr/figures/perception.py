@@ -1,0 +1,61 @@
+"""The perception-distortion plane (Blau & Michaeli 2018): every Table 1 row by its distortion
+(PSNR, SSIM; higher is better) against its texture error (power-spectrum distance; lower is
+better). Deterministic estimates sit low-distortion and blurred; samples trade distortion for
+texture; the ideal is the top-left corner of each panel."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pandas as pd
+
+from rocksr.files import save_figure
+
+
+def _style(row) -> tuple[str, str, str]:
+    """(marker, colour, legend group) of a Table 1 row."""
+    if row.kind == "baseline":
+        return "X", "0.45", "baseline"
+    if getattr(row, "array", "pred") == "mean":
+        return "s", "tab:blue", "mean of K samples"
+    if isinstance(getattr(row, "sampler", None), str) and row.sampler:
+        return "*", "tab:red", "one sample"
+    return "o", "tab:green", "deterministic model"
+
+
+def plot_perception_distortion(table: pd.DataFrame, out_png: str | os.PathLike) -> None:
+    """Two panels, PSNR and SSIM against the power-spectrum distance, one labelled point per row."""
+    import matplotlib.pyplot as plt
+
+    if "spectrum_distance_mean" not in table.columns:
+        raise ValueError("Table 1 has no spectrum_distance_mean column (an older Table 1?)")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    seen: set[str] = set()
+    for ax, (metric, label) in zip(axes, (("psnr", "PSNR (dB)"), ("ssim", "SSIM")), strict=True):
+        for r in table.itertuples(index=False):
+            x, y = float(r.spectrum_distance_mean), float(getattr(r, f"{metric}_mean"))
+            if math.isnan(x) or math.isnan(y):
+                continue
+            marker, colour, group = _style(r)
+            ax.scatter(
+                x,
+                y,
+                marker=marker,
+                s=90 if marker == "*" else 55,
+                color=colour,
+                label=None if group in seen else group,
+                zorder=3,
+            )
+            seen.add(group)
+            ax.annotate(r.model, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.set_xlabel("power-spectrum distance (decades; lower = truer texture)")
+        ax.set_ylabel(f"{label} (higher = less distortion)")
+        ax.set_xscale("symlog", linthresh=0.1)
+        ax.grid(alpha=0.3)
+        ax.set_title(f"{label} vs texture")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.suptitle("Perception–distortion plane: every Table 1 row (best: top left)")
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    save_figure(fig, out_png, dpi=110)
