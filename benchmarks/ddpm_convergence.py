@@ -88,7 +88,7 @@ def make_task(name: str, cfg: dict, sampler_steps: int, seed: int, store: Path, 
     if name == "regress":
         return RegressTask(cfg, rt, seed)
     recipe, _, prior = name.partition(", prior ")
-    extra = {"prior": prior} if prior else {}
+    extra = {"prior": prior or "none"}  # a bare recipe name: no prior, whatever config.yaml says
     task = DDPMTask(
         {
             **cfg,
@@ -242,7 +242,7 @@ def main() -> None:
     for k, (p, s, d) in base.items():
         print(f"  baseline {k:10s} PSNR {p:6.2f}  SSIM {s:.3f}  spectrum {d:.3f}")
     names = [
-        n if p == "none" else f"{n}, prior {p}" for n in a.recipes for p in (a.priors or ["none"])
+        f"{n}, prior {p}" if p != "none" else n for n in a.recipes for p in a.priors or ["none"]
     ]
     if a.with_regress:
         names.append("regress")

@@ -178,7 +178,11 @@ def test_budget_table_agrees_with_checkpoints_and_benchmarks(tiny_run):
         trained = sum(v.numel() for m in ckpt["models"].values() for v in m.values())
         assert row["parameters_trained"] == trained
         bench = pd.read_csv(res / "benchmarks" / f"train_{kind}.tsv", sep="\t")
-        assert row["train_seconds"] == pytest.approx(float(bench["s"].iloc[0]))
+        assert row["train_seconds_last_job"] == pytest.approx(float(bench["s"].iloc[0]))
+        # the trainer's own count (validation included), within the job's wall time
+        history = pd.read_csv(res / "models" / kind / "history.csv")
+        assert row["train_seconds"] == pytest.approx(float(history["wall_s"].max()))
+        assert 0 < row["train_seconds"] <= row["train_seconds_last_job"]
         pred = pd.read_csv(res / "benchmarks" / "predict" / f"{kind}.tsv", sep="\t")
         store = zarr.open_group(str(res / "predictions" / f"{kind}.zarr"), mode="r")
         calls = store["pred"].shape[0] * int(store.attrs.get("n_samples", 1))

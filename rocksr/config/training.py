@@ -1,4 +1,4 @@
-"""Settings shared by both models' training: budget, cadence, logging and runtime.
+"""Settings shared by every model kind's training: budget, cadence, logging and runtime.
 
 Budget, cadence and logging keys (:data:`RESUMABLE_KEYS`) may change between a run and its
 resumption and are not part of the experiment's fingerprint.

@@ -1,4 +1,4 @@
-"""Test-split prediction: run a checkpoint (cGAN or DDPM) on every test tile -> Zarr v3 store.
+"""Test-split prediction: run a checkpoint (any model kind: cGAN, regression U-Net, DDPM) on every test tile -> Zarr v3 store.
 
 Prediction store layout (also written by :mod:`rocksr.baselines`):
 

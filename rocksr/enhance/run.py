@@ -1,4 +1,4 @@
-"""``rocksr enhance``: apply a trained model (cGAN or DDPM) to a whole micro-CT slice or stack.
+"""``rocksr enhance``: apply a trained model (any model kind: cGAN, regression U-Net, DDPM) to a whole micro-CT slice or stack.
 
 One library function, :func:`enhance`, shared by the CLI command and the Snakemake rule.
 

@@ -2,7 +2,9 @@
 
 One row per trained model: parameters (the networks inference runs, and all trained networks),
 training steps, batch size, pixels per training image (the crop, else the tile), images and
-pixels seen, training wall time (Snakemake's benchmark of the training rule, ``s``), and
+pixels seen, training wall time (the trainer's ``wall_s`` in ``history.csv``, validation
+included and summed over resumptions; ``train_seconds_last_job`` is Snakemake's benchmark ``s``
+of the training rule, which covers only the last attempt of a resumed training), and
 inference seconds per tile and sample (the prediction rule's benchmark ``s`` divided by tiles x
 samples; it includes loading the model and the tiles). A comparison of two models means little
 unless their budgets are alike: :func:`budget_findings` says in words wherever the models' own
@@ -74,8 +76,15 @@ def model_budget(
     }
     # a DDPM refining a trained model was given that model's training too
     row["builds_on"] = row["prior"] if row["prior"] == "regress" else None
-    if train_benchmark is not None:
+    # the trainer's own count, summed over resumptions; a resumed job's benchmark covers only
+    # its last attempt, so it is the fallback (histories older than the count)
+    if "wall_s" in hist.columns and hist["wall_s"].notna().any():
+        row["train_seconds"] = float(hist["wall_s"].max())
+    elif train_benchmark is not None:
         row["train_seconds"] = read_benchmark_seconds(train_benchmark)
+    row["train_seconds_last_job"] = (
+        read_benchmark_seconds(train_benchmark) if train_benchmark is not None else math.nan
+    )
     if predict_benchmark is not None and predictions is not None:
         arr, attrs = open_predictions(predictions)
         calls = int(arr.shape[0]) * int(attrs.get("n_samples", 1))

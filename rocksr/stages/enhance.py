@@ -13,12 +13,12 @@ from rocksr.config.enhance import Enhance
 from rocksr.stages.args import positive_int
 
 COMMAND = "enhance"
-HELP = "enhance a whole micro-CT slice or TIFF/Zarr stack with a trained cGAN or DDPM"
+HELP = "enhance a whole micro-CT slice or TIFF/Zarr stack with a trained model (any kind)"
 
 
 def add_arguments(s: argparse.ArgumentParser) -> None:
     d = Enhance()
-    s.add_argument("--checkpoint", required=True, help="a trained best.pt (cGAN or DDPM)")
+    s.add_argument("--checkpoint", required=True, help="a trained best.pt (cgan, regress or ddpm)")
     s.add_argument("--input", required=True, help="TIFF/PNG slice, TIFF stack or Zarr array")
     s.add_argument(
         "--output", required=True, help=".tif/.tiff (slice or stack), .png, or .ome.zarr"

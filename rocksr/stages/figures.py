@@ -1,4 +1,4 @@
-"""Stage `figures`: Figures 2 and 3 and the training curves of both models."""
+"""Stage `figures`: Figures 2 and 3 and the training curves of every model."""
 
 from __future__ import annotations
 

@@ -200,7 +200,11 @@ class Trainer:
             "log_sums": {},
             "log_n": 0,
             "pending_val": False,
+            # wall seconds of training so far, validation included, summed over resumptions
+            # (the budget table's training time; a resumed job's benchmark counts one attempt)
+            "train_wall_s": 0.0,
         }
+        self._t_wall = time.perf_counter()
         self.history: list[dict] = []
         self.resume()
         task.prepare_validation(self.val_ds)
@@ -277,8 +281,16 @@ class Trainer:
         self.state_dir.rename(old)
         self.state_dir.mkdir(parents=True)
 
+    def wall_s(self) -> float:
+        """Training wall seconds so far, over every attempt (updates ``train_wall_s``)."""
+        now = time.perf_counter()
+        self.progress["train_wall_s"] += now - self._t_wall
+        self._t_wall = now
+        return self.progress["train_wall_s"]
+
     def save(self, path: Path) -> None:
         """Write the complete training state to ``path`` (atomically, with its digest)."""
+        self.wall_s()
         save_atomic(
             checkpoint_payload(
                 self.task,
@@ -331,6 +343,7 @@ class Trainer:
                 "epoch": progress["epoch"],
                 **m,
                 "lr": self.task.lr(),
+                "wall_s": self.wall_s(),
                 **mem,
             }
         )
@@ -367,6 +380,7 @@ class Trainer:
                     **row,
                     "lr": self.task.lr(),
                     "img_per_s": n * self.batch_size / (time.perf_counter() - self._t_log),
+                    "wall_s": self.wall_s(),
                     **_gpu_mem(self.device),
                 }
             )
@@ -417,7 +431,7 @@ class Trainer:
         from rocksr.progress import progress as progress_bar
 
         progress = self.progress
-        self._t_log = time.perf_counter()
+        self._t_log = self._t_wall = time.perf_counter()
         bar = progress_bar(self.total, f"train {self.kind}", initial=progress["step"], unit="step")
         if progress["pending_val"]:
             progress["pending_val"] = False

@@ -85,6 +85,8 @@ RESOURCE_DEFAULTS = {
     "synthetic_sample": {"mem_mb": 6000, "runtime": 30},
     "normalize": {"mem_mb": 4000, "runtime": 30},
     "build_dataset": {"threads": 2, "mem_mb": 4000, "runtime": 60},
+    # every training rule (train_<kind>) that has no entry of its own
+    "train": {"threads": 4, "mem_mb": 16000, "runtime": 1440, "gpu": 1},
     "train_cgan": {"threads": 4, "mem_mb": 16000, "runtime": 1440, "gpu": 1},
     "train_ddpm": {"threads": 4, "mem_mb": 16000, "runtime": 2880, "gpu": 1},
     "predict": {"threads": 4, "mem_mb": 16000, "runtime": 720, "gpu": 1},
@@ -100,10 +102,11 @@ RESOURCE_DEFAULTS = {
 def res(rule_name, key):
     """A rule's resource from the config, falling back to the built-in defaults."""
     user = config.get("resources", {})
+    kind_rule = RESOURCE_DEFAULTS["train"] if rule_name.startswith("train_") else {}
     for source in (
         user.get(rule_name, {}),
         user.get("default", {}),
-        RESOURCE_DEFAULTS.get(rule_name, {}),
+        RESOURCE_DEFAULTS.get(rule_name, kind_rule),
         RESOURCE_DEFAULTS["default"],
     ):
         if key in source:
@@ -117,7 +120,11 @@ def warn_threads_above_cores():
     cores = workflow.resource_settings.cores
     if not isinstance(cores, int):
         return
-    names = set(RESOURCE_DEFAULTS) | set(config.get("resources", {})) - {"default"}
+    names = (
+        set(RESOURCE_DEFAULTS) - {"train"}
+        | {f"train_{k}" for k in MODELS}
+        | set(config.get("resources", {})) - {"default"}
+    )
     over = sorted(
         f"{n} ({res(n, 'threads')})"
         for n in names
