@@ -67,7 +67,11 @@ rule budget:
         predict=expand(f"{R}/benchmarks/predict/{{kind}}.tsv", kind=MODELS),
         predictions=expand(f"{R}/predictions/{{kind}}.zarr", kind=MODELS),
     output:
-        csv=f"{R}/evaluation/budget.csv",
+        csv=report(
+            f"{R}/evaluation/budget.csv",
+            caption="../report/budget.rst",
+            category="Results",
+        ),
         md=f"{R}/evaluation/budget.md",
     log:
         f"{R}/logs/budget.log",
