@@ -47,8 +47,16 @@ def one_torch_thread():
     torch.set_num_threads(n)
 
 
-def make_checkpoint(path: Path, kind: str, seed: int = 0, record: bool = True, **extra_cfg) -> Path:
-    """A rocksr checkpoint (with digest) holding a tiny randomly initialized model."""
+def make_checkpoint(
+    path: Path,
+    kind: str,
+    seed: int = 0,
+    record: bool = True,
+    payload: dict | None = None,
+    **extra_cfg,
+) -> Path:
+    """A rocksr checkpoint (with digest) holding a tiny randomly initialized model; ``payload``:
+    extra top-level checkpoint keys (e.g. a DDPM's ``prior`` record)."""
     from rocksr.checkpoints import FORMAT, save_atomic
     from rocksr.models.registry import arch_signature, build_models
 
@@ -69,6 +77,7 @@ def make_checkpoint(path: Path, kind: str, seed: int = 0, record: bool = True, *
             "ema": None,
             "step": 1,
             "epoch": 0,
+            **(payload or {}),
         },
         path,
     )

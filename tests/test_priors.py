@@ -11,45 +11,22 @@ import numpy as np
 import pytest
 import tifffile
 import torch
-from test_enhance import RECORD, SCHEDULE, STEPS, TILE, TINY_UNET, run, smooth_image
+from test_enhance import (  # noqa: F401  (one_torch_thread: an autouse fixture)
+    SCHEDULE,
+    STEPS,
+    TILE,
+    TINY_UNET,
+    make_checkpoint,
+    one_torch_thread,
+    run,
+    smooth_image,
+)
 from test_predict import make_checkpoint as make_predict_checkpoint
 from test_predict import make_dataset
 
 from rocksr.errors import RocksrError
 
 GOLDEN = Path(__file__).parent / "data" / "ddpm_prior_none_golden.npz"
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def save_ckpt(path: Path, kind: str, cfg: dict, seed: int = 0, **extra) -> Path:
-    from rocksr.checkpoints import FORMAT, save_atomic
-    from rocksr.models.registry import arch_signature, build_models
-
-    torch.manual_seed(seed)
-    cfg = {**cfg, "tile_size": TILE, "normalization": json.loads(json.dumps(RECORD))}
-    models = build_models(kind, cfg)
-    save_atomic(
-        {
-            "format": FORMAT,
-            "kind": kind,
-            "config": cfg,
-            "arch": arch_signature(kind, cfg),
-            "models": {k: m.state_dict() for k, m in models.items()},
-            "ema": None,
-            "step": 1,
-            "epoch": 0,
-            **extra,
-        },
-        path,
-    )
-    return path
 
 
 @pytest.fixture
@@ -59,13 +36,13 @@ def refine(tmp_path: Path) -> dict[str, Path]:
 
     reg = tmp_path / "models" / "regress" / "best.pt"
     reg.parent.mkdir(parents=True)
-    save_ckpt(reg, "regress", {"unet": dict(TINY_UNET)}, seed=1)
+    make_checkpoint(reg, "regress", seed=1, unet=dict(TINY_UNET))
     ddpm = tmp_path / "models" / "ddpm" / "best.pt"
     ddpm.parent.mkdir(parents=True)
     record = {"kind": "regress", "checkpoint": str(reg), "sha256": sha256_file(reg)}
-    cfg = {"unet": dict(TINY_UNET), "schedule": dict(SCHEDULE), "prior": "regress"}
-    cfg["prediction"] = "sample"
-    save_ckpt(ddpm, "ddpm", cfg, seed=2, prior=record)
+    make_checkpoint(
+        ddpm, "ddpm", seed=2, payload={"prior": record}, prior="regress", prediction="sample"
+    )
     return {"regress": reg, "ddpm": ddpm}
 
 
@@ -149,7 +126,7 @@ def test_a_missing_or_different_prior_is_one_line_and_writes_nothing(
     if damage == "missing":
         reg.unlink()
     else:
-        save_ckpt(reg, "regress", {"unet": dict(TINY_UNET)}, seed=9)  # same name, other weights
+        make_checkpoint(reg, "regress", seed=9, unet=dict(TINY_UNET))  # same name, other weights
     img = smooth_image(TILE * 2, TILE * 2, seed=4)
     tifffile.imwrite(tmp_path / "in.tif", img)
     out = tmp_path / "out"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rocksr.config.cgan import CGAN
-from rocksr.models.registry import ModelKind, Predictor
+from rocksr.models.registry import ModelKind, Predictor, deterministic_predictor, load_network
 
 
 def _build(cfg: dict) -> dict:
@@ -27,19 +27,12 @@ def _task() -> type:
 
 
 def _inference(ckpt: dict, cfg: dict, device: str, path: Any = None) -> Any:
-    model = _build(cfg)["G"]
-    model.load_state_dict(ckpt["models"]["G"])
-    return model.to(device).eval()
+    """The generator (a cGAN has no EMA)."""
+    return load_network(_build(cfg)["G"], ckpt, "G", device)
 
 
 def _predictor(model: Any, cfg: dict, sampler: str = "ddim", steps: int | None = None) -> Predictor:
-    import torch
-
-    @torch.no_grad()
-    def run_cgan(mct: Any, generator: Any) -> Any:
-        return model(mct).clamp(-1.0, 1.0)
-
-    return run_cgan
+    return deterministic_predictor(model)
 
 
 KIND = ModelKind(

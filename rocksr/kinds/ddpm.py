@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rocksr.config.ddpm import DDPM, unet_downsampling_factor
-from rocksr.models.registry import ModelKind, Predictor
+from rocksr.models.registry import ModelKind, Predictor, load_network
 
 
 def _build(cfg: dict) -> dict:
@@ -33,11 +33,8 @@ def _inference(ckpt: dict, cfg: dict, device: str, path: Any = None) -> Any:
     from rocksr.diffusion.schedule import schedule_config
     from rocksr.priors import load_prior
 
-    model = _build(cfg)["unet"]
-    ema = ckpt.get("ema")
-    model.load_state_dict(ema["module"] if ema else ckpt["models"]["unet"])
+    model = load_network(_build(cfg)["unet"], ckpt, "unet", device)
     cfg["schedule"] = schedule_config(cfg.get("schedule"))
-    model = model.to(device).eval()
     model.prior = load_prior(ckpt.get("prior"), near=path, device=device)
     return model
 

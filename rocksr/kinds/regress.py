@@ -6,7 +6,7 @@ from typing import Any
 
 from rocksr.config.ddpm import unet_downsampling_factor
 from rocksr.config.regress import Regress
-from rocksr.models.registry import ModelKind, Predictor
+from rocksr.models.registry import ModelKind, Predictor, deterministic_predictor, load_network
 
 
 def _build(cfg: dict) -> dict:
@@ -29,20 +29,11 @@ def _task() -> type:
 
 def _inference(ckpt: dict, cfg: dict, device: str, path: Any = None) -> Any:
     """The network with its EMA weights when the checkpoint has them."""
-    model = _build(cfg)["net"]
-    ema = ckpt.get("ema")
-    model.load_state_dict(ema["module"] if ema else ckpt["models"]["net"])
-    return model.to(device).eval()
+    return load_network(_build(cfg)["net"], ckpt, "net", device)
 
 
 def _predictor(model: Any, cfg: dict, sampler: str = "ddim", steps: int | None = None) -> Predictor:
-    import torch
-
-    @torch.no_grad()
-    def run_regress(mct: Any, generator: Any) -> Any:
-        return model(mct).clamp(-1.0, 1.0)
-
-    return run_regress
+    return deterministic_predictor(model)
 
 
 KIND = ModelKind(

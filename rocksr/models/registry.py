@@ -96,6 +96,25 @@ def get_kind(name: str) -> ModelKind:
     return importlib.import_module(kind_module(name)).KIND
 
 
+def load_network(net: Any, ckpt: dict, key: str, device: str) -> Any:
+    """``net`` with the checkpoint's weights of ``key`` (its EMA weights when it has them), in
+    eval mode on ``device``: the inference network of a kind."""
+    ema = ckpt.get("ema")
+    net.load_state_dict(ema["module"] if ema else ckpt["models"][key])
+    return net.to(device).eval()
+
+
+def deterministic_predictor(model: Any) -> Predictor:
+    """The :data:`Predictor` of a deterministic network: ``model(mct)`` clamped to [-1, 1]."""
+    import torch
+
+    @torch.no_grad()
+    def run(mct: Any, generator: Any) -> Any:
+        return model(mct).clamp(-1.0, 1.0)
+
+    return run
+
+
 def is_stochastic(name: str) -> bool:
     return get_kind(name).stochastic
 
