@@ -320,7 +320,7 @@ def test_rerun_with_other_hyperparameters_trains_from_scratch(tmp_path, tiles):
     for name in a["models"]:
         for k, v in a["models"][name].items():
             assert torch.equal(v, b["models"][name][k]), (name, k)
-    assert (tmp_path / "a" / "state.previous" / "last.pt").exists()
+    assert len(list((tmp_path / "a").glob("state.previous-*/last.pt"))) == 1
     # a longer budget only (same experiment) resumes instead
     more = train_paths(tmp_path / "a")
     train("cgan", store, splits, **more, params={**new, "max_steps": 10}, seed=3, device="cpu")
@@ -337,7 +337,47 @@ def test_rerun_on_other_splits_trains_from_scratch(tmp_path, tiles):
     df.loc[df.index[:2], "split"] = "excluded"
     df.to_csv(other, index=False)
     train("cgan", store, other, **paths, params=cgan_params(), seed=3, device="cpu")
-    assert (tmp_path / "a" / "state.previous").exists()
+    assert len(list((tmp_path / "a").glob("state.previous-*"))) == 1
+
+
+def test_a_config_changed_and_changed_back_resumes_its_kept_state(tmp_path, tiles, caplog):
+    """lr A -> B -> A: A's state is kept (with a user's file in it), never deleted, and A's run
+    resumes from it instead of retraining; every set-aside state is named in the log."""
+    store, splits = tiles
+    paths = train_paths(tmp_path)
+    a, b = cgan_params(lr=2e-4), cgan_params(lr=1e-3)
+    train("cgan", store, splits, **paths, params=a, seed=3, device="cpu")
+    a_last = (paths["state_dir"] / "last.pt").read_bytes()
+    (paths["state_dir"] / "notes.txt").write_text("mine")
+    train("cgan", store, splits, **paths, params=b, seed=3, device="cpu")
+    kept = list(tmp_path.glob("state.previous-*"))
+    assert len(kept) == 1 and (kept[0] / "notes.txt").read_text() == "mine"
+    assert str(kept[0]) in caplog.text
+    caplog.clear()
+    train("cgan", store, splits, **paths, params=a, seed=3, device="cpu")
+    assert "restored" in caplog.text
+    # A resumed (nothing trained: its budget was done), B's state kept beside it
+    assert (paths["state_dir"] / "last.pt").read_bytes() == a_last
+    assert (paths["state_dir"] / "notes.txt").read_text() == "mine"
+    assert load_checkpoint(paths["best_ckpt"])["config"]["lr"] == 2e-4
+    kept = list(tmp_path.glob("state.previous-*"))
+    assert len(kept) == 1 and load_checkpoint(kept[0] / "last.pt")["config"]["lr"] == 1e-3
+
+
+def test_a_diverging_run_stops_naming_the_step_and_publishes_nothing(tmp_path, tiles):
+    store, splits = tiles
+    paths = train_paths(tmp_path)
+    with pytest.raises(trainer_mod.NonFiniteLossError, match=r"cgan training diverged at step 1: "):
+        train(
+            "cgan",
+            store,
+            splits,
+            **paths,
+            params=cgan_params(lr=float("inf")),
+            seed=3,
+            device="cpu",
+        )
+    assert not paths["best_ckpt"].exists() and not paths["history_csv"].exists()
 
 
 def test_ddpm_checkpoint_records_the_recipe_and_refuses_another_prediction(tmp_path, tiles):

@@ -253,7 +253,9 @@ def test_changing_a_ddpm_parameter_reruns_only_ddpm_and_downstream(tiny_run):
     finally:
         write_config(workdir, TINY)
     assert {"train_ddpm", "predict", "metrics", "figures", "sampler_study"} <= rules
+    # leak_study retrains the cGAN: a DDPM change must not re-run it
     assert not rules & {"train_cgan", "baseline", "split", "build_dataset", "normalize"}
+    assert "leak_study" not in rules
 
 
 @pytest.mark.slow

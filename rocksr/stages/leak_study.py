@@ -16,7 +16,10 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--kind", choices=list(kind_names()), required=True)
     s.add_argument("--store", required=True)
     s.add_argument("--manifest", required=True)
-    s.add_argument("--per-tile", required=True, help="per-tile metrics of the run's own split")
+    s.add_argument("--splits", required=True, help="the run's own (leak-free) split table")
+    s.add_argument(
+        "--own-predictions", required=True, help="the model's predictions on the run's own split"
+    )
     s.add_argument("--split-params", type=json_arg, required=True, help="the run's split section")
     s.add_argument("--train-params", type=json_arg, required=True)
     s.add_argument("--seed", type=int, default=0)
@@ -72,9 +75,12 @@ def run(a: argparse.Namespace) -> None:
         seed=a.seed,
         device=a.device,
     )
+    # PSNR and SSIM (all the study compares) do not depend on the porosity threshold; each
+    # split's own Otsu threshold keeps its per-tile rows those of `evaluate`
     thr = otsu_sem_threshold(a.store, splits)
     leaky_tiles = per_tile_metrics({a.kind: str(pred)}, a.store, splits, a.manifest, thr)
-    own = pd.read_csv(a.per_tile)
+    own_thr = otsu_sem_threshold(a.store, a.splits)
+    own = per_tile_metrics({a.kind: a.own_predictions}, a.store, a.splits, a.manifest, own_thr)
     table = leak_table(
         a.kind,
         scores(own, a.kind),

@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import math
-import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from rocksr.config.loader import LOADER_KEYS
 from rocksr.config.training import RESUMABLE_KEYS
 from rocksr.data.torchdata import TileDataset, epoch_seed, make_loader
 from rocksr.devices import resolve_device
+from rocksr.errors import RocksrError
 from rocksr.training.renders import save_sample_grid
 from rocksr.training.runtime import Runtime, _gpu_mem, _StopFlag, seed_everything
 from rocksr.training.state import (
@@ -56,6 +56,26 @@ def write_history(history: list[dict], path: Path) -> None:
     from rocksr.files import write_table
 
     write_table(pd.DataFrame(history), path)
+
+
+class NonFiniteLossError(RocksrError, FloatingPointError):
+    """A loss or validation metric became NaN or infinite: training stops, nothing is published."""
+
+
+def check_finite(values: dict[str, float], where: str, kind: str, *, losses: bool = True) -> None:
+    """Raise :class:`NonFiniteLossError` (naming ``where`` and the keys) on a NaN, or an infinite
+    loss (``losses``: every value is one; else only keys naming a loss: PSNR may be inf)."""
+    bad = {
+        k: v
+        for k, v in values.items()
+        if math.isnan(float(v)) or ((losses or "loss" in k) and math.isinf(float(v)))
+    }
+    if bad:
+        raise NonFiniteLossError(
+            f"{kind} training diverged at {where}: "
+            + ", ".join(f"{k} = {v}" for k, v in bad.items())
+            + "; nothing was published (lower the learning rate, or check the data and config)"
+        )
 
 
 # --------------------------------------------------------------------------- main loop
@@ -233,6 +253,9 @@ class Trainer:
             if ckpt.get("fingerprint") != self.fingerprint:
                 self._set_aside_state(ckpt, resumed_from)
                 ckpt = None
+        if ckpt is None and self._restore_kept_state():
+            self.resume()  # the kept state of this very experiment
+            return
         if ckpt is None:
             if self.best_path.exists():
                 self.best_path.unlink()  # stale: belongs to a run whose `last` is gone
@@ -265,21 +288,52 @@ class Trainer:
             self.progress["epoch"],
         )
 
+    def _kept_name(self, fingerprint: str) -> Path:
+        """``<state>.previous-<fingerprint[:16]>`` (``-2``, ``-3``… when taken): never reused."""
+        base = f"{self.state_dir.name}.previous-{(fingerprint or 'unknown')[:16]}"
+        path, n = self.state_dir.with_name(base), 1
+        while path.exists():
+            n += 1
+            path = self.state_dir.with_name(f"{base}-{n}")
+        return path
+
     def _set_aside_state(self, ckpt: dict, resumed_from: Path) -> None:
-        # same architecture, but other hyper-parameters, seed, splits or tiles: the old state
-        # belongs to another experiment; keep it aside and start over
-        old = self.state_dir.with_name(self.state_dir.name + ".previous")
+        """Keep the state of another experiment (same architecture; other hyper-parameters, seed,
+        splits or tiles) under a name of its own, never deleting one, and start over."""
+        kept = self._kept_name(str(ckpt.get("fingerprint") or ""))
         log.warning(
-            "%s was trained with other hyper-parameters, seed or data (changed: %s);"
-            " moving it to %s and training from scratch",
+            "%s was trained with other hyper-parameters, seed or data (changed: %s); "
+            "keeping that state as %s (resumed when its config comes back) and training "
+            "from scratch",
             resumed_from,
             diff_keys(ckpt["config"], self.cfg) or "data/seed",
-            old,
+            kept,
         )
-        if old.exists():
-            shutil.rmtree(old)
-        self.state_dir.rename(old)
+        self.state_dir.rename(kept)
         self.state_dir.mkdir(parents=True)
+
+    def _restore_kept_state(self) -> bool:
+        """Bring back a state kept by :meth:`_set_aside_state` whose fingerprint is this run's
+        (a config changed and changed back); True when one was restored."""
+        prefix = f"{self.state_dir.name}.previous-{self.fingerprint[:16]}"
+        for kept in sorted(self.state_dir.parent.glob(prefix + "*")):
+            ckpt, _ = load_state(kept / "last.pt")
+            if ckpt is None or ckpt.get("fingerprint") != self.fingerprint:
+                continue
+            if self.state_dir.exists():
+                if any(self.state_dir.iterdir()):
+                    self.state_dir.rename(self._kept_name("partial"))
+                else:
+                    self.state_dir.rmdir()
+            kept.rename(self.state_dir)
+            log.warning(
+                "%s holds the state of this experiment (step %d): restored as %s",
+                kept,
+                ckpt["step"],
+                self.state_dir,
+            )
+            return True
+        return False
 
     def wall_s(self) -> float:
         """Training wall seconds so far, over every attempt (updates ``train_wall_s``)."""
@@ -326,6 +380,7 @@ class Trainer:
             return
         progress = self.progress
         m = self.task.validate(self.val_loader, self.val_max_batches)
+        check_finite(m, f"the validation at step {step}", self.kind, losses=False)
         self.task.after_validation(m)
         score = m[self.task.select_key]
         improved = (
@@ -416,6 +471,7 @@ class Trainer:
         for mct, sem in loader:
             out = self.task.train_step(self.rt.batch(mct), self.rt.batch(sem), self.gen)
             progress["step"] += 1
+            check_finite(out, f"step {progress['step']}", self.kind)
             progress["batch_in_epoch"] += 1
             bar.update(1)
             self._log_window(progress["step"], out, bar)
@@ -452,9 +508,12 @@ class Trainer:
 
     def publish(self) -> None:
         """Outputs of a finished run (also rewritten when re-run on a finished ``last``)."""
+        from rocksr.lifecycle import check_parent
+
         progress = self.progress
         if not self.last_path.exists():
             self.save(self.last_path)
+        check_parent()  # a job whose workflow or shell died publishes nothing
         if self.best_path.exists() and load_state(self.best_path)[0] is None:
             log.warning(
                 "publishing the last state (step %d) as the best checkpoint instead",

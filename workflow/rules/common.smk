@@ -14,6 +14,7 @@ from rocksr.config.leak import LeakStudy
 from rocksr.config.merge import resolve
 from rocksr.config.samples import expand_samples
 from rocksr.config.provenance import inherited, resolved_text, value_sources
+from rocksr.lifecycle import process_identity
 from rocksr.config.sections import SECTIONS
 from rocksr.config.training import resolve_training
 from rocksr.config_checks import check_outputs_under, check_run_name, precheck_config
@@ -73,8 +74,9 @@ def write_resolved_config():
 WORKFLOW_START = time.time()
 # rocksr jobs die with the shell that runs them (rocksr.lifecycle), so that a killed job never
 # publishes later; a rocksr started by hand outside Snakemake is not tied to its terminal.
+# A Snakemake killed by SIGKILL leaves its job shells running: jobs also watch this process.
 # (Set here for the jobs, not read: no `envvars:` assertion applies. Cluster jobs re-parse this.)
-os.environ.update(ROCKSR_DIE_WITH_PARENT="1")
+os.environ.update(ROCKSR_DIE_WITH_PARENT="1", ROCKSR_WORKFLOW_PROCESS=process_identity())
 R = f"results/{RUN}"
 SAMPLES = {s["name"]: s for s in config["samples"]}
 SYNTHETIC = [n for n, s in SAMPLES.items() if "synthetic" in s]

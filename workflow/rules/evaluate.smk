@@ -272,7 +272,9 @@ rule leak_study:
     input:
         store=rules.build_dataset.output.store,
         manifest=rules.build_dataset.output.manifest,
-        per_tile=rules.metrics.output.per_tile,
+        splits=rules.split.output.splits,
+        # the leak-free predictions of this one model: a change to another model leaves it be
+        own=prediction_stores()[LEAK["model"]],
     output:
         csv=f"{R}/evaluation/leak_study.csv",
         md=report(
@@ -309,7 +311,8 @@ rule leak_study:
         code=kind_hash("leak_study", LEAK["model"]),
     shell:
         "OMP_NUM_THREADS={threads} rocksr leak-study --kind {params.kind} "
-        "--store {input.store:q} --manifest {input.manifest:q} --per-tile {input.per_tile:q} "
+        "--store {input.store:q} --manifest {input.manifest:q} --splits {input.splits:q} "
+        "--own-predictions {input.own:q} "
         "--split-params {params.split:q} --train-params {params.train:q} --seed {params.seed} "
         "--sampler {params.sampler} --steps {params.steps:q} --batch-size {params.batch} "
         "--work-dir {params.work:q} --out-csv {output.csv:q} --out-md {output.md:q} "
