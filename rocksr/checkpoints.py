@@ -86,6 +86,14 @@ def publish_checkpoint(src: str | Path, dst: str | Path) -> dict:
     return ckpt
 
 
+def _foreign(path: str | Path) -> bool:
+    """Whether a file torch could not load is no PyTorch file at all (a JSON, CSV, image...:
+    neither a zip archive nor a pickle), rather than a truncated or damaged one."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    return bool(head) and not (head.startswith(b"\x80") or b"PK\x03\x04".startswith(head))
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint dict (weights_only: no arbitrary code is unpickled) and verify its
     digest; a truncated, unreadable or altered file raises :class:`CorruptCheckpointError`."""
@@ -101,6 +109,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except (OSError, MemoryError):
         raise  # the file system or the machine, not the file: never set a checkpoint aside for it
     except Exception as exc:  # truncated zip, foreign pickle, ...
+        if _foreign(path):
+            raise CorruptCheckpointError(
+                f"{path}: not a rocksr checkpoint (not a PyTorch file at all); pass the "
+                "best.pt or last.pt that rocksr training wrote"
+            ) from exc
         raise CorruptCheckpointError(
             f"{path}: unreadable or truncated checkpoint ({type(exc).__name__}: "
             f"{' '.join(str(exc).split())[:200]}); {advice}"

@@ -275,70 +275,144 @@ def write_tiles(
         group.attrs.update({**attributes, "n_tiles": n, "tile_size": size})
 
 
+VERIFY_SCOPE = "rocksr verify checks the workflow's Zarr stores (tiles.zarr, prediction stores)"
+REBUILD = "rebuild it (delete it and re-run the stage that wrote it)"
+
+
+def check_verifiable(path: str | os.PathLike) -> dict:
+    """The group attributes of the store at ``path`` if ``rocksr verify`` can check it; raise
+    :class:`StoreError` saying what it is otherwise: missing, a file, not a Zarr group, or an
+    OME-Zarr image (``rocksr enhance`` output) that carries no digest manifest."""
+    import zarr
+
+    from rocksr.data.predstore import _one_line
+
+    p = Path(path)
+    if not p.exists():
+        raise StoreError(f"{p}: no such store (the path does not exist)")
+    if not p.is_dir():
+        raise StoreError(f"{p}: is a file, not a Zarr store; {VERIFY_SCOPE}")
+    if not any((p / meta).is_file() for meta in ("zarr.json", ".zgroup")):
+        raise StoreError(f"{p}: is a folder without zarr.json, not a Zarr store; {VERIFY_SCOPE}")
+    try:
+        attrs = dict(zarr.open_group(str(p), mode="r").attrs)
+    except Exception as exc:  # noqa: BLE001 (zarr raises many types for a broken store)
+        raise StoreError(
+            f"{p}: is not a readable Zarr group ({_one_line(exc)}); {VERIFY_SCOPE}"
+        ) from exc
+    if (p / digests.DIGESTS_FILE).exists():
+        return attrs
+    if attrs.get(STORE_MARK) == "enhance":
+        raise StoreError(
+            f"{p}: is an OME-Zarr image written by `rocksr enhance`, which records no digest "
+            f"manifest to check it against; {VERIFY_SCOPE}, not enhance outputs (re-run "
+            "`rocksr enhance` if in doubt)"
+        )
+    if "ome" in attrs:
+        raise StoreError(f"{p}: is an OME-Zarr image not written by rocksr; {VERIFY_SCOPE}")
+    return attrs
+
+
+def _decode_problem(p: Path) -> str | None:
+    """The first data file of the store at ``p`` that is missing or does not decode, described
+    by array and tile range (None: every chunk of every array is present and decodes)."""
+    import zarr
+
+    from rocksr.data.predstore import _one_line
+
+    group = zarr.open_group(str(p), mode="r")
+    names = sorted(d.name for d in p.iterdir() if d.is_dir() and (d / "zarr.json").is_file())
+    for name in names:
+        try:
+            arr = group[name]
+        except Exception as exc:  # noqa: BLE001 (zarr raises many types for broken metadata)
+            return f"{digests.describe(p, f'{name}/zarr.json')} cannot be read ({_one_line(exc)})"
+        if not isinstance(arr, zarr.Array):
+            continue
+        outer = arr.metadata.chunk_grid.chunk_shape  # a shard's shape when sharded
+        grid = [math.ceil(s / c) for s, c in zip(arr.shape, outer, strict=True)]
+        for idx in np.ndindex(*grid):
+            key = arr.metadata.encode_chunk_key(idx)
+            if not (p / name / key).is_file():
+                return f"{digests.describe(p, f'{name}/{key}')} is missing"
+            try:
+                arr[tuple(slice(i * c, (i + 1) * c) for i, c in zip(idx, outer, strict=True))]
+            except Exception as exc:  # noqa: BLE001 (codecs raise many types)
+                where = digests.describe(p, f"{name}/{key}")
+                return f"{where} cannot be decoded ({_one_line(exc)})"
+    return None
+
+
+def _no_manifest(p: Path, what: str, decoded: bool) -> StoreError:
+    checked = (
+        "every chunk decodes, but decoding does not catch every changed byte, so "
+        if decoded
+        else ""
+    )
+    return StoreError(
+        f"{p}: {what} has no digest manifest ({digests.DIGESTS_FILE}): it was written by an older "
+        f"rocksr, not completely, or the manifest was removed; {checked}it cannot be proven "
+        f"intact. The safe path: {REBUILD}. Only if you know its data are good, record one with "
+        f"`rocksr verify --write-manifest {p}` (it first checks that every chunk decodes)"
+    )
+
+
 def verify_store(path: str | os.PathLike, full: bool = False, what: str = "store") -> None:
     """Check a finished store's files against its digest manifest; raise :class:`StoreError`
     naming the store, the array and the tile range of every problem.
 
     ``full=False`` (every reader, on open): presence and size of every file. ``full=True``
-    (``rocksr verify``): also every file's SHA-256.
+    (``rocksr verify``): also what the path is (:func:`check_verifiable`) and every file's
+    SHA-256; a store without a manifest is decoded in full, to tell a damaged one from one that
+    merely cannot be proven intact.
     """
     p = Path(path)
+    attrs = check_verifiable(p) if full else {}
     try:
         doc = digests.read_digests(p)
     except ValueError as exc:
         raise StoreError(f"{p}: {exc}; rebuild the {what}") from exc
     if doc is None:
-        raise StoreError(
-            f"{p}: {what} has no digest manifest ({digests.DIGESTS_FILE}): it was written by an "
-            "older rocksr or not completely; rebuild it (delete it and re-run the stage that "
-            f"wrote it), or check it fully and record one with `rocksr verify --write-manifest {p}`"
-        )
+        if not full:
+            raise _no_manifest(p, what, decoded=False)
+        if not attrs.get("complete", False):
+            raise StoreError(
+                f"{p}: {what} is incomplete (an interrupted build?) and has no digest manifest; "
+                f"{REBUILD}"
+            )
+        problem = _decode_problem(p)
+        if problem:
+            raise StoreError(
+                f"{p}: damaged {what}: {problem}; it has no digest manifest either; {REBUILD}"
+            )
+        raise _no_manifest(p, what, decoded=True)
     problems = digests.verify(p, doc, full=full)
     if problems:
         more = f" (and {len(problems) - 5} more problems)" if len(problems) > 5 else ""
-        raise StoreError(
-            f"{p}: damaged {what}: "
-            + "; ".join(problems[:5])
-            + more
-            + "; rebuild it (delete it and re-run the stage that wrote it)"
-        )
+        raise StoreError(f"{p}: damaged {what}: " + "; ".join(problems[:5]) + more + f"; {REBUILD}")
 
 
 def certify_store(path: str | os.PathLike) -> int:
     """Record a digest manifest for a complete store written without one (older rocksr), after
-    decoding every array in full and checking that no data file is missing. Returns the number
-    of files recorded; raises :class:`StoreError` when the store cannot be vouched for."""
-    import zarr
-
+    checking that every data file is present and every chunk decodes. Decoding cannot catch
+    every changed byte, so this vouches for the data only as they are now: for a user who knows
+    they are good. Returns the number of files recorded; raises :class:`StoreError` (and writes
+    nothing) when the store cannot be vouched for."""
     p = Path(path)
-    group = zarr.open_group(str(p), mode="r")
-    if not group.attrs.get("complete", False):
-        raise StoreError(f"{p}: store is incomplete (an interrupted build?); rebuild it")
-    if digests.read_digests(p) is not None:
+    attrs = check_verifiable(p)
+    try:
+        has_manifest = digests.read_digests(p) is not None
+    except ValueError as exc:
+        raise StoreError(f"{p}: {exc}; {REBUILD}") from exc
+    if has_manifest:
         raise StoreError(f"{p}: already has a digest manifest; use `rocksr verify {p}`")
-    names = sorted(d.name for d in p.iterdir() if d.is_dir() and (d / "zarr.json").is_file())
-    for name in names:
-        arr = group[name]
-        grid = [
-            math.ceil(s / c)
-            for s, c in zip(arr.shape, arr.metadata.chunk_grid.chunk_shape, strict=True)
-        ]
-        for idx in np.ndindex(*grid):
-            key = arr.metadata.encode_chunk_key(idx)
-            if not (p / name / key).is_file():
-                raise StoreError(
-                    f"{p}: {digests.describe(p, f'{name}/{key}')} is missing; cannot vouch for "
-                    "this store, rebuild it"
-                )
-        step = max(1, arr.metadata.chunk_grid.chunk_shape[0])
-        for start in range(0, arr.shape[0], step):
-            try:
-                arr[start : start + step]
-            except Exception as exc:  # noqa: BLE001 (codecs raise many types)
-                raise StoreError(
-                    f"{p}: array {name!r}, tiles {start}-{min(start + step, arr.shape[0]) - 1} "
-                    f"cannot be decoded ({type(exc).__name__}: {exc}); rebuild the store"
-                ) from exc
+    if not attrs.get("complete", False):
+        raise StoreError(f"{p}: store is incomplete (an interrupted build?); {REBUILD}")
+    problem = _decode_problem(p)
+    if problem:
+        raise StoreError(
+            f"{p}: {problem}; refusing to record a digest manifest for a damaged store; {REBUILD}"
+        )
     return len(digests.write_digests(p)["files"])
 
 

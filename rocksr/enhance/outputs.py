@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from rocksr.enhance.errors import EnhanceError
+from rocksr.outputs import UnsafeOutputError
 
 _OME_SUFFIX = ".ome.zarr"
 
@@ -49,6 +50,80 @@ def output_paths(output: str | os.PathLike, uncertainty: bool) -> dict[str, Path
         paths["mean"] = _sibling(out, "_mean")
         paths["std"] = _sibling(out, "_std", float_data=True)
     return paths
+
+
+ROLES = {"pred": "output", "mean": "_mean output", "std": "_std output", "report": "report"}
+_RELATION = {
+    "same": "would overwrite",
+    "contains": "would replace a folder that holds",
+    "inside": "would be written inside",
+}
+
+
+def target_format(key: str, path: Path) -> str:
+    """The format of target ``key`` (``json`` for the report; else by extension)."""
+    return "json" if key == "report" else _output_format(path)
+
+
+def _location(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a link loop
+        return Path(os.path.abspath(path))
+
+
+def _relation(a: Path, b: Path) -> str | None:
+    """``same``, ``contains``, ``inside`` (``a`` relative to ``b``, resolved, so a link, ``..``
+    or a hard link is seen through), or None for unrelated locations."""
+    ra, rb = _location(a), _location(b)
+    same = ra == rb
+    with contextlib.suppress(OSError):  # either absent: not the same file
+        same = same or os.path.samefile(a, b)
+    if same:
+        return "same"
+    if ra in rb.parents:
+        return "contains"
+    return "inside" if rb in ra.parents else None
+
+
+def check_collisions(targets: dict[str, Path], sources: dict[str, Path]) -> None:
+    """Refuse a target (``{key: path}``, keys of :data:`ROLES`) that is, holds or lies inside a
+    source (``{"input": ..., "checkpoint": ...}``) or a target before it."""
+    seen = dict(sources)
+    for key, path in targets.items():
+        for name, other in seen.items():
+            rel = _relation(path, other)
+            if rel:
+                option = "--report" if key == "report" else "--output"
+                raise EnhanceError(
+                    f"{path}: the {ROLES[key]} {_RELATION[rel]} the {name} ({other}); choose "
+                    f"another {option}"
+                )
+        seen[ROLES[key]] = path
+
+
+def _check_folder(path: Path, role: str) -> None:
+    folder = path.parent
+    if not folder.is_dir():
+        raise EnhanceError(f"{path}: {role} folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise EnhanceError(f"{path}: {role} folder {folder} is not writable")
+
+
+def check_outputs(
+    targets: dict[str, Path], sources: dict[str, Path], overwrite: bool = False
+) -> dict[str, str]:
+    """Every path ``enhance`` will write (``{key: path}``, keys of :data:`ROLES`), checked
+    before any work: known format, existing writable folder, not the input, the checkpoint or
+    another target (nor inside or around one), and absent or written by ``enhance`` unless
+    ``overwrite`` (:func:`check_target`).  Returns ``{key: format}``."""
+    fmts = {key: target_format(key, p) for key, p in targets.items()}
+    for key, p in targets.items():
+        _check_folder(p, "report" if key == "report" else "output")
+    check_collisions(targets, sources)
+    for key, p in targets.items():
+        check_target(p, fmts[key], overwrite)
+    return fmts
 
 
 class _Output:
@@ -177,10 +252,73 @@ class _Output:
             self._remove_tmp()
 
 
-def _check_target(path: Path, fmt: str) -> None:
+ENHANCE_TOOL = "rocksr enhance"  # provenance "tool" of every output and report enhance writes
+_REPORT_MAX_BYTES = 1 << 24  # a larger file is no report of enhance's (and is not read)
+_ZARR_META = ("zarr.json", ".zgroup", ".zarray")
+
+
+def _is_enhance_record(rec: Any) -> bool:
+    return isinstance(rec, dict) and rec.get("tool") == ENHANCE_TOOL
+
+
+def _read_record(path: Path, fmt: str) -> Any:
+    """The provenance record where ``enhance`` stores it in a ``fmt`` file (``json``: the
+    report itself); raises on anything unreadable."""
+    if fmt == "tiff":
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            return json.loads(tif.pages[0].description)["rocksr"]
+    if fmt == "png":
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return json.loads(im.text["rocksr"])
+    if fmt == "omezarr":
+        attrs = json.loads((path / "zarr.json").read_text())["attributes"]
+        return attrs["rocksr"] if attrs.get("rocksr_store") == "enhance" else None
+    if path.stat().st_size > _REPORT_MAX_BYTES:
+        return None
+    return json.loads(path.read_bytes())
+
+
+def written_by_enhance(path: Path, fmt: str) -> bool:
+    """Whether the existing ``path`` carries the provenance ``enhance`` writes (TIFF description,
+    PNG text chunk, OME-Zarr attributes ``rocksr_store: enhance``, or a report's JSON, each with
+    ``tool: rocksr enhance``); a file without it is the user's."""
+    try:
+        return _is_enhance_record(_read_record(path, fmt))
+    except Exception:  # noqa: BLE001 (unreadable, foreign or another format: not ours)
+        return False
+
+
+def _refuse_foreign(path: Path, what: str) -> None:
+    raise UnsafeOutputError(
+        f"{path}: {what} that rocksr enhance did not write; refusing to replace it (pass "
+        "--overwrite to replace it, or choose another path)"
+    )
+
+
+def check_target(path: Path, fmt: str, overwrite: bool = False) -> None:
+    """Refuse (:class:`rocksr.outputs.UnsafeOutputError`, naming ``path``) to write ``path``
+    unless it is absent or something ``enhance`` wrote (:func:`written_by_enhance`).  With
+    ``overwrite`` a user's regular file (or Zarr store, for ``.ome.zarr``) may be replaced too;
+    a folder, a link and a non-Zarr folder never are."""
     from rocksr.outputs import check_file_target, check_store_target
 
-    if fmt == "omezarr":
-        check_store_target(path)
-    else:
+    if fmt != "omezarr":
         check_file_target(path)
+        if path.exists() and not overwrite and not written_by_enhance(path, fmt):
+            _refuse_foreign(path, "exists and is a file")
+        return
+    if path.is_symlink() or not path.exists():
+        check_store_target(path)  # refuses a link, accepts an absent path
+    elif written_by_enhance(path, fmt):
+        check_store_target(path)  # refuses an enhance store a user added files to
+    elif not (path.is_dir() and any((path / m).is_file() for m in _ZARR_META)):
+        raise UnsafeOutputError(
+            f"{path}: is a {'folder' if path.is_dir() else 'file'}, not a Zarr store; refusing "
+            "to replace it (move it away or choose another output path)"
+        )
+    elif not overwrite:
+        _refuse_foreign(path, "exists and is a Zarr store")

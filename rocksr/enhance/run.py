@@ -69,8 +69,16 @@ Several samples (``samples=K > 1``, DDPM): the main output is sample 0; ``<stem>
 the per-pixel mean of the K samples in model units, mapped like every output) and
 ``<stem>_std`` (**float32**, population standard deviation (ddof 0) of the K samples in grey
 levels on the 0..255 scale; a ``.png`` output gets a ``_std.tif`` sibling since PNG has no
-float) are written next to it, same format otherwise.  A cGAN is deterministic: it writes one
-output and the report records the request.
+float) are written next to it, same format otherwise.  A deterministic model (cGAN, regression
+U-Net) refuses ``samples > 1`` before any work.
+
+What may be written (checked before any model work, :func:`rocksr.enhance.outputs.check_outputs`):
+the output, ``_mean``, ``_std`` and the report must each be in an existing writable folder and
+must not be, hold or lie inside the input (a Zarr array inside a group included), the
+checkpoint or one another (resolved paths).  An existing target is replaced only if ``enhance``
+wrote it (its provenance, above, or the report's ``tool``, is ``rocksr enhance``), so re-running
+a command works; anything else is the user's and is refused unless ``overwrite`` (a folder that
+is not a Zarr store, or a link, never is replaced).
 
 Stacks are processed slice by slice and written slice by slice; the report gives the mean
 absolute difference between consecutive output slices and between consecutive (normalized)
@@ -79,7 +87,7 @@ input slices (``consistency``).
 
 from __future__ import annotations
 
-import contextlib
+import json
 import logging
 import os
 import time
@@ -101,7 +109,7 @@ from rocksr.enhance.blending import (
 from rocksr.enhance.errors import EnhanceError, _choice, _one_line
 from rocksr.enhance.fused import fused_sample, resolve_steps, sample_seed
 from rocksr.enhance.inputs import ScaledSource, open_input, stack_limits
-from rocksr.enhance.outputs import _check_target, _Output, _output_format, output_paths
+from rocksr.enhance.outputs import ENHANCE_TOOL, _Output, check_outputs, output_paths
 
 log = logging.getLogger(__name__)
 
@@ -212,15 +220,51 @@ def _check_request(
         raise EnhanceError(f"batch_size must be >= 1, got {batch_size}")
 
 
-def _check_output(out_path: Path, in_path: Path) -> str:
-    """The output format; the output folder must exist and the output is not the input."""
-    fmt = _output_format(out_path)
-    if not out_path.parent.is_dir():
-        raise EnhanceError(f"{out_path}: output folder {out_path.parent} does not exist")
-    with contextlib.suppress(OSError):
-        if in_path.exists() and out_path.resolve() == in_path.resolve():
-            raise EnhanceError(f"{out_path}: is the input itself; choose another output path")
-    return fmt
+def _device(spec: str) -> torch.device:
+    """The torch device of ``--device`` (``auto``: CUDA when available, else the CPU), checked
+    to exist on this machine before any work."""
+    from rocksr.devices import resolve_device
+
+    use = "use auto, cpu, cuda, cuda:N or mps"
+    try:
+        dev = torch.device(resolve_device(spec))
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise EnhanceError(f"--device {spec}: not a device name; {use}") from exc
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            why = "built without CUDA" if torch.version.cuda is None else "sees no GPU"
+            raise EnhanceError(
+                f"--device {spec}: CUDA is not available (torch {torch.__version__} {why}); "
+                "use --device cpu or auto"
+            )
+        if dev.index is not None and dev.index >= n:
+            raise EnhanceError(f"--device {spec}: no such GPU ({n} visible: cuda:0..{n - 1})")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise EnhanceError(f"--device {spec}: MPS is not available; use --device cpu or auto")
+    elif dev.type != "cpu":
+        raise EnhanceError(f"--device {spec}: {dev.type} devices are not supported; {use}")
+    return dev
+
+
+def _check_samples(kind: str, samples: int, ckpt_path: Path) -> bool:
+    """Whether the model samples (a DDPM); ``samples > 1`` of a deterministic model is an
+    error (its K outputs would be one image K times, its std zero)."""
+    from rocksr.models.registry import get_kind
+
+    stochastic = get_kind(kind).stochastic
+    if not stochastic and int(samples) > 1:
+        raise EnhanceError(
+            f"{ckpt_path}: is a {kind} model, which is deterministic, so --samples {samples} "
+            "is refused (every sample would be the same image); use --samples 1"
+        )
+    return stochastic
+
+
+def report_text(report: dict) -> str:
+    """The report as the JSON that ``--report`` writes and the command prints."""
+    return json.dumps(report, indent=2, sort_keys=True, default=str)
 
 
 def _load_model(ckpt_path: Path, dev: torch.device) -> tuple[str, Any, dict]:
@@ -379,7 +423,7 @@ def _provenance(kind: str, ckpt_path: Path, src: Any, norm: _Normalizer, **setti
 
     ddpm = get_kind(kind).stochastic
     prov = {
-        "tool": "rocksr enhance",
+        "tool": ENHANCE_TOOL,
         "rocksr_version": __version__,
         "checkpoint": str(ckpt_path),
         "checkpoint_sha256": sha256_file(ckpt_path),
@@ -436,29 +480,40 @@ def enhance(
     batch_size: int = 8,
     device: str = "auto",
     progress: bool = True,
+    report: str | os.PathLike | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Enhance a micro-CT slice or stack with a trained checkpoint; returns a report dict.
 
     See the module docstring for inputs, outputs, normalization, tiling, fusing and seeding.
     ``tile`` overrides the checkpoint's tile size; ``overlap`` defaults to ``tile // 2``.
-    Every user error is a :class:`rocksr.errors.RocksrError` naming the file, raised before
-    any model work where it can be known then; no partial output is ever left behind.
+    ``report``: also write the returned report there as JSON (:func:`report_text`).
+    Every path written (output, ``_mean``, ``_std``, report) is checked first
+    (:func:`rocksr.enhance.outputs.check_outputs`): none may be, hold or lie inside the input,
+    the checkpoint or another one, and an existing one is replaced only if ``enhance`` wrote it
+    (its provenance says so) or ``overwrite`` is set.  Every user error is a
+    :class:`rocksr.errors.RocksrError` naming the file, raised before any model work where it
+    can be known then; no partial output is ever left behind.
     """
-    from rocksr.devices import resolve_device
+    from rocksr.files import write_text
     from rocksr.inference import make_predictor
 
     t_start = time.perf_counter()
     _check_request(normalize, window, fuse, slice_noise, samples, batch_size)
+    dev = _device(device)
     out_path, ckpt_path, in_path = Path(output), Path(checkpoint), Path(input)
-    fmt = _check_output(out_path, in_path)
+    targets = output_paths(out_path, int(samples) > 1)
+    written = {**targets, **({"report": Path(report)} if report is not None else {})}
+    fmts = check_outputs(written, {"input": in_path, "checkpoint": ckpt_path}, overwrite)
+    fmt = fmts["pred"]
     src = open_input(in_path, pages)
     try:
         if src.stack and fmt == "png":
             raise EnhanceError(
                 f"{out_path}: PNG holds one image; write a stack to .tif or .ome.zarr"
             )
-        dev = torch.device(resolve_device(device))
         kind, model, cfg = _load_model(ckpt_path, dev)
+        ddpm = _check_samples(kind, samples, ckpt_path)  # a sampler: K samples, fused steps
         factor = _mct_scale(mct_scale, normalize, cfg, ckpt_path)
         if factor > 1:
             src = ScaledSource(src, factor)
@@ -471,14 +526,8 @@ def enhance(
             )
         tile_size, tile_source, ov = _tiling(kind, cfg, tile, overlap, ckpt_path, src)
         norm = _Normalizer(normalize, cfg, ckpt_path, src)
-        from rocksr.models.registry import get_kind
-
-        ddpm = get_kind(kind).stochastic  # a sampler: K samples, fused steps
-        n_samples = int(samples) if ddpm else 1
+        n_samples = int(samples)
         n_steps = resolve_steps(sampler, steps, int(cfg["schedule"]["timesteps"])) if ddpm else None
-        targets = output_paths(out_path, n_samples > 1)
-        for key, p in targets.items():
-            _check_target(p, _output_format(p) if key != "pred" else fmt)
         log.info("%s: normalization: %s", in_path, norm.record["description"])
         if ddpm:
             from rocksr.diffusion.sampling import sampling_options
@@ -506,8 +555,6 @@ def enhance(
             slice_noise=slice_noise,
             batch_size=int(batch_size),
         )
-        if not ddpm and int(samples) > 1:
-            prov["samples_requested"] = int(samples)
         run = _SliceRunner(
             kind,
             model,
@@ -527,12 +574,12 @@ def enhance(
                 for k in range(n_samples)
             ],
         )
-        shape, consistency = _write_all(src, norm, run, targets, fmt, prov, progress)
+        shape, consistency = _write_all(src, norm, run, targets, fmts, prov, progress)
     finally:
         src.close()
     seconds = time.perf_counter() - t_start
     h, w = shape[-2:]
-    return {
+    result = {
         **prov,
         "outputs": {k: str(p) for k, p in targets.items()},
         "format": fmt,
@@ -543,6 +590,9 @@ def enhance(
         "megapixels_per_s": src.n * h * w / 1e6 / seconds if seconds > 0 else None,
         "consistency": consistency,
     }
+    if report is not None:
+        write_text(report_text(result), report)
+    return result
 
 
 class _SliceRunner:
@@ -596,7 +646,7 @@ def _write_all(
     norm: _Normalizer,
     run: _SliceRunner,
     targets: dict,
-    fmt: str,
+    fmts: dict[str, str],
     prov: dict,
     progress: bool,
 ) -> tuple[tuple[int, ...], dict | None]:
@@ -622,9 +672,8 @@ def _write_all(
     diffs_in: list[float] = []
     try:
         for key, p in targets.items():
-            kind = fmt if key == "pred" else _output_format(p)
             dtype = "float32" if key == "std" else "uint8"
-            outs[key] = _Output(p, kind, shape, dtype, {**prov, "array": role[key]})
+            outs[key] = _Output(p, fmts[key], shape, dtype, {**prov, "array": role[key]})
         prev_out = prev_in = None
         for i in range(src.n):
             img = norm.slice(i)

@@ -7,7 +7,6 @@ slice_sem.tif``) and the `enhance` rule share :func:`rocksr.enhance.run.enhance`
 from __future__ import annotations
 
 import argparse
-import json
 
 from rocksr.config.enhance import Enhance
 from rocksr.stages.args import positive_int
@@ -52,12 +51,17 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     s.add_argument("--device", default="auto")
     s.add_argument("--report", default=None, help="also write the run's report as JSON")
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output or report that rocksr enhance did not write (by "
+        "default only files and stores enhance wrote are replaced)",
+    )
     s.add_argument("--no-progress", action="store_true")
 
 
 def run(a: argparse.Namespace) -> None:
-    from rocksr.enhance.run import enhance
-    from rocksr.files import write_text
+    from rocksr.enhance.run import enhance, report_text
 
     report = enhance(
         a.checkpoint,
@@ -78,8 +82,7 @@ def run(a: argparse.Namespace) -> None:
         batch_size=a.batch_size,
         device=a.device,
         progress=not a.no_progress,
+        report=a.report,
+        overwrite=a.overwrite,
     )
-    text = json.dumps(report, indent=2, sort_keys=True, default=str)
-    if a.report:
-        write_text(text, a.report)
-    print(text)
+    print(report_text(report))
