@@ -246,8 +246,9 @@ def test_the_workflow_takes_a_sample_sheet(tmp_path: Path) -> None:
     from helpers_workflow import REPO, snakemake
 
     (tmp_path / "imgs").mkdir()
-    for name in ("a_mct.tif", "a_sem.tif", "b_mct.tif", "b_sem.tif"):
-        tifffile.imwrite(tmp_path / "imgs" / name, np.zeros((128, 128), np.uint8))
+    # four different images: identical ones are refused (leak-free splits need distinct pixels)
+    for i, name in enumerate(("a_mct.tif", "a_sem.tif", "b_mct.tif", "b_sem.tif")):
+        tifffile.imwrite(tmp_path / "imgs" / name, np.full((128, 128), i, np.uint8))
     (tmp_path / "pairs.tsv").write_text(
         "name\tmct\tsem\nrockA\timgs/a_mct.tif\timgs/a_sem.tif\nrockB\timgs/b_mct.tif\timgs/b_sem.tif\n"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,21 +21,41 @@ class ImageError(RocksrError, ValueError):
     """A raw input image cannot be used; the message names the file and the problem."""
 
 
-def _to_gray(arr: np.ndarray, path: Path) -> np.ndarray:
-    """Collapse an RGB(A)-looking array to one channel when all colour channels are equal."""
+def option(key: str | None, what: str) -> str:
+    """The sample setting that picks a ``what`` (page, series) of the ``key`` image (mct, sem),
+    as messages name it; ``key`` None: both."""
+    return f"`{key}_{what}`" if key else f"`mct_{what}`/`sem_{what}`"
+
+
+def _choose_hint(key: str | None, what: str, choose: str) -> str:
+    """What to set when a file holds several images: the key's page/series setting, or for a
+    mask (which has none) a single-image file."""
+    if key == "mask":
+        return (
+            "`mask` takes a single 2-D image (a sample has no mask page setting): save the "
+            "mask as its own file"
+        )
+    return f"set {option(key, what)} in the sample's config to choose {choose}"
+
+
+def _to_gray(arr: np.ndarray, path: Path, hint: str = "") -> np.ndarray:
+    """Collapse an RGB(A)-looking array to one channel when all colour channels are equal
+    (``hint`` is added to the colour and alpha messages)."""
     if arr.ndim == 2:
         return arr
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
         rgb = arr[..., :3]
         if arr.shape[-1] == 4 and not np.all(arr[..., 3] == arr[..., 3].flat[0]):
-            raise ImageError(f"{path}: has a non-constant alpha channel; expected a grey image")
+            raise ImageError(
+                f"{path}: has a non-constant alpha channel; expected a grey image{hint}"
+            )
         if arr.shape[-1] == 4 and arr[..., 3].flat[0] == 0:
             raise ImageError(f"{path}: is fully transparent (alpha 0 everywhere); nothing to read")
         if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
             return np.ascontiguousarray(rgb[..., 0])
         raise ImageError(
             f"{path}: is a colour image (RGB channels differ); expected a grey image "
-            "(or RGB with three equal channels)"
+            f"(or RGB with three equal channels){hint}"
         )
     raise ImageError(
         f"{path}: unsupported channel layout, array shape {arr.shape}; expected (H, W) or "
@@ -94,25 +115,63 @@ def _read_tiff_held(path: Path, page: int | None, series: int | None = None) -> 
                 raise ImageError(
                     f"{path}: page {page} requested but the file has {n_pages} page(s)"
                 )
-            return _planar_to_last(tif.pages[page].asarray(), tif.pages[page])
+            chosen_page = tif.pages[page]
+            return _tiff_gray(chosen_page.asarray(), chosen_page, chosen_page.axes, path)
         if series is None and len(all_series) > 1:
             shapes = ", ".join(f"{i}: {tuple(s.shape)}" for i, s in enumerate(all_series))
             raise ImageError(
-                f"{path}: holds {len(all_series)} image series ({shapes}); set `mct_series`/"
-                "`sem_series` in the sample's config to choose one"
+                f"{path}: holds {len(all_series)} image series ({shapes}); "
+                + _choose_hint(None, "series", "one")
             )
         if series is not None and not 0 <= series < len(all_series):
             raise ImageError(
                 f"{path}: series {series} requested but the file has {len(all_series)} series"
             )
         chosen = all_series[series or 0]
-        arr = _planar_to_last(chosen.asarray(), chosen.pages[0])
-        if arr.ndim == 3 and arr.shape[-1] not in (3, 4):
-            raise ImageError(
-                f"{path}: is a stack of {arr.shape[0]} pages/planes (shape {arr.shape}); set "
-                "`mct_page`/`sem_page` in the sample's config to choose the slice"
-            )
-    return arr
+        stack = _stack_problem(tuple(chosen.shape), chosen.axes, path, None)
+        if stack:
+            raise ImageError(stack)
+        return _tiff_gray(chosen.asarray(), chosen.pages[0], chosen.axes, path)
+
+
+def _stack_problem(shape: tuple, axes: str, path: Path, key: str | None) -> str | None:
+    """A stack of pages (more than the two image axes once the samples axis ``S`` of an RGB(A)
+    pixel is left out), told apart from a colour image by the TIFF's axes, not by its shape."""
+    dims = [n for n, a in zip(shape, axes, strict=False) if a != "S" and (n > 1 or a in "YX")]
+    if len(dims) <= 2:
+        return None
+    return (
+        f"{path}: is a stack of {math.prod(dims[:-2])} pages (shape {tuple(shape)}); "
+        + _choose_hint(key, "page", "the slice")
+    )
+
+
+def _tiff_gray(arr: np.ndarray, page: object, axes: str, path: Path) -> np.ndarray:
+    """A TIFF page's pixels as one grey channel: samples per pixel are colour only when the
+    page says RGB (photometric); planes stored apart get a hint (tifffile writes a (3|4, H, W)
+    array, a stack of 3 or 4 slices, as one RGB(A) page unless told photometric='minisblack')."""
+    import tifffile
+
+    arr = _planar_to_last(arr, page)
+    if arr.ndim != 3 or "S" not in axes:
+        return _to_gray(arr, path)
+    photometric = getattr(page, "photometric", None)
+    if photometric != tifffile.PHOTOMETRIC.RGB:
+        name = getattr(photometric, "name", photometric)
+        raise ImageError(
+            f"{path}: unsupported channel layout, {arr.shape[-1]} samples per pixel with "
+            f"photometric {name}; expected a grey image (one sample per pixel) or RGB(A)"
+        )
+    hint = ""
+    if getattr(page, "planarconfig", None) == tifffile.PLANARCONFIG.SEPARATE:
+        n = arr.shape[-1]
+        hint = (
+            f"; its TIFF header says one RGB{'A' if n == 4 else ''} page of {n} separate "
+            f"planes, which is also how tifffile writes a stack of {n} grey slices (a ({n}, H, "
+            "W) array) unless told photometric='minisblack': if the planes are slices, save "
+            f"them as {n} pages and {_choose_hint(None, 'page', 'one')}"
+        )
+    return _to_gray(arr, path, hint)
 
 
 def _planar_to_last(arr: np.ndarray, page: object) -> np.ndarray:
@@ -214,55 +273,69 @@ def check_pair(
 
 
 def image_shape(
-    path: str | os.PathLike, page: int | None = None, series: int | None = None
+    path: str | os.PathLike,
+    page: int | None = None,
+    series: int | None = None,
+    *,
+    key: str | None = None,
 ) -> tuple[int, int]:
     """(height, width) of the 2-D image :func:`read_image` would return, from the file's
-    header only (no pixels are decoded); problems raise :class:`ImageError` naming the file."""
+    header only (no pixels are decoded); problems raise :class:`ImageError` naming the file
+    and, with ``key`` (``mct``, ``sem`` or ``mask``), the sample setting to change."""
     p = Path(path)
     if not p.is_file():
         raise ImageError(f"{p}: file does not exist")
     suffix = p.suffix.lower()
+    if suffix not in _TIFF_SUFFIXES | _PNG_SUFFIXES:
+        raise ImageError(f"{p}: unsupported file type {suffix!r}; expected .tif, .tiff or .png")
+    if suffix in _PNG_SUFFIXES:
+        for what, index in (("page", page), ("series", series)):
+            if index not in (None, 0):
+                raise ImageError(
+                    f"{p}: {option(key, what)} is {index}, but a PNG holds one image; unset it"
+                )
     try:
         if suffix in _TIFF_SUFFIXES:
             import tifffile
 
             with _tifffile_log_held(p), tifffile.TiffFile(p) as tif:
-                if page is not None:
-                    if not 0 <= page < len(tif.pages):
-                        raise ImageError(
-                            f"{p}: page {page} requested but the file has {len(tif.pages)} page(s)"
-                        )
-                    shape = tif.pages[page].shape
-                else:
-                    all_series = tif.series
-                    if series is None and len(all_series) > 1:
-                        raise ImageError(
-                            f"{p}: holds {len(all_series)} image series; set `mct_series`/"
-                            "`sem_series` in the sample's config to choose one"
-                        )
-                    if series is not None and not 0 <= series < len(all_series):
-                        raise ImageError(
-                            f"{p}: series {series} requested but the file has "
-                            f"{len(all_series)} series"
-                        )
-                    shape = all_series[series or 0].shape
-                    if len(shape) == 3 and shape[-1] not in (3, 4) and len(tif.pages) > 1:
-                        raise ImageError(
-                            f"{p}: is a stack of {shape[0]} pages (shape {tuple(shape)}); set "
-                            "`mct_page`/`sem_page` in the sample's config to choose the slice"
-                        )
+                shape, axes = _tiff_header_shape(tif, p, page, series, key)
         else:
             from PIL import Image
 
             with Image.open(p) as im:
-                shape = (im.height, im.width)
+                shape, axes = (im.height, im.width), "YX"
     except ImageError:
         raise
     except Exception as exc:  # noqa: BLE001 (readers raise many types for broken headers)
         raise ImageError(f"{p}: unreadable image header ({type(exc).__name__}: {exc})") from exc
-    shape = tuple(int(s) for s in shape)
-    if len(shape) == 3 and shape[-1] in (3, 4):
-        shape = shape[:2]
-    elif len(shape) == 3 and shape[0] in (3, 4):
-        shape = shape[1:]
-    return shape[-2], shape[-1]
+    dims = [int(n) for n, a in zip(shape, axes, strict=False) if a != "S"]
+    return dims[-2], dims[-1]
+
+
+def _tiff_header_shape(
+    tif: object, p: Path, page: int | None, series: int | None, key: str | None
+) -> tuple[tuple, str]:
+    """(shape, axes) of the chosen page or series of an open TIFF, checking the choice."""
+    n_pages, all_series = len(tif.pages), tif.series
+    if page is not None:
+        if not 0 <= page < n_pages:
+            raise ImageError(
+                f"{p}: {option(key, 'page')} {page} is beyond the file's {n_pages} page(s) "
+                "(pages count from 0)"
+            )
+        chosen = tif.pages[page]
+        return tuple(chosen.shape), chosen.axes
+    if series is None and len(all_series) > 1:
+        raise ImageError(
+            f"{p}: holds {len(all_series)} image series; " + _choose_hint(key, "series", "one")
+        )
+    if series is not None and not 0 <= series < len(all_series):
+        raise ImageError(
+            f"{p}: {option(key, 'series')} {series} is beyond the file's {len(all_series)} series"
+        )
+    chosen = all_series[series or 0]
+    stack = _stack_problem(tuple(chosen.shape), chosen.axes, p, key)
+    if stack:
+        raise ImageError(stack)
+    return tuple(chosen.shape), chosen.axes

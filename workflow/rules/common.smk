@@ -6,49 +6,50 @@ import time
 from pathlib import Path
 
 import rocksr
-import yaml
 from rocksr.codehash import kind_hash, stage_hash
 from rocksr.config.enhance import Enhance
 from rocksr.config.evaluate import Evaluate
 from rocksr.config.leak import LeakStudy
-from rocksr.config.merge import resolve
-from rocksr.config.samples import expand_samples
+from rocksr.config.entry import plain
+from rocksr.config.merge import ConfigError, resolve
 from rocksr.config.provenance import inherited, resolved_text, value_sources
 from rocksr.lifecycle import process_identity
 from rocksr.config.sections import SECTIONS
 from rocksr.config.training import resolve_training
-from rocksr.config_checks import check_outputs_under, check_run_name, precheck_config
-from rocksr.config_feasibility import check_feasibility
+from rocksr.config.startup import workflow_config
+from rocksr.config_checks import check_outputs_under, check_run_name
 from rocksr.files import write_text
 from rocksr.models.registry import is_stochastic, kind_names
 from rocksr.data.masks import is_mask_path
 from rocksr.data.tiling import footprint_size
-from snakemake.utils import validate
+from snakemake.common.configfile import load_configfile
 
-# `samples:` may also be a TSV/CSV sample sheet or {mct: <glob>, sem: <glob>}: made explicit here
-if isinstance(config.get("samples"), (str, dict)):
-    config["samples"] = expand_samples(config["samples"], Path.cwd())
-# one-line messages for what the schema reports in hundreds of lines, then the schema itself
-precheck_config(
-    config,
-    yaml.safe_load(
-        (Path(workflow.basedir) / "workflow/schemas/config.schema.yaml").read_text()
-    ),
-)
-validate(config, schema="../schemas/config.schema.yaml")
-# what the config alone decides (tile vs. U-Net, footprint vs. image, blocks, hold-outs)
-check_feasibility(config)
+# The config enters rocksr here, once (rocksr.config.startup.workflow_config): plain dicts and
+# lists (a JSON config file gives OrderedDicts), a sample sheet or {mct: <glob>, sem: <glob>}
+# made the explicit list, text read as the numbers the schema wants, the schema's defaults
+# filled; then checked, each problem one line and before any job.
+try:
+    _checked = workflow_config(
+        config,
+        Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
+        Path.cwd(),
+    )
+except ConfigError as _error:
+    sys.exit(f"rocksr: {_error}")  # the message alone: no traceback
+config.clear()
+config.update(_checked)
 
 RUN = check_run_name(config["run"])
 
 
 def _config_layers():
-    """The config files in the order Snakemake applied them, then --config."""
+    """The config files in the order Snakemake applied them (read as Snakemake reads them:
+    JSON first, then YAML), then --config."""
     given = [Path(p) for p in workflow.config_settings.configfiles]
-    layers = [("config.yaml", yaml.safe_load(Path("config.yaml").read_text()) or {})]
-    layers += [(str(p), yaml.safe_load(p.read_text()) or {}) for p in given]
+    layers = [("config.yaml", plain(load_configfile("config.yaml")))]
+    layers += [(str(p), plain(load_configfile(str(p)))) for p in given]
     if workflow.config_settings.config:
-        layers.append(("--config", dict(workflow.config_settings.config)))
+        layers.append(("--config", plain(workflow.config_settings.config)))
     return layers
 
 
@@ -66,9 +67,13 @@ if len(CONFIG_LAYERS) > 1:
         )
 
 
+# made at start-up, so that a dry run meets any problem with it too
+RESOLVED_CONFIG = resolved_text(config, CONFIG_SOURCES)
+
+
 def write_resolved_config():
     """results/<run>/config.resolved.yaml: every value in force and where it came from."""
-    write_text(resolved_text(config, CONFIG_SOURCES), Path(R, "config.resolved.yaml"))
+    write_text(RESOLVED_CONFIG, Path(R, "config.resolved.yaml"))
 
 
 WORKFLOW_START = time.time()
@@ -76,7 +81,9 @@ WORKFLOW_START = time.time()
 # publishes later; a rocksr started by hand outside Snakemake is not tied to its terminal.
 # A Snakemake killed by SIGKILL leaves its job shells running: jobs also watch this process.
 # (Set here for the jobs, not read: no `envvars:` assertion applies. Cluster jobs re-parse this.)
-os.environ.update(ROCKSR_DIE_WITH_PARENT="1", ROCKSR_WORKFLOW_PROCESS=process_identity())
+os.environ.update(
+    ROCKSR_DIE_WITH_PARENT="1", ROCKSR_WORKFLOW_PROCESS=process_identity()
+)
 R = f"results/{RUN}"
 SAMPLES = {s["name"]: s for s in config["samples"]}
 SYNTHETIC = [n for n, s in SAMPLES.items() if "synthetic" in s]
