@@ -1,8 +1,13 @@
-"""rocksr.inference."""
+"""Loading a checkpoint for inference, its tile predictor, and the seeding of every sampler run.
+
+:func:`seeded_generator` is the one place a ``torch.Generator`` is seeded from a
+``numpy.random.SeedSequence``: per batch and per sample in ``predict`` (:func:`batch_generator`,
+:func:`sample_generator`) and per sample and slice in ``rocksr enhance``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +15,7 @@ import numpy as np
 from torch import nn
 
 
-def _seeded_generator(entropy: list[int], device: Any) -> Any:
+def seeded_generator(entropy: Sequence[int], device: Any = "cpu") -> Any:
     """A torch.Generator on ``device`` seeded with 64 bits of ``SeedSequence(entropy)``."""
     import torch
 
@@ -22,7 +27,7 @@ def _seeded_generator(entropy: list[int], device: Any) -> Any:
 
 def batch_generator(seed: int, batch_index: int, device: Any = "cpu") -> Any:
     """A torch.Generator on ``device`` seeded from ``SeedSequence([seed, batch_index])``."""
-    return _seeded_generator([seed, batch_index], device)
+    return seeded_generator([seed, batch_index], device)
 
 
 def sample_generator(seed: int, batch_index: int, sample_index: int, device: Any = "cpu") -> Any:
@@ -36,7 +41,7 @@ def sample_generator(seed: int, batch_index: int, sample_index: int, device: Any
         raise ValueError(f"sample index must be >= 0, got {k}")
     if k == 0:
         return batch_generator(seed, batch_index, device)
-    return _seeded_generator([seed, batch_index, k], device)
+    return seeded_generator([seed, batch_index, k], device)
 
 
 def make_predictor(

@@ -326,26 +326,29 @@ def open_predictions(
 
 
 class RunningMoments:
-    """Per-pixel running mean and sum of squared deviations (Welford) in float64.
+    """Per-pixel running mean and sum of squared deviations (Welford), in ``dtype``.
 
+    float64 by default (``predict``); ``rocksr enhance`` keeps float32 moments of whole slices.
     Equal inputs give a spread of exactly 0, and one input gives its own value as the mean.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, dtype: np.dtype | type = np.float64) -> None:
+        self.dtype = np.dtype(dtype)
         self.count = 0
         self.mean: np.ndarray | None = None
         self.m2: np.ndarray | None = None
 
     def add(self, x: np.ndarray) -> None:
         """Add one sample (any shape, the same every time)."""
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x, dtype=self.dtype)
         self.count += 1
         if self.mean is None or self.m2 is None:
             self.mean, self.m2 = x.copy(), np.zeros_like(x)
             return
         delta = x - self.mean
         self.mean += delta / self.count
-        self.m2 += delta * (x - self.mean)
+        delta *= x - self.mean  # in place: one full-size temporary besides the moments
+        self.m2 += delta
 
     def std(self) -> np.ndarray:
         """Population standard deviation (ddof 0)."""

@@ -1,4 +1,4 @@
-"""rocksr.enhance.errors."""
+"""The error of ``rocksr enhance`` (:class:`EnhanceError`) and the helpers that word it."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ class EnhanceError(RocksrError, ValueError):
     """A problem with the inputs or options of ``rocksr enhance`` (one line: file + problem)."""
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """``"Type: message"`` of ``exc`` on one line, at most 300 characters (for an error)."""
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
 
 
-def _choice(value: Any, allowed: tuple, what: str) -> None:
+def check_choice(value: Any, allowed: tuple, what: str) -> None:
+    """Raise :class:`EnhanceError` unless ``value`` is one of ``allowed`` (option ``what``)."""
     if value not in allowed:
         raise EnhanceError(f"{what} must be one of {', '.join(map(str, allowed))}; got {value!r}")

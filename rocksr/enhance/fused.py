@@ -1,25 +1,15 @@
-"""rocksr.enhance.fused."""
+"""Tiled DDPM sampling of a whole slice: :func:`fused_sample` blends the tiles' x0 estimates at
+every scheduler step (``fuse="step"``); :func:`resolve_steps` checks a sampler's step count."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 
 from rocksr.enhance.blending import blend_window, tile_grid, weight_sum
 from rocksr.enhance.errors import EnhanceError
-
-
-def sample_seed(seed: int, k: int = 0, z: int | None = None) -> int:
-    """The generator seed of sample ``k`` (slice ``z`` with independent slice noise):
-    ``seed`` for ``k = 0`` and ``z = None``, else 64 bits of ``SeedSequence([seed, k(, z)])``."""
-    if k == 0 and z is None:
-        return int(seed)
-    entropy = [int(seed), int(k)] + ([] if z is None else [int(z)])
-    s = np.random.SeedSequence(entropy).generate_state(2, np.uint32)
-    return int(s[0]) << 32 | int(s[1])
 
 
 def resolve_steps(sampler: str, steps: int | None, timesteps: int) -> int:
@@ -39,6 +29,22 @@ def resolve_steps(sampler: str, steps: int | None, timesteps: int) -> int:
     if n < 1:
         raise EnhanceError(f"steps must be >= 1, got {steps}")
     return n
+
+
+def _conditioning(
+    mct: torch.Tensor, prior: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(the model's condition: the micro-CT, with the prior as a second channel when there is
+    one; the prior or None), both float32, after checking their shapes."""
+    if mct.ndim != 4 or mct.shape[:2] != (1, 1):
+        raise ValueError(f"mct must be (1, 1, H, W), got {tuple(mct.shape)}")
+    mct = mct.float()
+    if prior is None:
+        return mct, None
+    if prior.shape != mct.shape:
+        raise ValueError(f"prior {tuple(prior.shape)} must have mct's shape {tuple(mct.shape)}")
+    offset = prior.float()
+    return torch.cat([mct, offset], dim=1), offset
 
 
 @torch.no_grad()
@@ -83,19 +89,9 @@ def fused_sample(
     n = resolve_steps(sampler, steps, sched.timesteps)
     check_prediction(prediction)
     thr = threshold_config(threshold)
-    if mct.ndim != 4 or mct.shape[:2] != (1, 1):
-        raise ValueError(f"mct must be (1, 1, H, W), got {tuple(mct.shape)}")
+    cond, offset = _conditioning(mct, prior)
     device = mct.device
-    mct = mct.float()
     h, w = mct.shape[-2:]
-    offset = None
-    if prior is not None:
-        if prior.shape != mct.shape:
-            raise ValueError(f"prior {tuple(prior.shape)} must have mct's shape {tuple(mct.shape)}")
-        offset = prior.float()
-        cond = torch.cat([mct, offset], dim=1)
-    else:
-        cond = mct
     ys, xs = tile_grid(h, w, tile, overlap)
     win_np = blend_window(tile, window)
     win = torch.from_numpy(win_np).to(device)

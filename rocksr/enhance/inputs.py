@@ -1,7 +1,10 @@
-"""rocksr.enhance.inputs."""
+"""The input of ``rocksr enhance``: a 2-D image, TIFF stack pages or a Zarr array, read slice
+by slice (:func:`open_input`), optionally up-sampled onto the model's grid (:class:`ScaledSource`),
+and the stack-wide black/white points of its contrast stretch (:func:`stack_limits`)."""
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -10,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rocksr.enhance.errors import EnhanceError, _one_line
-from rocksr.enhance.outputs import _TIFF
+from rocksr.enhance.errors import EnhanceError, one_line
+from rocksr.enhance.outputs import TIFF_SUFFIXES
+
+log = logging.getLogger(__name__)
 
 _SUBSAMPLE_MAX = 1 << 24  # pixels used for the black/white points of a float stack
 
@@ -180,6 +185,25 @@ class ScaledSource:
         self.inner.close()
 
 
+Source = InputSource | ScaledSource
+"""An input as ``enhance`` reads it: as stored, or up-sampled onto the model's grid."""
+
+
+def scale_input(src: InputSource, factor: int) -> Source:
+    """``src`` up-sampled by ``factor`` (a :class:`ScaledSource`, logged), or ``src`` for 1."""
+    if factor <= 1:
+        return src
+    scaled = ScaledSource(src, factor)
+    log.info(
+        "%s: up-sampled x%d onto the model's grid (%dx%d; the training pairs' mct_scale; "
+        "--mct-scale 1 if the input is already on the SEM grid)",
+        src.path,
+        factor,
+        *scaled.shape,
+    )
+    return scaled
+
+
 def _is_zarr(p: Path) -> bool:
     return p.suffix.lower() == ".zarr" or (
         p.is_dir() and any((p / f).is_file() for f in ("zarr.json", ".zarray", ".zgroup"))
@@ -192,7 +216,7 @@ def _open_zarr(p: Path, pages: str | None) -> InputSource:
     try:
         node = zarr.open(str(p), mode="r")
     except Exception as exc:  # noqa: BLE001 (zarr raises many types for a broken store)
-        raise EnhanceError(f"{p}: not a readable Zarr array ({_one_line(exc)})") from exc
+        raise EnhanceError(f"{p}: not a readable Zarr array ({one_line(exc)})") from exc
     if isinstance(node, zarr.Group):
         attrs = dict(node.attrs)
         ms = (attrs.get("ome") or {}).get("multiscales") or attrs.get("multiscales")
@@ -243,7 +267,7 @@ def _open_tiff_stack(p: Path, pages: str | None) -> InputSource | None:
         tif = tifffile.TiffFile(p)
         n_pages = len(tif.pages)
     except Exception as exc:  # noqa: BLE001 (tifffile raises many types for broken files)
-        raise EnhanceError(f"{p}: unreadable or truncated TIFF ({_one_line(exc)})") from exc
+        raise EnhanceError(f"{p}: unreadable or truncated TIFF ({one_line(exc)})") from exc
     if n_pages == 1 and pages is None:
         tif.close()
         return None
@@ -255,7 +279,7 @@ def _open_tiff_stack(p: Path, pages: str | None) -> InputSource | None:
                 data = tif.pages[a + i].asarray()
             except Exception as exc:  # noqa: BLE001
                 raise EnhanceError(
-                    f"{p}: page {a + i} is unreadable or truncated ({_one_line(exc)})"
+                    f"{p}: page {a + i} is unreadable or truncated ({one_line(exc)})"
                 ) from exc
             return _gray(np.asarray(data), p, f"page {a + i}")
 
@@ -267,8 +291,8 @@ def _open_tiff_stack(p: Path, pages: str | None) -> InputSource | None:
 
 
 def open_input(input: str | os.PathLike, pages: str | None = None) -> InputSource:
-    """Open and check the input (see the module docstring); raises :class:`EnhanceError` or
-    :class:`rocksr.io.ImageError`, both naming the file."""
+    """Open and check the input (the formats: ``docs/enhance.md``); raises
+    :class:`EnhanceError` or :class:`rocksr.data.images.ImageError`, both naming the file."""
     from rocksr.data.images import read_image
 
     p = Path(input)
@@ -276,7 +300,7 @@ def open_input(input: str | os.PathLike, pages: str | None = None) -> InputSourc
         raise EnhanceError(f"{p}: input does not exist")
     if _is_zarr(p):
         return _open_zarr(p, pages)
-    if p.suffix.lower() in _TIFF and p.is_file():
+    if p.suffix.lower() in TIFF_SUFFIXES and p.is_file():
         src = _open_tiff_stack(p, pages)
         if src is not None:
             return src

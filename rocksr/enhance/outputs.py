@@ -1,4 +1,6 @@
-"""rocksr.enhance.outputs."""
+"""What ``rocksr enhance`` writes and may write: output paths and formats, the checks on every
+target before any work (:func:`check_outputs`), and :class:`OutputWriter`, which writes one
+TIFF/PNG/OME-Zarr output slice by slice under a temporary name with its provenance."""
 
 from __future__ import annotations
 
@@ -17,14 +19,14 @@ from rocksr.outputs import UnsafeOutputError
 _OME_SUFFIX = ".ome.zarr"
 
 
-_TIFF = (".tif", ".tiff")
+TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 def _output_format(path: Path) -> str:
     name = path.name.lower()
     if name.endswith(_OME_SUFFIX) and len(name) > len(_OME_SUFFIX):
         return "omezarr"
-    if path.suffix.lower() in _TIFF:
+    if path.suffix.lower() in TIFF_SUFFIXES:
         return "tiff"
     if path.suffix.lower() == ".png":
         return "png"
@@ -126,7 +128,7 @@ def check_outputs(
     return fmts
 
 
-class _Output:
+class OutputWriter:
     """One output (image or stack) written slice by slice under a temporary name."""
 
     def __init__(

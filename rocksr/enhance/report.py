@@ -1,0 +1,112 @@
+"""What ``rocksr enhance`` records: the provenance stored in every output, the slice-to-slice
+consistency of a stack, and the run's report (:func:`report_text` is what ``--report`` writes)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rocksr.enhance.inputs import Source
+from rocksr.enhance.normalization import Normalizer
+from rocksr.enhance.outputs import ENHANCE_TOOL
+from rocksr.enhance.slices import SAMPLE_SEEDING, SliceRunner, SliceSettings
+
+
+def provenance(
+    kind: str,
+    ckpt_path: Path,
+    src: Source,
+    norm: Normalizer,
+    settings: SliceSettings,
+    *,
+    mct_scale: int,
+    tile_source: str,
+) -> dict:
+    """The record stored in every output (and opening the report): the checkpoint, the input,
+    the normalization and every setting; sampling settings are None for a deterministic
+    model, ``slice_noise`` also for a 2-D input."""
+    from rocksr import __version__
+    from rocksr.files import sha256_file
+
+    plan = settings.sampling
+    ddpm = plan is not None
+    return {
+        "tool": ENHANCE_TOOL,
+        "rocksr_version": __version__,
+        "checkpoint": str(ckpt_path),
+        "checkpoint_sha256": sha256_file(ckpt_path),
+        "kind": kind,
+        "input": str(src.path),
+        "pages": [src.first, src.first + src.n - 1] if src.stack else None,
+        "normalization": norm.record,
+        "mct_scale": mct_scale,
+        "tile": settings.tile,
+        "tile_source": tile_source,
+        "overlap": settings.overlap,
+        "window": settings.window,
+        "fuse": settings.fuse if ddpm else None,
+        "sampler": plan.sampler if ddpm else None,
+        "steps": plan.steps if ddpm else None,
+        "prediction": plan.prediction if ddpm else None,
+        "threshold": plan.threshold if ddpm else None,
+        "seed": settings.seed if ddpm else None,
+        "samples": settings.samples,
+        "slice_noise": settings.slice_noise if ddpm and src.stack else None,
+        "batch_size": settings.batch_size,
+        "sample_seeding": SAMPLE_SEEDING if ddpm else None,
+    }
+
+
+def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two uint8 slices, in grey levels."""
+    return float(np.mean(np.abs(a.astype(np.int16) - b.astype(np.int16))))
+
+
+def consistency(diffs_out: list[float], diffs_in: list[float]) -> dict | None:
+    """The report's ``consistency`` of a stack: mean slice-to-slice differences of the output
+    and of the normalized input (None for one slice)."""
+    if not diffs_out:
+        return None
+    mo, mi = float(np.mean(diffs_out)), float(np.mean(diffs_in))
+    return {
+        "output_mean_abs_diff": mo,
+        "input_mean_abs_diff": mi,
+        "ratio": mo / mi if mi > 0 else None,
+        "note": "mean |slice[z+1] - slice[z]| in grey levels, output vs normalized input",
+    }
+
+
+def run_report(
+    prov: dict,
+    targets: dict[str, Path],
+    fmt: str,
+    shape: tuple[int, ...],
+    runner: SliceRunner,
+    n_slices: int,
+    t_start: float,
+    stack_consistency: dict | None,
+) -> dict[str, Any]:
+    """The report ``enhance`` returns: the provenance, the outputs, their shape and the speed
+    since ``t_start`` (:func:`time.perf_counter`)."""
+    seconds = time.perf_counter() - t_start
+    h, w = shape[-2:]
+    return {
+        **prov,
+        "outputs": {k: str(p) for k, p in targets.items()},
+        "format": fmt,
+        "shape": list(shape),
+        "dtype": "uint8",
+        "n_tiles_per_slice": runner.n_tiles(h, w),
+        "seconds": seconds,
+        "megapixels_per_s": n_slices * h * w / 1e6 / seconds if seconds > 0 else None,
+        "consistency": stack_consistency,
+    }
+
+
+def report_text(report: dict) -> str:
+    """The report as the JSON that ``--report`` writes and the command prints."""
+    return json.dumps(report, indent=2, sort_keys=True, default=str)
