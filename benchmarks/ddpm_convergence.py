@@ -16,7 +16,7 @@ with DDIM (``--sampler-steps``) from the EMA weights and scores them on uint8/25
 ``--regress-checkpoint``); ``--with-regress``: the regression U-Net (config.yaml's ``regress``
 section) trained from the same seed on the same batches, scored at the same steps.  The same
 tiles are scored for the identity, train-fitted histogram-matching and train-mean baselines,
-printed first.  One table is printed at the end (Markdown, for the README) with the wall time of
+printed first.  One table is printed at the end (Markdown, for docs/benchmarks.md) with the wall time of
 training to each step.
 """
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole study on the semi-real pair (README, "Semi-real pair"): the real North Sea sandstone
+# The whole study on the semi-real pair (docs/synthetic.md; results in docs/benchmarks.md): the real North Sea sandstone
 # SEM plus a micro-CT simulated from it by `rocksr simulate-mct` (partial-volume factor 4).
 #   scripts/run_semireal.sh                 # SEM from ../shared/data/real (the default below)
 #   ROCKSR_REAL_SEM=/path/to/sem.png scripts/run_semireal.sh [extra snakemake arguments]

@@ -136,6 +136,9 @@ def test_tiny_workflow_builds_everything(tiny_run):
     assert (res / "config.resolved.yaml").read_text().count("# ") > 10
     seams = pd.read_csv(res / "evaluation" / "seam_study.csv")
     assert len(seams) == 7 and seams["seam_ratio"].notna().all()
+    bands = pd.read_csv(res / "evaluation" / "banding.csv")
+    assert list(bands["model"]) == ["cgan", "regress", "ddpm"]
+    assert "Banding of the whole-slice outputs" in (res / "evaluation/seam_study.md").read_text()
     # the normalization recorded in the checkpoint, applied to the raw training micro-CT,
     # reproduces the normalized training image bit for bit (what `rocksr enhance` relies on)
     import numpy as np

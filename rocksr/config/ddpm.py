@@ -1,4 +1,4 @@
-"""Defaults of the ``ddpm`` section: the recipe rocksr recommends (README, "Which DDPM recipe").
+"""Defaults of the ``ddpm`` section: the recipe rocksr recommends (docs/models.md, "Which DDPM recipe").
 
 The seed's recipe is prediction epsilon, threshold none, select_on val_loss (configs/paper.yaml).
 """

@@ -1,8 +1,7 @@
 """``rocksr enhance``: :func:`enhance` applies a trained checkpoint (cGAN, regression U-Net or
 DDPM) to a whole micro-CT slice or stack; the CLI command and the Snakemake rule share it.
 
-Inputs, outputs, normalization, tiling, fusing and seeding are described in the README
-("Apply a trained model") and in ``docs/enhance.md``.  The parts: :mod:`.inputs` (reading),
+Inputs, outputs, normalization, tiling, fusing and seeding are described in ``docs/enhance.md``.  The parts: :mod:`.inputs` (reading),
 :mod:`.normalization` (contrast and scale), :mod:`.model` (device, checkpoint, tiling),
 :mod:`.slices` (one slice through the model), :mod:`.outputs` (path checks and writers) and
 :mod:`.report` (provenance and report); this module checks the request and runs the slices.

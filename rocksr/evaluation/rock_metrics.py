@@ -1,6 +1,6 @@
 """Rock metrics of the pore phase: threshold, bimodality check, S2(r), chord lengths, distances.
 
-Pure numpy / scipy / scikit-image functions, no I/O.  Definitions chosen (the README quotes them):
+Pure numpy / scipy / scikit-image functions, no I/O.  Definitions chosen (docs/evaluation.md quotes them):
 
 * **Pore phase.**  Pores are the dark phase of back-scattered SEM.  A pixel of a uint8 image
   ``x`` is pore when ``x / 255 <= threshold`` with ``threshold`` on the [0, 1] scale, exactly the

@@ -7,6 +7,15 @@ absolute error against the truth in a 3 px band along the tile hand-over lines d
 error in tile interiors (1.0 = no seams), and the truth-free **step ratio**, neighbour
 differences across the hand-over lines divided by those at the same phase elsewhere (it
 separates real seams from errors that averaging two samples in an overlap merely lowers).
+
+Both average over whole hand-over lines and miss a *band*: a few rows of each tile period where
+the output is sharper or blurrier than elsewhere (two tiles blended 50/50 where their content is
+misaligned by a sub-pixel shift blur; one tile alone does not). :func:`banding` measures it on
+whole-slice outputs: the mean |gradient| profiled by position modulo the tile period (the
+stride), divided by the same profile of the input micro-CT (so that structure of the rock at
+some phase cancels), peak over mean, the larger of the two axes. 1.0 is perfectly flat; with a
+finite slice the null is what the truth SEM gives on the same statistic (no tiling: only the
+rock's own variation), and a model is band-free when it stays within 0.05 of that null.
 """
 
 from __future__ import annotations
@@ -44,6 +53,93 @@ def centre_crop(a: np.ndarray, size: int) -> np.ndarray:
     s = min(size, h, w)
     y0, x0 = (h - s) // 2, (w - s) // 2
     return a[y0 : y0 + s, x0 : x0 + s]
+
+
+def gradient_profile(img: np.ndarray, period: int, axis: int) -> np.ndarray:
+    """Mean |difference of neighbouring pixels| along ``axis`` (axis 0: rows i, i + 1) per
+    position modulo ``period``, over the complete periods of a 2-D image."""
+    if img.ndim != 2:
+        raise ValueError(f"expected a 2-D image, got shape {img.shape}")
+    g = np.abs(np.diff(img.astype(np.float64), axis=axis)).mean(axis=1 - axis)
+    n = len(g) // period * period
+    if n < 2 * period:
+        raise ValueError(f"an image of {img.shape} holds fewer than two periods of {period}")
+    return g[:n].reshape(-1, period).mean(axis=0)
+
+
+def banding(img: np.ndarray, reference: np.ndarray, period: int) -> float:
+    """Peak over mean of ``gradient_profile(img) / gradient_profile(reference)`` per axis, the
+    larger axis (1.0 = no band at any phase of the period; see the module docstring)."""
+    if img.shape != reference.shape:
+        raise ValueError(f"image {img.shape} and reference {reference.shape} differ in shape")
+    worst = 0.0
+    for axis in (0, 1):
+        r = gradient_profile(img, period, axis) / np.maximum(
+            gradient_profile(reference, period, axis), 1e-12
+        )
+        worst = max(worst, float(r.max() / r.mean()))
+    return worst
+
+
+def banding_table(
+    enhanced: dict[str, str | os.PathLike], mct: str | os.PathLike, sem: str | os.PathLike
+) -> pd.DataFrame:
+    """One row per whole-slice output (``enhanced``: model name -> the `enhance` rule's image,
+    its JSON report beside it): the banding at its tile period, and the truth's (the null)."""
+    import json
+
+    from rocksr.data.images import read_image
+
+    x, truth = read_image(mct), read_image(sem)
+    rows = []
+    for name, path in enhanced.items():
+        report = json.loads(Path(path).with_suffix(".json").read_text())
+        period = int(report["tile"]) - int(report["overlap"])
+        img = read_image(path)
+        if min(img.shape) < 2 * period:  # too small a slice to profile: no number
+            null = value = float("nan")
+        else:
+            null, value = banding(truth, x, period), banding(img, x, period)
+        rows.append(
+            {
+                "model": name,
+                "tile": int(report["tile"]),
+                "overlap": int(report["overlap"]),
+                "window": report.get("window"),
+                "banding": value,
+                "banding_null": null,
+                "excess": value - null,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def banding_markdown(df: pd.DataFrame, limit: float = 0.05) -> str:
+    """The banding table with a verdict (every model within ``limit`` of the null)."""
+    lines = [
+        "| model | tile / overlap | window | banding | null (truth) | excess |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for r in df.itertuples():
+        lines.append(
+            f"| {r.model} | {r.tile} / {r.overlap} | {r.window} | {r.banding:.3f} | "
+            f"{r.banding_null:.3f} | {r.excess:+.3f} |"
+        )
+    over = df[df["excess"] > limit]
+    verdict = (
+        f"Every whole-slice output within {limit} of the null - no band at the tile period."
+        if over.empty
+        else "Banding above the null + "
+        + f"{limit}: "
+        + ", ".join(f"{r.model} ({r.excess:+.3f})" for r in over.itertuples())
+        + " - a band at the tile period is visible."
+    )
+    note = (
+        "Banding: mean |gradient| per position modulo the tile period (the stride), divided "
+        "by the micro-CT's, peak / mean, the larger axis; null = the truth SEM's value (no "
+        "tiling). Computed on the whole slices of the `enhance` rule."
+    )
+    return "\n".join(lines) + f"\n\n{verdict}\n\n{note}\n"
 
 
 def seam_study(

@@ -23,13 +23,28 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     s.add_argument("--window", choices=["gaussian", "cosine"], default=d.window)
     s.add_argument("--device", default="auto")
+    s.add_argument(
+        "--enhanced",
+        nargs="*",
+        default=[],
+        metavar="NAME=TIF",
+        help="whole-slice outputs of the same sample (`enhance` rule): their banding is added",
+    )
+    s.add_argument("--out-banding", default=None, help="CSV of the banding of --enhanced")
     s.add_argument("--out-csv", required=True)
     s.add_argument("--out-md", required=True)
 
 
 def run(a: argparse.Namespace) -> None:
-    from rocksr.evaluation.seams import seam_study, seam_study_markdown
+    from rocksr.evaluation.seams import (
+        banding_markdown,
+        banding_table,
+        seam_study,
+        seam_study_markdown,
+    )
     from rocksr.files import write_table, write_text
+
+    bands = banding_table(named_paths(a.enhanced), a.mct, a.sem) if a.enhanced else None
 
     df = seam_study(
         named_paths(a.checkpoints),
@@ -44,4 +59,9 @@ def run(a: argparse.Namespace) -> None:
         device=a.device,
     )
     write_table(df, a.out_csv)
-    write_text(seam_study_markdown(df), a.out_md)
+    text = seam_study_markdown(df)
+    if bands is not None:
+        if a.out_banding:
+            write_table(bands, a.out_banding)
+        text += "\n### Banding of the whole-slice outputs\n\n" + banding_markdown(bands)
+    write_text(text, a.out_md)

@@ -36,8 +36,11 @@ rule seam_study:
         checkpoints=expand(f"{R}/models/{{model}}/best.pt", model=MODELS),
         mct=f"{R}/normalized/{FIRST_SAMPLE}/mct.tif",
         sem=f"{R}/normalized/{FIRST_SAMPLE}/sem.tif",
+        # the whole slices of the `enhance` rule: the banding at the tile period
+        enhanced=expand(f"{R}/enhanced/{FIRST_SAMPLE}/{{model}}.tif", model=MODELS),
     output:
         csv=f"{R}/evaluation/seam_study.csv",
+        banding=f"{R}/evaluation/banding.csv",
         md=report(
             f"{R}/evaluation/seam_study.md",
             caption="../report/seam_study.rst",
@@ -59,6 +62,9 @@ rule seam_study:
         checkpoints=lambda wc, input: " ".join(
             f"{m}={p}" for m, p in zip(MODELS, input.checkpoints)
         ),
+        enhanced=lambda wc, input: " ".join(
+            f"{m}={p}" for m, p in zip(MODELS, input.enhanced)
+        ),
         crop=ENHANCE["seam_crop"],
         sampler=EVAL["sampler"],
         steps=f"--steps {EVAL['steps']}" if EVAL["steps"] else "",
@@ -71,6 +77,7 @@ rule seam_study:
         "--mct {input.mct:q} --sem {input.sem:q} --crop {params.crop} "
         "--sampler {params.sampler} {params.steps} --seed {params.seed} "
         "--batch-size {params.batch} --window {params.window} "
+        "--enhanced {params.enhanced} --out-banding {output.banding:q} "
         "--out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
 
 
