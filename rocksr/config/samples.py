@@ -35,8 +35,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from rocksr.config.mask import MASK_MODES, mask_spec_problem
 from rocksr.config.merge import ConfigError, suggest
-from rocksr.data.masks import MASK_MODES, mask_spec_problem
 
 REQUIRED_COLUMNS = ("name", "mct", "sem")
 OPTIONAL_COLUMNS = ("mct_page", "sem_page", "mct_series", "sem_series")

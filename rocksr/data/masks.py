@@ -1,4 +1,4 @@
-"""Where a registered pair holds valid data: the per-sample ``mask`` (pure functions).
+"""Where a registered pair holds valid data: the per-sample ``mask``.
 
 A reconstructed micro-CT slice is valid only inside its circular field of view (FOV); outside it
 the reconstruction writes one constant value (usually 0). A sample's ``mask`` says which pixels
@@ -14,6 +14,10 @@ to use, on the registered (SEM) grid:
 * a path: a mask image (non-zero = valid) of the SEM's shape, or of the micro-CT's own shape when
   ``mct_scale`` up-samples it (then repeated onto the SEM grid); ``crop`` applies to it as well.
 
+The values ``mask`` takes are named in :mod:`rocksr.config.mask` (re-exported here). The
+functions here are pure but for :func:`read_mask` and :func:`read_mask_image` (and
+:func:`sample_mask` given a path), which read a mask image.
+
 Normalization takes its percentiles inside the mask, and a tile is kept only where its footprint
 lies inside it (:func:`rocksr.data.tiling.rect_inside` over
 :func:`rocksr.data.tiling.outside_integral`, kept there so that the tile geometry, which training
@@ -26,32 +30,17 @@ import os
 
 import numpy as np
 
-from rocksr.data.images import ImageError
+# the mask setting's vocabulary, re-exported for the callers that ask this module
+from rocksr.config.mask import MASK_MODES as MASK_MODES
+from rocksr.config.mask import is_mask_path as is_mask_path
+from rocksr.config.mask import mask_spec_problem as mask_spec_problem
+from rocksr.data.images import ImageError, read_image
+from rocksr.data.registration import crop
 
-MASK_MODES = ("none", "auto_fov")
 # the disc stays this many pixels inside the largest inscribed one (partial-volume rim)
 FOV_MARGIN_PX = 2
 # the most common border value must cover at least this fraction of the border pixels
 MIN_BACKGROUND_BORDER = 0.5
-
-
-def mask_spec_problem(spec: str) -> str | None:
-    """Why a ``mask`` value is neither a mode nor an image path (None if it is one of them);
-    a word like ``autofov`` gets the mode it is closest to."""
-    from rocksr.config.merge import suggest
-    from rocksr.files import _PNG_SUFFIXES, _TIFF_SUFFIXES
-
-    if spec in MASK_MODES or os.path.splitext(spec)[1].lower() in _TIFF_SUFFIXES | _PNG_SUFFIXES:
-        return None
-    return (
-        f"mask {spec!r} is neither {' nor '.join(MASK_MODES)} nor a mask image "
-        f"(.tif, .tiff, .png){suggest(spec.lower().replace('-', '_'), MASK_MODES)}"
-    )
-
-
-def is_mask_path(spec: str | None) -> bool:
-    """Whether a ``mask`` value names an image file (anything but ``none`` / ``auto_fov``)."""
-    return bool(spec) and spec not in MASK_MODES
 
 
 def border_values(img: np.ndarray) -> np.ndarray:
@@ -133,8 +122,6 @@ def sample_mask(
     full grid, brought onto the SEM grid (a disc is redrawn there: centre ``(c + 0.5) f - 0.5``,
     radius ``r f``) and cut by the ``crop`` ``window`` like the images.
     """
-    from rocksr.data.registration import crop
-
     if spec in (None, "", "none"):
         return None, {"mode": "none"}
     if spec == "auto_fov":
@@ -175,8 +162,6 @@ def read_mask(
     factor: int,
 ) -> np.ndarray:
     """A mask image as booleans (non-zero = valid) on the SEM grid (before any crop)."""
-    from rocksr.data.images import read_image
-
     img = read_image(path, allow_constant=True)
     problem = mask_shape_problem(img.shape, sem_shape, mct_shape, factor)
     if problem:
@@ -198,8 +183,6 @@ def mask_image(mask: np.ndarray) -> np.ndarray:
 def read_mask_image(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarray:
     """A mask written by :func:`mask_image` (``normalized/<sample>/mask.png``) as booleans,
     checked against the image ``shape`` it belongs to."""
-    from rocksr.data.images import read_image
-
     img = read_image(path, allow_constant=True)
     if img.shape != tuple(shape):
         raise ImageError(

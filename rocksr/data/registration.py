@@ -5,13 +5,11 @@ Real pairs often come with the micro-CT at 1/2 .. 1/4 of the SEM's pixel size. `
 areas line up with the SEM's (``scipy.ndimage.zoom(order=3, grid_mode=True, mode="nearest")``:
 micro-CT pixel ``i`` covers SEM pixels ``f*i .. f*i + f - 1``); ``"auto"`` takes the factor
 from the two shapes when they differ by one integer factor on both axes. ``crop: [y0, x0,
-height, width]`` (SEM pixels) then cuts the same window out of both. Pure functions.
+height, width]`` (SEM pixels) then cuts the same window out of both. Pure functions; reading
+a pair and bringing it onto one grid is :func:`rocksr.data.pairs.read_registered_pair`.
 """
 
 from __future__ import annotations
-
-import os
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -77,36 +75,3 @@ def register(
     f = scale_factor(mct_scale, mct.shape, sem.shape, where)
     mct = upsample(mct, f)
     return crop(mct, window, f"{where} (micro-CT)"), crop(sem, window, f"{where} (SEM)"), f
-
-
-@dataclass(frozen=True)
-class RegisteredPair:
-    """A raw pair on the SEM grid: ``images`` (``mct``, ``sem``), the micro-CT's up-sampling
-    ``factor``, the valid-area mask (``valid``, None = every pixel) and its description."""
-
-    images: dict[str, np.ndarray]
-    factor: int
-    valid: np.ndarray | None
-    mask_info: dict
-
-    def valid_values(self, key: str) -> np.ndarray:
-        """The pixels of ``images[key]`` inside the mask (all of them without one)."""
-        a = self.images[key]
-        return a if self.valid is None else a[self.valid]
-
-
-def read_registered_pair(
-    mct_path: str | os.PathLike, sem_path: str | os.PathLike, settings: dict
-) -> RegisteredPair:
-    """Read a raw pair and bring it onto one grid as ``normalize`` does: the page/series
-    choices, ``mct_scale``, ``crop`` and ``mask`` of a sample's ``settings`` (missing = unset)."""
-    from rocksr.data.images import read_image
-    from rocksr.data.masks import sample_mask
-
-    mct = read_image(mct_path, settings.get("mct_page"), settings.get("mct_series"))
-    sem = read_image(sem_path, settings.get("sem_page"), settings.get("sem_series"))
-    where = f"{mct_path} / {sem_path}"
-    window = settings.get("crop")
-    reg_mct, reg_sem, factor = register(mct, sem, settings.get("mct_scale"), window, where)
-    valid, info = sample_mask(settings.get("mask"), mct, sem.shape[:2], factor, window, where)
-    return RegisteredPair({"mct": reg_mct, "sem": reg_sem}, factor, valid, info)

@@ -22,7 +22,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
 
 def run(a: argparse.Namespace) -> None:
     from rocksr.data.images import read_image
-    from rocksr.data.registration import read_registered_pair
+    from rocksr.data.pairs import read_registered_pair
     from rocksr.figures.histograms import histogram_figure
 
     pages = a.pages or {}

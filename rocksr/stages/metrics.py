@@ -10,7 +10,9 @@ import pandas as pd
 
 from rocksr.data.predstore import StoreSpec, _spec, expand_sample_means, open_predictions
 from rocksr.evaluation import metrics as M
-from rocksr.evaluation.tables import per_tile_metrics, table1, table1_markdown, train_sem_histogram
+from rocksr.evaluation.per_tile import per_tile_metrics, train_sem_histogram
+from rocksr.evaluation.table1 import table1
+from rocksr.evaluation.table1_markdown import table1_markdown
 from rocksr.stages.args import json_arg, named_paths
 
 

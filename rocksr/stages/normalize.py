@@ -20,7 +20,7 @@ from rocksr.data.normalize import (
     stretch_fixed,
     stretch_limits,
 )
-from rocksr.data.registration import read_registered_pair
+from rocksr.data.pairs import read_registered_pair
 from rocksr.files import sha256_file, write_image, write_text
 from rocksr.stages.args import json_arg
 

@@ -25,8 +25,8 @@ def run(a: argparse.Namespace) -> None:
     from rocksr.data.predstore import open_predictions, read_tiles
     from rocksr.data.splits import split_tile_ids
     from rocksr.data.tilestore import open_tiles
+    from rocksr.evaluation.per_tile import otsu_sem_threshold
     from rocksr.evaluation.rock_metrics import rock_statistics
-    from rocksr.evaluation.tables import otsu_sem_threshold
     from rocksr.figures.rock import rock_figure
 
     group = open_tiles(a.store)
