@@ -60,6 +60,19 @@ _TIFF_SUFFIXES = {".tif", ".tiff"}
 _PNG_SUFFIXES = {".png"}
 
 
+def recorded_path(path: str | os.PathLike) -> str:
+    """A path as provenance records it: relative to the working directory when it lies inside
+    it (so the same run in another folder records the same text), else as given. Where the run
+    happened is recorded apart (``docs/outputs.md``, "Timings and locations")."""
+    p = Path(path)
+    if p.is_absolute():
+        cwd = Path.cwd()
+        for a, b in ((p, cwd), (p.resolve(), cwd.resolve())):
+            with contextlib.suppress(ValueError):
+                return a.relative_to(b).as_posix()
+    return str(path)
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file's bytes (provenance in store attributes)."""
     h = hashlib.sha256()

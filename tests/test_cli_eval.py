@@ -244,8 +244,12 @@ def test_uncertainty_and_sampler_study_commands(data: dict, capsys: pytest.Captu
     )
     assert rc == 0, err
     df = pd.read_csv(root / "s.csv")
-    assert {"psnr_gap_to_ancestral", "ssim_gap_to_ancestral", "speedup_vs_ancestral"} <= set(
-        df.columns
-    )
+    assert {"psnr_gap_to_ancestral", "ssim_gap_to_ancestral"} <= set(df.columns)
+    # the timings are apart, beside the CSV, by (sampler, steps)
+    assert not {"sec_per_image", "speedup_vs_ancestral"} & set(df.columns)
+    timing = pd.read_csv(root / "s_timing.csv")
+    assert list(timing.columns) == ["sampler", "steps", "sec_per_image", "speedup_vs_ancestral"]
+    assert timing[["sampler", "steps"]].equals(df[["sampler", "steps"]])
+    assert (timing["sec_per_image"] > 0).all()
     assert "Cheapest within 0.3 dB of ancestral" in (root / "s.md").read_text()
     assert len(test_ids()) >= 2

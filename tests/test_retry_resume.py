@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -63,3 +64,6 @@ def test_training_killed_after_a_checkpoint_resumes_on_retry(tmp_path):
     assert last["step"] == 60
     steps = [row["step"] for row in last["history"] if row["phase"] == "train"]
     assert steps == sorted(set(steps)) and steps[0] == 2  # one continuous history, no restart
+    # and one continuous timing (state/cgan/timing.json carried it over the kill)
+    timing = pd.read_csv(tmp_path / "results/tiny/models/cgan/history_timing.csv")
+    assert len(timing) == len(last["history"]) and timing["wall_s"].is_monotonic_increasing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -140,6 +141,13 @@ def test_train_writes_outputs_and_inference_loads(tmp_path, tiles, kind):
     hist = pd.read_csv(paths["history_csv"])
     assert set(hist["phase"]) == {"train", "val"}
     assert hist.loc[hist["phase"] == "val", "step"].tolist() == [4, 8]
+    # no wall-clock value in the history or a checkpoint: they are in history_timing.csv
+    assert not {"wall_s", "img_per_s"} & set(hist.columns)
+    assert "train_wall_s" not in load_checkpoint(paths["best_ckpt"])
+    assert not any("wall_s" in row for row in load_checkpoint(paths["best_ckpt"])["history"])
+    timing = pd.read_csv(paths["history_csv"].with_name("history_timing.csv"))
+    assert list(timing.columns[:4]) == ["phase", "step", "img_per_s", "wall_s"]
+    assert len(timing) == len(hist) and (timing["wall_s"] > 0).all()
     # the loss curve is its own stage (rule loss_curve), drawn from the history
     from rocksr.cli import main
 
@@ -186,7 +194,7 @@ def _assert_same_state(a: dict, b: dict, path: str = "") -> None:
 def test_resume_after_sigterm_is_exact(tmp_path, tiles, monkeypatch, variant, kill_step):
     """8 steps straight vs. SIGTERM after step 3 (mid-epoch, between checkpoints) + resume to 8:
     bit-identical weights, EMA, optimizer/scheduler state, RNG and history (CPU is deterministic;
-    only the wall-clock columns differ).  The third variant covers random crops (offsets from the
+    the wall-clock values are in timing.json and history_timing.csv, never in a checkpoint).  The third variant covers random crops (offsets from the
     checkpointed training generator), warm-up, Min-SNR and validation on val_loss."""
     store, splits = tiles
     kind = variant[:4]
@@ -221,13 +229,15 @@ def test_resume_after_sigterm_is_exact(tmp_path, tiles, monkeypatch, variant, ki
     for name in ("last.pt", "best.pt"):
         a = load_checkpoint(ref["state_dir"] / name)
         b = load_checkpoint(cut["state_dir"] / name)
-        for h in (a["history"], b["history"]):
-            for row in h:
-                row.pop("img_per_s", None)
-                row.pop("wall_s", None)  # timing
-        a.pop("train_wall_s"), b.pop("train_wall_s")
         _assert_same_state(a, b, name)
     assert a["step"] == 8
+    # the timings go on over the resumption: one row per history row, wall time growing
+    hist = pd.read_csv(cut["history_csv"])
+    timing = pd.read_csv(cut["history_csv"].with_name("history_timing.csv"))
+    assert timing[["phase", "step"]].equals(hist[["phase", "step"]])
+    assert timing["wall_s"].is_monotonic_increasing and timing["wall_s"].iloc[0] > 0
+    saved = json.loads((cut["state_dir"] / "timing.json").read_text())
+    assert saved["train_wall_s"] >= timing["wall_s"].max() and len(saved["rows"]) == len(hist)
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
@@ -326,6 +336,31 @@ def test_rerun_with_other_hyperparameters_trains_from_scratch(tmp_path, tiles):
     train("cgan", store, splits, **more, params={**new, "max_steps": 10}, seed=3, device="cpu")
     assert load_checkpoint(more["state_dir"] / "last.pt")["history"][0]["step"] <= 2
     assert load_checkpoint(more["state_dir"] / "last.pt")["step"] == 10
+
+
+def test_resume_from_a_state_with_timings_inside_moves_them_out(tmp_path, tiles):
+    """A state written before timings left the checkpoint (``train_wall_s``, ``wall_s`` and
+    ``img_per_s`` in its history, no timing.json) resumes: the timings go on in
+    history_timing.csv, and neither the new checkpoints nor history.csv hold one."""
+    store, splits = tiles
+    paths = train_paths(tmp_path)
+    train("cgan", store, splits, **paths, params=cgan_params(max_steps=4), seed=3, device="cpu")
+    last = paths["state_dir"] / "last.pt"
+    old = load_checkpoint(last)
+    old["train_wall_s"] = 100.0
+    old["history"] = [{**r, "wall_s": 50.0 + r["step"], "img_per_s": 9.0} for r in old["history"]]
+    save_atomic(old, last)
+    (paths["state_dir"] / "timing.json").unlink()
+    train("cgan", store, splits, **paths, params=cgan_params(max_steps=6), seed=3, device="cpu")
+    new = load_checkpoint(last)
+    assert new["step"] == 6 and "train_wall_s" not in new
+    assert not any({"wall_s", "img_per_s"} & set(r) for r in new["history"])
+    assert not {"wall_s", "img_per_s"} & set(pd.read_csv(paths["history_csv"]).columns)
+    timing = pd.read_csv(paths["history_csv"].with_name("history_timing.csv"))
+    assert timing.loc[timing["step"] <= 4, "wall_s"].tolist() == [
+        r["wall_s"] for r in old["history"]
+    ]
+    assert (timing.loc[timing["step"] > 4, "wall_s"] > 100.0).all()
 
 
 def test_rerun_on_other_splits_trains_from_scratch(tmp_path, tiles):

@@ -64,6 +64,7 @@ def test_tiny_workflow_builds_everything(tiny_run):
         "evaluation/table1.md",
         "evaluation/sampler_study.csv",
         "evaluation/sampler_study.md",
+        "evaluation/sampler_study_timing.csv",
         "predictions/mean.zarr/zarr.json",
         "figures/uncertainty.png",
         "figures/figure2.png",
@@ -75,6 +76,8 @@ def test_tiny_workflow_builds_everything(tiny_run):
         "enhanced/tiny0/ddpm.json",
         "evaluation/seam_study.csv",
         "evaluation/seam_study.md",
+        "evaluation/seam_study_timing.csv",
+        "models/cgan/history_timing.csv",
         "figures/enhance_tiny0.png",
         "figures/rock_statistics.png",
         "evaluation/leak_study.md",
@@ -127,7 +130,9 @@ def test_tiny_workflow_builds_everything(tiny_run):
     assert table["spectrum_distance_mean"].notna().all()
     assert "Distortion: best PSNR:" in (res / "evaluation" / "table1.md").read_text()
     study = pd.read_csv(res / "evaluation" / "sampler_study.csv")
-    assert {"psnr_gap_to_ancestral", "speedup_vs_ancestral"} <= set(study.columns)
+    assert "psnr_gap_to_ancestral" in set(study.columns)
+    study_timing = pd.read_csv(res / "evaluation" / "sampler_study_timing.csv")
+    assert "speedup_vs_ancestral" in set(study_timing.columns)
     assert "of ancestral" in (res / "evaluation" / "sampler_study.md").read_text()
     leak = pd.read_csv(res / "evaluation" / "leak_study.csv")
     assert leak["split"].tolist()[:2] == ["blocks", "random"]
@@ -183,8 +188,8 @@ def test_budget_table_agrees_with_checkpoints_and_benchmarks(tiny_run):
         bench = pd.read_csv(res / "benchmarks" / f"train_{kind}.tsv", sep="\t")
         assert row["train_seconds_last_job"] == pytest.approx(float(bench["s"].iloc[0]))
         # the trainer's own count (validation included), within the job's wall time
-        history = pd.read_csv(res / "models" / kind / "history.csv")
-        assert row["train_seconds"] == pytest.approx(float(history["wall_s"].max()))
+        timing = pd.read_csv(res / "models" / kind / "history_timing.csv")
+        assert row["train_seconds"] == pytest.approx(float(timing["wall_s"].max()))
         assert 0 < row["train_seconds"] <= row["train_seconds_last_job"]
         pred = pd.read_csv(res / "benchmarks" / "predict" / f"{kind}.tsv", sep="\t")
         store = zarr.open_group(str(res / "predictions" / f"{kind}.zarr"), mode="r")
@@ -196,6 +201,108 @@ def test_budget_table_agrees_with_checkpoints_and_benchmarks(tiny_run):
     assert ddpm["train_seconds_total"] == pytest.approx(total)
     md = (res / "evaluation" / "table1.md").read_text()
     assert "### What each model was given" in md and "ddpm, prior regress" in md
+
+
+# where a run's timings and location go (docs/outputs.md#timings-and-locations): all that may
+# differ between two runs of one config
+TIMING_FILES = ("*_timing.csv", "timing.json", "enhanced/*/*.json", "warnings.txt")
+
+
+def _timing_file(rel: Path) -> bool:
+    """Whether ``rel`` (relative to ``results/<run>``) is one of the documented timing files."""
+    return rel.parts[0] in ("logs", "benchmarks") or any(rel.match(p) for p in TIMING_FILES)
+
+
+@pytest.mark.slow
+def test_results_are_byte_identical_across_folders(tiny_run, tmp_path, monkeypatch):
+    """The same config in a second folder writes every result byte for byte as the first: the
+    checkpoints (state and published), history.csv, the stores with their attributes, the
+    enhanced TIFF; only the documented timing files differ. The second folder builds one model
+    (dataset, train_cgan, predict, enhance: ~45 s); the studies and `enhance` / `predict` with
+    absolute paths run in-process in two folders (~10 s)."""
+    import pandas as pd
+    import tifffile
+
+    from rocksr.cli import main
+    from rocksr.enhance.run import enhance
+    from rocksr.stages.predict import predict
+    from rocksr.stages.sampler_study import sampler_study
+
+    first = tiny_run[0] / "results" / "tiny"
+    workdir = tmp_path / "second"
+    workdir.mkdir()
+    write_config(workdir, TINY)
+    targets = ["models/cgan/best.pt", "predictions/cgan.zarr", "enhanced/tiny0/cgan.tif"]
+    snakemake(workdir, *[f"results/tiny/{t}" for t in targets])
+    second = workdir / "results" / "tiny"
+    compared, timed = [], []
+    for path in sorted(p for p in second.rglob("*") if p.is_file()):
+        rel = path.relative_to(second)
+        (timed if _timing_file(rel) else compared).append(rel)
+        if not _timing_file(rel):
+            assert path.read_bytes() == (first / rel).read_bytes(), f"{rel} differs"
+    for rel in [
+        "models/cgan/best.pt",
+        "models/cgan/history.csv",
+        "state/cgan/last.pt",
+        "predictions/cgan.zarr/zarr.json",
+        "enhanced/tiny0/cgan.tif",
+        "dataset/tiles.zarr/zarr.json",
+    ]:
+        assert Path(rel) in compared, rel
+    for rel in ["models/cgan/history_timing.csv", "state/cgan/timing.json"]:
+        assert Path(rel) in timed and (first / rel).is_file(), rel
+    # the timings are where the docs say, and nowhere else
+    assert not {"wall_s", "img_per_s"} & set(pd.read_csv(second / "models/cgan/history.csv"))
+    assert "wall_s" in pd.read_csv(second / "models/cgan/history_timing.csv").columns
+
+    # in two folders: the studies (timings apart), enhance and predict given absolute paths
+    outs = {}
+    for name, res in (("x", first), ("y", second)):
+        here = tmp_path / name
+        (here / "in").mkdir(parents=True)
+        monkeypatch.chdir(here)
+        ckpt = here / "in" / "cgan.pt"
+        shutil.copyfile(res / "models/cgan/best.pt", ckpt)
+        shutil.copytree(res / "dataset/tiles.zarr", here / "in" / "tiles.zarr")
+        shutil.copyfile(res / "splits/splits.csv", here / "in" / "splits.csv")
+        crop = tifffile.imread(res / "normalized/tiny0/mct.tif")[:128, :128]
+        tifffile.imwrite(here / "in" / "mct.tif", crop)
+        report = enhance(
+            ckpt, here / "in/mct.tif", here / "out.tif", normalize="none", progress=False
+        )
+        assert report["working_directory"] == str(Path.cwd()) and report["seconds"] > 0
+        assert report["checkpoint"] == "in/cgan.pt" and report["outputs"]["pred"] == "out.tif"
+        predict(
+            ckpt, here / "in/tiles.zarr", here / "in/splits.csv", here / "pred.zarr", device="cpu"
+        )
+        sampler_study(
+            first / "models/ddpm/best.pt",
+            first / "dataset/tiles.zarr",
+            first / "splits/splits.csv",
+            here / "sampler.csv",
+            configs=[{"sampler": "ddim", "steps": [2]}],
+            n_tiles=1,
+            device="cpu",
+        )
+        argv = ["seam-study", "--checkpoints", f"cgan={ckpt}", "--crop", "128"]
+        argv += ["--mct", str(res / "normalized/tiny0/mct.tif")]
+        argv += ["--sem", str(res / "normalized/tiny0/sem.tif")]
+        argv += ["--device", "cpu", "--out-csv", "seams.csv", "--out-md", "seams.md"]
+        assert main(argv) == 0
+        outs[name] = here
+    x, y = outs["x"], outs["y"]
+    for rel in [
+        "out.tif",
+        "pred.zarr/zarr.json",
+        "pred.zarr/rocksr-digests.json",
+        "sampler.csv",
+        "seams.csv",
+        "seams.md",
+    ]:
+        assert (x / rel).read_bytes() == (y / rel).read_bytes(), f"{rel} differs"
+    for rel in ("sampler_timing.csv", "seams_timing.csv"):
+        assert (x / rel).is_file() and (y / rel).is_file(), rel
 
 
 @pytest.mark.slow

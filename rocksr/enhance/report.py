@@ -1,9 +1,15 @@
 """What ``rocksr enhance`` records: the provenance stored in every output, the slice-to-slice
-consistency of a stack, and the run's report (:func:`report_text` is what ``--report`` writes)."""
+consistency of a stack, and the run's report (:func:`report_text` is what ``--report`` writes).
+
+The provenance holds no timing and no location (paths inside the working directory are recorded
+relative to it, :func:`rocksr.files.recorded_path`), so the same run in two folders writes the
+same output bytes; the report adds the run's ``seconds``, ``megapixels_per_s`` and
+``working_directory``."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -30,17 +36,17 @@ def provenance(
     the normalization and every setting; sampling settings are None for a deterministic
     model, ``slice_noise`` also for a 2-D input."""
     from rocksr import __version__
-    from rocksr.files import sha256_file
+    from rocksr.files import recorded_path, sha256_file
 
     plan = settings.sampling
     ddpm = plan is not None
     return {
         "tool": ENHANCE_TOOL,
         "rocksr_version": __version__,
-        "checkpoint": str(ckpt_path),
+        "checkpoint": recorded_path(ckpt_path),
         "checkpoint_sha256": sha256_file(ckpt_path),
         "kind": kind,
-        "input": str(src.path),
+        "input": recorded_path(src.path),
         "pages": [src.first, src.first + src.n - 1] if src.stack else None,
         "normalization": norm.record,
         "mct_scale": mct_scale,
@@ -90,13 +96,16 @@ def run_report(
     t_start: float,
     stack_consistency: dict | None,
 ) -> dict[str, Any]:
-    """The report ``enhance`` returns: the provenance, the outputs, their shape and the speed
-    since ``t_start`` (:func:`time.perf_counter`)."""
+    """The report ``enhance`` returns: the provenance, the outputs, their shape, and what the
+    outputs leave out: the speed since ``t_start`` (:func:`time.perf_counter`) and the working
+    directory (which the recorded relative paths are relative to)."""
+    from rocksr.files import recorded_path
+
     seconds = time.perf_counter() - t_start
     h, w = shape[-2:]
     return {
         **prov,
-        "outputs": {k: str(p) for k, p in targets.items()},
+        "outputs": {k: recorded_path(p) for k, p in targets.items()},
         "format": fmt,
         "shape": list(shape),
         "dtype": "uint8",
@@ -104,6 +113,7 @@ def run_report(
         "seconds": seconds,
         "megapixels_per_s": n_slices * h * w / 1e6 / seconds if seconds > 0 else None,
         "consistency": stack_consistency,
+        "working_directory": os.getcwd(),
     }
 
 

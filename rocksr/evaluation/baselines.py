@@ -26,6 +26,7 @@ import numpy as np
 
 from rocksr.data.predstore import grey_histogram
 from rocksr.data.splits import split_tile_ids
+from rocksr.files import recorded_path
 
 BASELINES = ("identity", "histmatch", "mean")
 
@@ -73,7 +74,7 @@ def fit_histmatch_lut(
         "fitted_on": "train",
         "n_tiles": int(len(train)),
         "train_tile_ids_sha256": _ids_digest(train),
-        "dataset": str(store),
+        "dataset": recorded_path(store),
     }
     return histogram_matching_lut(h_ct, h_sem), meta
 
@@ -102,7 +103,7 @@ def fit_mean_grey(
         "n_tiles": int(len(train)),
         "n_pixels": int(count),
         "train_tile_ids_sha256": _ids_digest(train),
-        "dataset": str(store),
+        "dataset": recorded_path(store),
     }
     return value, meta
 

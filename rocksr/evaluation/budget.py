@@ -2,7 +2,7 @@
 
 One row per trained model: parameters (the networks inference runs, and all trained networks),
 training steps, batch size, pixels per training image (the crop, else the tile), images and
-pixels seen, training wall time (the trainer's ``wall_s`` in ``history.csv``, validation
+pixels seen, training wall time (the trainer's ``wall_s`` in ``history_timing.csv``, validation
 included and summed over resumptions; ``train_seconds_last_job`` is Snakemake's benchmark ``s``
 of the training rule, which covers only the last attempt of a resumed training), and
 inference seconds per tile and sample (the prediction rule's benchmark ``s`` divided by tiles x
@@ -40,8 +40,10 @@ def model_budget(
     train_benchmark: str | os.PathLike | None = None,
     predict_benchmark: str | os.PathLike | None = None,
     predictions: str | os.PathLike | None = None,
+    timing: str | os.PathLike | None = None,
 ) -> dict:
-    """The budget row of one trained model (see the module docstring)."""
+    """The budget row of one trained model (see the module docstring); ``history``: its
+    ``history.csv`` (the steps), ``timing``: its ``history_timing.csv`` (the wall time)."""
     from rocksr.checkpoints import load_checkpoint
     from rocksr.data.predstore import open_predictions
     from rocksr.models.registry import get_kind
@@ -77,9 +79,10 @@ def model_budget(
     # a DDPM refining a trained model was given that model's training too
     row["builds_on"] = row["prior"] if row["prior"] == "regress" else None
     # the trainer's own count, summed over resumptions; a resumed job's benchmark covers only
-    # its last attempt, so it is the fallback (histories older than the count)
-    if "wall_s" in hist.columns and hist["wall_s"].notna().any():
-        row["train_seconds"] = float(hist["wall_s"].max())
+    # its last attempt, so it is the fallback (no timing file, or one older than the count)
+    wall = pd.read_csv(timing)["wall_s"] if timing is not None else None
+    if wall is not None and wall.notna().any():
+        row["train_seconds"] = float(wall.max())
     elif train_benchmark is not None:
         row["train_seconds"] = read_benchmark_seconds(train_benchmark)
     row["train_seconds_last_job"] = (
@@ -179,6 +182,7 @@ def collect_budget(
     train_benchmarks: Mapping[str, str] | None = None,
     predict_benchmarks: Mapping[str, str] | None = None,
     predictions: Mapping[str, str] | None = None,
+    timings: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """The budget table of every model in ``checkpoints`` (the other maps by the same names)."""
     rows = []
@@ -193,6 +197,7 @@ def collect_budget(
                 (train_benchmarks or {}).get(name),
                 (predict_benchmarks or {}).get(name),
                 (predictions or {}).get(name),
+                (timings or {}).get(name),
             )
         )
     return budget_table(rows)

@@ -14,6 +14,10 @@ Every row also carries its gap to the ``ancestral`` row, ``psnr_gap_to_ancestral
 row.  :func:`sampler_study_markdown` writes them as a Markdown table and names the cheapest
 (sampler, steps) whose mean PSNR is within ``tolerance_db`` (0.3 dB) of ancestral, cost being the
 number of network evaluations (= steps for all three samplers), ties going to the higher PSNR.
+
+The timing columns (:data:`TIMING_COLUMNS`) are written apart from the CSV of the results
+(:func:`rocksr.timing.write_with_timing`: ``sampler_study_timing.csv``, by ``sampler, steps``),
+so that the results CSV is the same byte for byte wherever and whenever the study runs.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from rocksr.evaluation import metrics as M
 from rocksr.inference import batch_generator, make_predictor
 
 DEFAULT_CONFIGS: list[dict] = SamplerStudy().configs
+# what the study measures of the machine, and the columns that name a row
+TIMING_COLUMNS = ("sec_per_image", "speedup_vs_ancestral")
+ROW_KEYS = ("sampler", "steps")
 
 
 def expand_configs(configs: list[dict] | None, timesteps: int) -> list[tuple[str, int | None]]:

@@ -16,6 +16,10 @@ stride), divided by the same profile of the input micro-CT (so that structure of
 some phase cancels), peak over mean, the larger of the two axes. 1.0 is perfectly flat; with a
 finite slice the null is what the truth SEM gives on the same statistic (no tiling: only the
 rock's own variation), and a model is band-free when it stays within 0.05 of that null.
+
+The seconds of each run (:data:`TIMING_COLUMNS`) are written apart from the study's CSV and
+Markdown (``seam_study_timing.csv``, by ``model, mode``; :func:`rocksr.timing.write_with_timing`),
+which are the same byte for byte wherever and whenever the study runs.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+# what the study measures of the machine, and the columns that name a row
+TIMING_COLUMNS = ("seconds",)
+ROW_KEYS = ("model", "mode")
 
 # (mode label, enhance options) of a deterministic and of a stochastic (sampling) model;
 # `overlap` None = half a tile
@@ -155,8 +163,9 @@ def seam_study(
     window: str = "gaussian",
     device: str = "auto",
 ) -> pd.DataFrame:
-    """One row per (model, mode): seam ratio, step ratio, MAE, seconds, on the central ``crop``
-    of the normalized pair (``mct``, ``sem``: 8-bit, as training saw them)."""
+    """One row per (model, mode): seam ratio, step ratio, MAE, seconds (the
+    :data:`TIMING_COLUMNS`), on the central ``crop`` of the normalized pair (``mct``, ``sem``:
+    8-bit, as training saw them)."""
     import tifffile
 
     from rocksr.data.images import read_image
@@ -206,15 +215,16 @@ def seam_study(
 
 
 def seam_study_markdown(df: pd.DataFrame, limit: float = 1.05) -> str:
-    """The table, with a verdict on the default modes (seam ratio <= ``limit``)."""
+    """The table, with a verdict on the default modes (seam ratio <= ``limit``); no timings
+    (they are in ``seam_study_timing.csv``)."""
     lines = [
-        "| model | mode | tile / overlap | seam ratio | step ratio | MAE (grey) | s |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| model | mode | tile / overlap | seam ratio | step ratio | MAE (grey) |",
+        "|---|---|---|---:|---:|---:|",
     ]
     for r in df.itertuples():
         lines.append(
             f"| {r.model} | {r.mode} | {r.tile} / {r.overlap} | {r.seam_ratio:.3f} | "
-            f"{r.step_ratio:.3f} | {r.mae_grey:.2f} | {r.seconds:.1f} |"
+            f"{r.step_ratio:.3f} | {r.mae_grey:.2f} |"
         )
     default = df[df["mode"].isin(["overlap ½ tile", "fuse step, overlap ½ tile"])]
     worst = float(default["seam_ratio"].max()) if len(default) else float("nan")

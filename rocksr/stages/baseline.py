@@ -17,6 +17,7 @@ from rocksr.evaluation.baselines import (
     fit_mean_grey,
     save_lut,
 )
+from rocksr.files import recorded_path
 
 
 def predict_baseline(
@@ -56,7 +57,7 @@ def predict_baseline(
         "seed": None,
         "checkpoint": None,
         "checkpoint_sha256": None,
-        "dataset": str(store),
+        "dataset": recorded_path(store),
         "split": split,
     }
     if name == "histmatch":
@@ -64,7 +65,7 @@ def predict_baseline(
         if lut_path is not None:
             save_lut(lut, lut_path, meta)
         attrs["lut"] = [int(v) for v in lut]
-        attrs["lut_path"] = None if lut_path is None else str(lut_path)
+        attrs["lut_path"] = None if lut_path is None else recorded_path(lut_path)
     elif name == "mean":
         const, meta = fit_mean_grey(store, splits, batch_size)
         attrs["mean_grey"] = const

@@ -13,6 +13,9 @@ HELP = "the training and inference budget of every trained model (beside Table 1
 def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--checkpoints", nargs="+", required=True, metavar="NAME=BEST_PT")
     s.add_argument("--histories", nargs="+", required=True, metavar="NAME=HISTORY_CSV")
+    s.add_argument(
+        "--timings", nargs="*", default=[], metavar="NAME=HISTORY_TIMING_CSV", help="wall time"
+    )
     s.add_argument("--train-benchmarks", nargs="*", default=[], metavar="NAME=TSV")
     s.add_argument("--predict-benchmarks", nargs="*", default=[], metavar="NAME=TSV")
     s.add_argument("--predictions", nargs="*", default=[], metavar="NAME=STORE")
@@ -30,6 +33,7 @@ def run(a: argparse.Namespace) -> None:
         named_paths(a.train_benchmarks),
         named_paths(a.predict_benchmarks),
         named_paths(a.predictions),
+        named_paths(a.timings),
     )
     write_table(table, a.out_csv)
     write_text(budget_markdown(table), a.out_md)

@@ -104,7 +104,7 @@ def predict(
     is deterministic: it writes K = 1 and records the request).  See the module docstring for
     seeding and layout.
     """
-    from rocksr.files import sha256_file
+    from rocksr.files import recorded_path, sha256_file
     from rocksr.inference import load_for_inference, make_predictor
     from rocksr.models.registry import get_kind
 
@@ -128,9 +128,9 @@ def predict(
         "steps": (None if steps is None else int(steps)) if stochastic else None,
         "seed": int(seed),
         "batch_size": int(batch_size),
-        "checkpoint": str(ckpt),
+        "checkpoint": recorded_path(ckpt),
         "checkpoint_sha256": sha256_file(ckpt),
-        "dataset": str(store),
+        "dataset": recorded_path(store),
         "split": split,
         "device": dev,
     }

@@ -29,19 +29,24 @@ def sampler_study(
     *,
     out_md: str | os.PathLike | None = None,
     tolerance_db: float = 0.3,
+    out_timing: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """Run the study for a DDPM checkpoint on ``n_tiles`` seeded test tiles; CSV (+ PNG, +
-    Markdown with the cheapest sampler within ``tolerance_db`` of ancestral)."""
+    """Run the study for a DDPM checkpoint on ``n_tiles`` seeded test tiles; CSV of the results
+    and of the timings (``out_timing``, default ``<out_csv stem>_timing.csv`` beside it; + PNG,
+    + Markdown with the cheapest sampler within ``tolerance_db`` of ancestral)."""
     from rocksr.data.tilestore import open_tiles
     from rocksr.evaluation.sampler_study import (
+        ROW_KEYS,
+        TIMING_COLUMNS,
         add_ancestral_gaps,
         run_sampler_study,
         sampler_study_markdown,
     )
     from rocksr.figures.sampler import plot_sampler_study
-    from rocksr.files import write_table, write_text
+    from rocksr.files import write_text
     from rocksr.inference import load_for_inference
     from rocksr.models.registry import get_kind
+    from rocksr.timing import write_with_timing
 
     dev = resolve_device(device)
     kind, model, cfg = load_for_inference(ckpt, device=dev)
@@ -60,7 +65,7 @@ def sampler_study(
     )
     df.insert(3, "tile_ids", " ".join(str(int(i)) for i in sel))
     df = add_ancestral_gaps(df)
-    write_table(df, out_csv)
+    write_with_timing(df, out_csv, TIMING_COLUMNS, ROW_KEYS, out_timing)
     if out_md is not None:
         write_text(sampler_study_markdown(df, tolerance_db), out_md)
     if out_png is not None:
@@ -82,6 +87,11 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--batch-size", type=positive_int, default=Evaluate().batch_size)
     s.add_argument("--device", default="auto")
     s.add_argument("--out-csv", required=True)
+    s.add_argument(
+        "--out-timing",
+        default=None,
+        help="seconds per image and speed-ups (CSV; default <out-csv stem>_timing.csv)",
+    )
     s.add_argument("--out-png", required=True)
     s.add_argument(
         "--out-md",
@@ -105,4 +115,5 @@ def run(a: argparse.Namespace) -> None:
         device=a.device,
         out_md=a.out_md,
         tolerance_db=a.tolerance_db,
+        out_timing=a.out_timing,
     )

@@ -32,17 +32,23 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     )
     s.add_argument("--out-banding", default=None, help="CSV of the banding of --enhanced")
     s.add_argument("--out-csv", required=True)
+    s.add_argument(
+        "--out-timing", default=None, help="seconds per run (default <out-csv stem>_timing.csv)"
+    )
     s.add_argument("--out-md", required=True)
 
 
 def run(a: argparse.Namespace) -> None:
     from rocksr.evaluation.seams import (
+        ROW_KEYS,
+        TIMING_COLUMNS,
         banding_markdown,
         banding_table,
         seam_study,
         seam_study_markdown,
     )
     from rocksr.files import write_table, write_text
+    from rocksr.timing import write_with_timing
 
     bands = banding_table(named_paths(a.enhanced), a.mct, a.sem) if a.enhanced else None
 
@@ -58,7 +64,7 @@ def run(a: argparse.Namespace) -> None:
         window=a.window,
         device=a.device,
     )
-    write_table(df, a.out_csv)
+    write_with_timing(df, a.out_csv, TIMING_COLUMNS, ROW_KEYS, a.out_timing)
     text = seam_study_markdown(df)
     if bands is not None:
         if a.out_banding:

@@ -24,7 +24,13 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--store", required=True)
     s.add_argument("--splits", required=True)
     s.add_argument("--best", required=True, help="best-validation checkpoint (output)")
-    s.add_argument("--history", required=True)
+    s.add_argument("--history", required=True, help="training metrics per logged step (CSV)")
+    s.add_argument(
+        "--timing",
+        default=None,
+        help="wall time, images/s and GPU memory of each history row (CSV; default "
+        "<history>_timing.csv beside --history)",
+    )
     s.add_argument("--samples-dir", required=True)
     s.add_argument("--state-dir", required=True, help="resumable state (last.pt); not an output")
     s.add_argument("--params", type=json_arg, default={})
@@ -54,4 +60,5 @@ def run(a: argparse.Namespace) -> None:
         a.params,
         a.seed,
         device=a.device,
+        timing_csv=a.timing,
     )

@@ -11,6 +11,12 @@ Exact resume: the data order is a pure function of (seed, epoch) (``rocksr.data.
 training noise comes from a dedicated generator whose state is checkpointed, validation uses a
 fresh fixed-seed generator each pass, and all other RNG states (python, numpy, torch, cuda) are
 saved too.  On CPU an interrupted + resumed run ends bit-identical to an uninterrupted one.
+
+Timings apart (:mod:`rocksr.timing`): a checkpoint and ``history.csv`` hold no wall-clock value,
+so the same config trained in two folders writes them byte for byte. The wall time, images per
+second and GPU memory of each history row go to ``history_timing.csv`` beside ``history.csv``
+and, with the training wall time so far, to ``state_dir/timing.json``, written with every
+checkpoint (a resume continues them).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from rocksr.config.training import RESUMABLE_KEYS
 from rocksr.data.torchdata import TileDataset, epoch_seed, make_loader
 from rocksr.devices import resolve_device
 from rocksr.errors import RocksrError
+from rocksr.timing import timing_path
 from rocksr.training.renders import save_sample_grid
 from rocksr.training.runtime import Runtime, _gpu_mem, _StopFlag, seed_everything
 from rocksr.training.state import (
@@ -50,7 +57,12 @@ log = logging.getLogger(__name__)
 _after_step: Callable[[int], None] | None = None
 
 
+# what a history row measures of the machine: in history_timing.csv, never in history.csv
+TIMING_COLUMNS = ("img_per_s", "wall_s", "gpu_mem_mb", "gpu_peak_mb")
+
+
 def write_history(history: list[dict], path: Path) -> None:
+    """Write history rows (training metrics, or the timing rows) as a CSV, atomically."""
     import pandas as pd
 
     from rocksr.files import write_table
@@ -123,8 +135,9 @@ class Trainer:
     Settings are keyword-only.  ``params`` is the model's config section plus ``{"data": ...}``.
     Resumes from ``state_dir/last.pt`` when present and compatible (raises
     ``IncompatibleCheckpointError`` when the architecture changed).  :meth:`fit` writes
-    ``best_ckpt`` (a copy of the best-validation checkpoint), the history CSV and validation
-    renders (``samples_dir/step_XXXXXXX.png``); on SIGTERM it writes ``last`` and raises
+    ``best_ckpt`` (a copy of the best-validation checkpoint), the history CSV, its timings
+    (``timing_csv``, default ``<history>_timing.csv`` beside it) and validation renders
+    (``samples_dir/step_XXXXXXX.png``); on SIGTERM it writes ``last`` and raises
     ``SystemExit(143)``.
     """
 
@@ -141,15 +154,18 @@ class Trainer:
         params: dict,
         seed: int,
         device: str = "auto",
+        timing_csv: str | Path | None = None,
     ) -> None:
         self.kind = task_cls.kind
         cfg = self.cfg = task_cls.resolve_config(dict(params))
         self.seed = seed
         self.store, self.splits = store, splits
         self.best_ckpt, self.history_csv = Path(best_ckpt), Path(history_csv)
+        self.timing_csv = Path(timing_csv) if timing_csv else timing_path(self.history_csv)
         self.state_dir, self.samples_dir = Path(state_dir), Path(samples_dir)
         self.last_path = self.state_dir / "last.pt"
         self.best_path = self.state_dir / "best.pt"
+        self.timing_json = self.state_dir / "timing.json"
         self.device = dev = torch.device(resolve_device(device))
         seed_everything(seed)
         self.rt = rt = Runtime(cfg, dev)
@@ -220,12 +236,14 @@ class Trainer:
             "log_sums": {},
             "log_n": 0,
             "pending_val": False,
-            # wall seconds of training so far, validation included, summed over resumptions
-            # (the budget table's training time; a resumed job's benchmark counts one attempt)
-            "train_wall_s": 0.0,
         }
+        # wall seconds of training so far, validation included, summed over resumptions (the
+        # budget table's training time; a resumed job's benchmark counts one attempt): kept in
+        # timing.json beside the state, never in a checkpoint
+        self.train_wall_s = 0.0
         self._t_wall = time.perf_counter()
-        self.history: list[dict] = []
+        self.history: list[dict] = []  # metrics: in every checkpoint and history.csv
+        self.timing: list[dict] = []  # TIMING_COLUMNS per row: timing.json, history_timing.csv
         self.resume()
         task.prepare_validation(self.val_ds)
         self.fixed_val = None
@@ -272,7 +290,10 @@ class Trainer:
         self.task.load(ckpt)
         set_rng_state(ckpt["rng"], self.gen)
         self.progress = {k: ckpt.get(k, v) for k, v in self.progress.items()}
-        self.history = list(ckpt["history"])
+        self.history = [
+            {k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in ckpt["history"]
+        ]
+        self._resume_timing(ckpt)
         if not self.best_path.exists() and self.progress["best_step"] >= 0:
             log.warning(
                 "%s is gone; the next improving validation (or the last state) becomes "
@@ -287,6 +308,26 @@ class Trainer:
             self.progress["step"],
             self.progress["epoch"],
         )
+
+    def _resume_timing(self, ckpt: dict) -> None:
+        """The timings of the state resumed at ``ckpt``: ``timing.json`` (rows up to its step),
+        or, from a checkpoint written before timings left it, its own."""
+        rows, wall = None, None
+        if self.timing_json.is_file():
+            try:
+                saved = json.loads(self.timing_json.read_text())
+                rows, wall = list(saved["rows"]), float(saved["train_wall_s"])
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("%s is unreadable (%s); timings start over", self.timing_json, exc)
+        if rows is None:  # older checkpoints held them
+            rows = [
+                {"phase": r.get("phase"), "step": r.get("step")}
+                | {k: r[k] for k in TIMING_COLUMNS if k in r}
+                for r in ckpt["history"]
+            ]
+            wall = float(ckpt.get("train_wall_s", 0.0))
+        self.timing = [r for r in rows if int(r.get("step") or 0) <= int(ckpt["step"])]
+        self.train_wall_s = wall or 0.0
 
     def _kept_name(self, fingerprint: str) -> Path:
         """``<state>.previous-<fingerprint[:16]>`` (``-2``, ``-3``… when taken): never reused."""
@@ -338,13 +379,32 @@ class Trainer:
     def wall_s(self) -> float:
         """Training wall seconds so far, over every attempt (updates ``train_wall_s``)."""
         now = time.perf_counter()
-        self.progress["train_wall_s"] += now - self._t_wall
+        self.train_wall_s += now - self._t_wall
         self._t_wall = now
-        return self.progress["train_wall_s"]
+        return self.train_wall_s
+
+    def record(self, phase: str, step: int, values: dict, **timing: float) -> None:
+        """One history row: ``values`` (losses or validation metrics) and the learning rate
+        to ``history``; the wall time so far, GPU memory and ``timing`` to ``timing``."""
+        key = {"phase": phase, "step": step}
+        self.history.append(
+            {**key, "epoch": self.progress["epoch"], **values, "lr": self.task.lr()}
+        )
+        self.timing.append({**key, **timing, "wall_s": self.wall_s(), **_gpu_mem(self.device)})
+
+    def write_histories(self) -> None:
+        """``history.csv`` (metrics) and ``history_timing.csv`` (timings)."""
+        write_history(self.history, self.history_csv)
+        write_history(self.timing, self.timing_csv)
 
     def save(self, path: Path) -> None:
-        """Write the complete training state to ``path`` (atomically, with its digest)."""
-        self.wall_s()
+        """Write the timings so far to ``timing.json``, then the complete training state to
+        ``path`` (both atomically, the state with its digest): a state never has fewer timing
+        rows than history rows, whatever interrupts the two writes."""
+        from rocksr.files import write_text
+
+        timing = {"train_wall_s": self.wall_s(), "rows": self.timing}
+        write_text(json.dumps(timing, indent=1) + "\n", self.timing_json)
         save_atomic(
             checkpoint_payload(
                 self.task,
@@ -390,18 +450,8 @@ class Trainer:
         )
         if improved:
             progress["best_val"], progress["best_step"] = float(score), step
+        self.record("val", step, m)
         mem = _gpu_mem(self.device)
-        self.history.append(
-            {
-                "phase": "val",
-                "step": step,
-                "epoch": progress["epoch"],
-                **m,
-                "lr": self.task.lr(),
-                "wall_s": self.wall_s(),
-                **mem,
-            }
-        )
         log.info(
             "step %d val %s%s (%.1fs)%s",
             step,
@@ -427,18 +477,8 @@ class Trainer:
         if step % self.log_every == 0 or step == self.total:
             n = progress["log_n"]
             row = {k: v / n for k, v in sums.items()}
-            self.history.append(
-                {
-                    "phase": "train",
-                    "step": step,
-                    "epoch": progress["epoch"],
-                    **row,
-                    "lr": self.task.lr(),
-                    "img_per_s": n * self.batch_size / (time.perf_counter() - self._t_log),
-                    "wall_s": self.wall_s(),
-                    **_gpu_mem(self.device),
-                }
-            )
+            ips = n * self.batch_size / (time.perf_counter() - self._t_log)
+            self.record("train", step, row, img_per_s=ips)
             bar.set_postfix({k: f"{v:.4g}" for k, v in row.items()})
             log.debug("step %d %s", step, row)
             progress["log_sums"], progress["log_n"] = {}, 0
@@ -459,7 +499,7 @@ class Trainer:
             _after_step(step)
         if step % self.ckpt_every == 0 or step == self.total or stop.requested:
             self.save(self.last_path)
-            write_history(self.history, self.history_csv)
+            self.write_histories()
         return stop.requested or step >= self.total or progress["batch_in_epoch"] == 0
 
     def _epoch(self, stop: _StopFlag, bar: Any) -> None:
@@ -522,7 +562,7 @@ class Trainer:
         if not self.best_path.exists():
             publish_checkpoint(self.last_path, self.best_path)
         publish_checkpoint(self.best_path, self.best_ckpt)  # verified before it is copied
-        write_history(self.history, self.history_csv)
+        self.write_histories()
         self.samples_dir.mkdir(parents=True, exist_ok=True)
         if not any(self.samples_dir.glob("step_*.png")):
             self.render(progress["step"])

@@ -40,6 +40,7 @@ rule seam_study:
         enhanced=expand(f"{R}/enhanced/{FIRST_SAMPLE}/{{model}}.tif", model=MODELS),
     output:
         csv=f"{R}/evaluation/seam_study.csv",
+        timing=f"{R}/evaluation/seam_study_timing.csv",
         banding=f"{R}/evaluation/banding.csv",
         md=report(
             f"{R}/evaluation/seam_study.md",
@@ -78,7 +79,8 @@ rule seam_study:
         "--sampler {params.sampler} {params.steps} --seed {params.seed} "
         "--batch-size {params.batch} --window {params.window} "
         "--enhanced {params.enhanced} --out-banding {output.banding:q} "
-        "--out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
+        "--out-csv {output.csv:q} --out-timing {output.timing:q} --out-md {output.md:q} "
+        "> {log:q} 2>&1"
 
 
 rule enhance_figure:

@@ -63,6 +63,7 @@ rule budget:
     input:
         checkpoints=expand(f"{R}/models/{{kind}}/best.pt", kind=MODELS),
         histories=expand(f"{R}/models/{{kind}}/history.csv", kind=MODELS),
+        timings=expand(f"{R}/models/{{kind}}/history_timing.csv", kind=MODELS),
         train=expand(f"{R}/benchmarks/train_{{kind}}.tsv", kind=MODELS),
         predict=expand(f"{R}/benchmarks/predict/{{kind}}.tsv", kind=MODELS),
         predictions=expand(f"{R}/predictions/{{kind}}.zarr", kind=MODELS),
@@ -83,6 +84,7 @@ rule budget:
             for flag, paths in (
                 ("checkpoints", input.checkpoints),
                 ("histories", input.histories),
+                ("timings", input.timings),
                 ("train-benchmarks", input.train),
                 ("predict-benchmarks", input.predict),
                 ("predictions", input.predictions),
@@ -235,6 +237,7 @@ rule sampler_study:
             caption="../report/sampler_study.rst",
             category="Results",
         ),
+        timing=f"{R}/evaluation/sampler_study_timing.csv",
         md=f"{R}/evaluation/sampler_study.md",
         png=report(
             f"{R}/figures/sampler_study.png",
@@ -264,8 +267,9 @@ rule sampler_study:
         "OMP_NUM_THREADS={threads} rocksr sampler-study --checkpoint {input.checkpoint:q} "
         "--store {input.store:q} --splits {input.splits:q} --configs {params.configs:q} "
         "--n-tiles {params.n_tiles} --seed {params.seed} --batch-size {params.batch} "
-        "--tolerance-db {params.tolerance} --out-csv {output.csv:q} --out-md {output.md:q} "
-        "--out-png {output.png:q} > {log:q} 2>&1"
+        "--tolerance-db {params.tolerance} --out-csv {output.csv:q} "
+        "--out-timing {output.timing:q} --out-md {output.md:q} --out-png {output.png:q} "
+        "> {log:q} 2>&1"
 
 
 rule leak_study:

@@ -1,6 +1,8 @@
 # Training. The resumable state (last.pt) lives in results/<run>/state/<kind>/, which is NOT a
 # declared output: Snakemake deletes declared outputs before a job starts, so a job killed at
-# its time limit and re-run resumes from there. Only the final artefacts are outputs.
+# its time limit and re-run resumes from there (timing.json beside it: the wall time so far).
+# Only the final artefacts are outputs; the timings are in history_timing.csv, never in a
+# checkpoint or history.csv (docs/outputs.md#timings-and-locations).
 
 
 # One training rule per model kind of the registry (rocksr.models.registry): train_cgan,
@@ -15,6 +17,7 @@ for _kind in MODELS:
         output:
             best=f"{R}/models/{_kind}/best.pt",
             history=f"{R}/models/{_kind}/history.csv",
+            timing=f"{R}/models/{_kind}/history_timing.csv",
         log:
             f"{R}/logs/train_{_kind}.log",
         benchmark:
@@ -37,7 +40,7 @@ for _kind in MODELS:
         shell:
             "OMP_NUM_THREADS={threads} rocksr train --kind {params.kind} --store {input.store:q} "
             "--splits {input.splits:q} --best {output.best:q} --history {output.history:q} "
-            "--samples-dir {params.samples:q} "
+            "--timing {output.timing:q} --samples-dir {params.samples:q} "
             "--state-dir {params.state:q} --params {params.train:q} --seed {params.seed} "
             "> {log:q} 2>&1"
 
