@@ -18,9 +18,9 @@ Runs, each in its own process so that its peak RSS (``ru_maxrss``) is its own:
 
 Printed per run: megapixels/s (whole call: checkpoint load, normalization, inference, writing),
 peak RSS (and the RSS after importing torch and rocksr, before the call), the seam ratio
-(``rocksr.blending.seam_ratio``: MAE against the truth in a 3 px band along the tile handover
+(``rocksr.enhance.blending.seam_ratio``: MAE against the truth in a 3 px band along the tile handover
 lines / MAE in the tile interiors; 1.0 = no seams), the truth-free step ratio
-(``rocksr.blending.step_ratio``: neighbour differences across handover lines / elsewhere) and,
+(``rocksr.enhance.blending.step_ratio``: neighbour differences across handover lines / elsewhere) and,
 for stacks, the slice-to-slice consistency.  Checkpoints
 without a recorded normalization are run with ``--normalize percentile`` (the training
 default).  Numbers depend on the machine and its load: report them with the device line.

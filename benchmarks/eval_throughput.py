@@ -2,7 +2,7 @@
 
     python benchmarks/eval_throughput.py [--device cpu] [--threads N] [--quick]
 
-Metrics: float64 images in [0, 1], batches of 16 tiles, ``rocksr.metrics.psnr`` + ``ssim`` with
+Metrics: float64 images in [0, 1], batches of 16 tiles, ``rocksr.evaluation.metrics.psnr`` + ``ssim`` with
 the evaluation defaults, at 512x512 and 128x128 (scikit-image's per-image SSIM for comparison).
 Samplers: a random-weight tiny ``ConditionalUNet`` (channels 16/32, one attention level), T=1000
 linear schedule, ``--sample-size`` px tiles, batch ``--batch``; ancestral runs all T steps (timed
@@ -92,7 +92,15 @@ def bench_samplers(
     def run(sampler: str, n: int | None, sch: dict) -> float:
         """Seconds for one sampling call (one timed call: each already runs n network passes)."""
         t0 = time.perf_counter()
-        sample(model, mct, sch, sampler=sampler, steps=n, generator=batch_generator(0, 0, device))
+        sample(
+            model,
+            mct,
+            sch,
+            sampler=sampler,
+            steps=n,
+            generator=batch_generator(0, 0, device),
+            prediction="epsilon",
+        )
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         return time.perf_counter() - t0

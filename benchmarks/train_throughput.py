@@ -5,7 +5,7 @@
         --precision fp32 bf16 bf16-cl bf16-cl-compile --peak-tflops 989
 
 One full optimizer step is timed (cGAN: D step + G step; DDPM: loss, backward, clip, AdamW, EMA),
-exactly as ``rocksr.train`` runs it, on random tiles (no data loading).  Each (model, precision)
+exactly as ``rocksr train`` (:mod:`rocksr.training.trainer`) runs it, on random tiles (no data loading).  Each (model, precision)
 runs in its own subprocess so that peak memory is its own: ``ru_maxrss`` on CPU,
 ``torch.cuda.max_memory_allocated`` on CUDA.  FLOPs are counted with
 ``torch.utils.flop_counter.FlopCounterMode`` on the meta device (see ``count_flops``) for the

@@ -1,4 +1,5 @@
-"""rocksr.checkpoints."""
+"""Checkpoint files: atomic saving with a content digest, verified loading and publishing, and
+the errors a broken or incompatible checkpoint raises."""
 
 from __future__ import annotations
 

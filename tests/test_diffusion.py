@@ -119,8 +119,8 @@ def test_training_loss_noises_only_sem_and_is_seeded():
         return torch.zeros_like(x[:, :1])
 
     mct, sem = torch.rand(3, 1, 8, 8), torch.rand(3, 1, 8, 8)
-    l1 = training_loss(model, s, sem, mct, torch.Generator().manual_seed(5))
-    l2 = training_loss(model, s, sem, mct, torch.Generator().manual_seed(5))
+    l1 = training_loss(model, s, sem, mct, torch.Generator().manual_seed(5), prediction="epsilon")
+    l2 = training_loss(model, s, sem, mct, torch.Generator().manual_seed(5), prediction="epsilon")
     assert l1.item() == l2.item() and torch.equal(seen[0], seen[1])
     assert torch.equal(seen[0][:, 1:], mct)
 
@@ -143,7 +143,15 @@ def test_samplers_recover_point_mass(sampler, steps, beta_schedule):
     pins the timestep indexing and the coefficient conventions of all three samplers."""
     sched = make_schedule(200, beta_schedule, 1e-4, 0.05)
     mct = torch.zeros(2, 1, 8, 8)
-    out = sample(_oracle(sched, 0.4), mct, sched, sampler, steps, torch.Generator().manual_seed(0))
+    out = sample(
+        _oracle(sched, 0.4),
+        mct,
+        sched,
+        sampler,
+        steps,
+        torch.Generator().manual_seed(0),
+        prediction="epsilon",
+    )
     assert out.shape == mct.shape
     assert torch.allclose(out, torch.full_like(out, 0.4), atol=2e-3)
 
@@ -157,9 +165,15 @@ def test_sample_deterministic_given_generator(sampler):
 
     mct = torch.rand(2, 1, 8, 8) * 2 - 1
     steps = None if sampler == "ancestral" else 5
-    a = sample(model, mct, cfg, sampler, steps, torch.Generator().manual_seed(3))
-    b = sample(model, mct, cfg, sampler, steps, torch.Generator().manual_seed(3))
-    c = sample(model, mct, cfg, sampler, steps, torch.Generator().manual_seed(4))
+    a = sample(
+        model, mct, cfg, sampler, steps, torch.Generator().manual_seed(3), prediction="epsilon"
+    )
+    b = sample(
+        model, mct, cfg, sampler, steps, torch.Generator().manual_seed(3), prediction="epsilon"
+    )
+    c = sample(
+        model, mct, cfg, sampler, steps, torch.Generator().manual_seed(4), prediction="epsilon"
+    )
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert a.min() >= -1 and a.max() <= 1
 
@@ -168,6 +182,6 @@ def test_sample_rejects_bad_arguments():
     sched = as_schedule({"timesteps": 10})
     mct = torch.zeros(1, 1, 4, 4)
     with pytest.raises(ValueError, match="ancestral"):
-        sample(lambda x, t: x[:, :1], mct, sched, "ancestral", steps=5)
+        sample(lambda x, t: x[:, :1], mct, sched, "ancestral", steps=5, prediction="epsilon")
     with pytest.raises(ValueError, match="sampler"):
-        sample(lambda x, t: x[:, :1], mct, sched, "euler")
+        sample(lambda x, t: x[:, :1], mct, sched, "euler", prediction="epsilon")

@@ -281,6 +281,7 @@ def test_sampler_output_in_range(sampler: str, steps: int | None) -> None:
         sampler=sampler,
         steps=steps,
         generator=inference_mod.batch_generator(0, 0),
+        prediction="epsilon",
     )
     assert y.shape == mct.shape and float(y.min()) >= -1.0 and float(y.max()) <= 1.0
     u = to_unit(values_mod.from_model(y))

@@ -95,6 +95,9 @@ def test_splits_are_deterministic_and_seed_dependent():
     a = make_splits(manifest, "blocks", FRACTIONS, 1, blocks={"rows": 4, "cols": 4})
     b = make_splits(manifest, "blocks", FRACTIONS, 1, blocks={"rows": 4, "cols": 4})
     pd.testing.assert_frame_equal(a, b)
+    # another seed assigns the blocks differently
+    c = make_splits(manifest, "blocks", FRACTIONS, 2, blocks={"rows": 4, "cols": 4})
+    assert not a["split"].equals(c["split"])
 
 
 def test_holdout_sample_split():

@@ -116,7 +116,9 @@ def test_ddpm_overfits_tiny_batch():
     from rocksr.diffusion.schedule import training_loss
 
     def fixed_loss():
-        return training_loss(task.net, task.schedule, sem, mct, t=t0, noise=n0).item()
+        return training_loss(
+            task.net, task.schedule, sem, mct, t=t0, noise=n0, prediction="epsilon"
+        ).item()
 
     first = fixed_loss()
     orig = ddpm_task_mod.training_loss
@@ -170,7 +172,15 @@ def test_train_writes_outputs_and_inference_loads(tmp_path, tiles, kind):
         assert torch.equal(
             model.state_dict()["unet.conv_in.weight"], best["ema"]["module"]["unet.conv_in.weight"]
         )  # EMA weights
-        out = sample(model, mct, cfg["schedule"], "ddim", 3, torch.Generator().manual_seed(0))
+        out = sample(
+            model,
+            mct,
+            cfg["schedule"],
+            "ddim",
+            3,
+            torch.Generator().manual_seed(0),
+            prediction="epsilon",
+        )
         assert out.shape == mct.shape
 
 

@@ -1,4 +1,6 @@
-"""rocksr.diffusion.sampling."""
+"""Sampling a conditional DDPM: the ancestral, DDIM and DPM-Solver samplers on diffusers'
+schedulers, x0 thresholding, and one denoising loop (:func:`sample`) shared by validation,
+``predict``, the sampler study and ``enhance``."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import math
 import numpy as np
 import torch
 
+from rocksr.config.choices import SAMPLERS
 from rocksr.config.ddpm import Threshold
 from rocksr.config.merge import merge_known, section_defaults
 from rocksr.diffusion.schedule import (
@@ -16,9 +19,6 @@ from rocksr.diffusion.schedule import (
     check_prediction,
     x0_from_output,
 )
-
-SAMPLERS = ("ancestral", "ddim", "dpmsolver")
-
 
 THRESHOLDS = ("none", "clip", "dynamic")
 
@@ -96,7 +96,7 @@ def _randn(shape, generator: torch.Generator | None, device: torch.device) -> to
     return torch.randn(shape, generator=generator, device=gdev, dtype=torch.float32).to(device)
 
 
-def make_scheduler(schedule: Schedule, sampler: str, prediction: str = "epsilon"):
+def make_scheduler(schedule: Schedule, sampler: str, prediction: str):
     """A diffusers scheduler on the same betas: ``ancestral`` = DDPMScheduler with the seed's
     sigma_t^2 = beta_t ("fixed_large"), ``ddim`` (eta 0, trailing spacing) or ``dpmsolver``
     (DPM-Solver++ 2M).  None of them clips: thresholding is done by :func:`sample`."""
@@ -163,7 +163,7 @@ def sample(
     steps: int | None = None,
     generator: torch.Generator | None = None,
     *,
-    prediction: str = "epsilon",
+    prediction: str,
     threshold: dict | None = None,
     amp: bool | None = None,
     prior: torch.Tensor | None = None,

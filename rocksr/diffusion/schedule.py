@@ -138,7 +138,7 @@ def training_target(
     sem0: torch.Tensor,
     noise: torch.Tensor,
     t: torch.Tensor,
-    prediction: str = "epsilon",
+    prediction: str,
 ) -> torch.Tensor:
     """What the network must output for (x0, eps, t): eps, v or x0."""
     check_prediction(prediction)
@@ -155,7 +155,7 @@ def x0_from_output(
     x_t: torch.Tensor,
     out: torch.Tensor,
     t: torch.Tensor,
-    prediction: str = "epsilon",
+    prediction: str,
 ) -> torch.Tensor:
     """The x0 estimate implied by a model output ``out`` at (x_t^sem, t)."""
     check_prediction(prediction)
@@ -176,7 +176,7 @@ def snr(schedule: Schedule, t: torch.Tensor) -> torch.Tensor:
 def loss_weights(
     schedule: Schedule,
     t: torch.Tensor,
-    prediction: str = "epsilon",
+    prediction: str,
     min_snr_gamma: float | None = None,
 ) -> torch.Tensor | None:
     """Min-SNR-gamma weights (Hang et al., 2023) per sample, or None for the plain mean.
@@ -225,7 +225,7 @@ def training_loss(
     t: torch.Tensor | None = None,
     noise: torch.Tensor | None = None,
     *,
-    prediction: str = "epsilon",
+    prediction: str,
     min_snr_gamma: float | None = None,
 ) -> torch.Tensor:
     """Draw t ~ U{0..T-1} and eps ~ N(0,I) (from ``generator``) unless given; return the loss of

@@ -3,7 +3,7 @@
 Conventions:
 
 * Model units: a uint8 grey value ``u`` enters a model as ``u / 127.5 - 1`` (float32, the
-  mapping of :func:`rocksr.predict.to_model`); a model output ``y`` in [-1, 1] leaves as
+  mapping of :func:`rocksr.data.values.to_model`); a model output ``y`` in [-1, 1] leaves as
   ``round((y + 1) * 127.5)`` clipped to 0..255 (:func:`unit_to_uint8`).
 * The tile grid (:func:`tile_origins`) steps by ``stride = tile - overlap`` and its last tile is
   placed flush with the image end, so every tile lies entirely inside the image and every
@@ -31,9 +31,9 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
+from rocksr.config.choices import WINDOWS
 from rocksr.data.values import uint8_to_unit, unit_to_uint8
 
-WINDOWS = ("gaussian", "cosine", "constant")
 # the smallest weight a window takes (MONAI clamps its importance map the same way)
 WINDOW_FLOOR = 1e-3
 DEFAULT_SIGMA_SCALE = 0.125

@@ -60,7 +60,7 @@ def fused_sample(
     overlap: int,
     window: str = "gaussian",
     batch_size: int = 8,
-    prediction: str = "epsilon",
+    prediction: str,
     threshold: dict | None = None,
     amp: bool | None = None,
     on_batch: Callable[[int], None] | None = None,

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from rocksr.config.choices import ENHANCE_NORMALIZE
 from rocksr.data.normalize import stretch_fixed
 from rocksr.enhance.errors import EnhanceError
 from rocksr.enhance.inputs import ScaledSource, Source, stack_limits
 
 log = logging.getLogger(__name__)
 
-NORMALIZE_MODES = ("from-checkpoint", "percentile", "none")
+NORMALIZE_MODES = ENHANCE_NORMALIZE
 NORMALIZATION_METHODS = ("percentile",)
 # where training took its percentiles: every pixel, each sample's circular FOV, mask images/mixed
 WITHIN = ("image", "auto_fov", "masks")

@@ -14,6 +14,8 @@ import os
 import time
 from pathlib import Path
 
+from rocksr.config.choices import FUSE_MODES, SLICE_NOISE
+from rocksr.config.enhance import Enhance
 from rocksr.enhance.blending import WINDOWS
 from rocksr.enhance.errors import EnhanceError, check_choice
 from rocksr.enhance.inputs import Source, open_input, scale_input
@@ -27,7 +29,7 @@ from rocksr.enhance.report import (
     report_text,
     run_report,
 )
-from rocksr.enhance.slices import FUSE_MODES, SLICE_NOISE, Sampling, SliceRunner, SliceSettings
+from rocksr.enhance.slices import Sampling, SliceRunner, SliceSettings
 
 __all__ = ["enhance", "report_text"]
 
@@ -65,7 +67,7 @@ def enhance(
     samples: int = 1,
     seed: int = 0,
     slice_noise: str = "shared",
-    batch_size: int = 8,
+    batch_size: int = Enhance().batch_size,
     device: str = "auto",
     progress: bool = True,
     report: str | os.PathLike | None = None,

@@ -15,9 +15,6 @@ from rocksr.data.values import unit_to_uint8
 from rocksr.enhance.blending import blend_deterministic, blend_float, tile_grid
 from rocksr.enhance.fused import fused_sample, resolve_steps
 
-FUSE_MODES = ("step", "end")
-SLICE_NOISE = ("shared", "independent")
-
 SAMPLE_SEEDING = (
     "sample k: torch.Generator seeded with seed (k = 0) or 64 bits of "
     "SeedSequence([seed, k]) (k >= 1); independent slice noise: "

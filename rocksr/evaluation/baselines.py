@@ -11,7 +11,7 @@
   knows nothing about the micro-CT: a model below it on PSNR or SSIM is no better than
   predicting a constant.
 
-All write prediction stores in the layout of :mod:`rocksr.predict` (array ``pred``).
+All write prediction stores in the layout of :mod:`rocksr.data.predstore` (array ``pred``).
 """
 
 from __future__ import annotations

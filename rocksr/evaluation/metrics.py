@@ -62,7 +62,7 @@ def check_images(
         if not np.issubdtype(a.dtype, np.floating):
             raise ValueError(
                 f"{name}: {label} has dtype {a.dtype}; expected floating-point images in "
-                f"[0, {data_range:g}] (convert uint8 with rocksr.metrics.to_unit)"
+                f"[0, {data_range:g}] (convert uint8 with rocksr.evaluation.metrics.to_unit)"
             )
         if a.ndim not in (2, 3):
             raise ValueError(f"{name}: {label} has shape {a.shape}; expected (H, W) or (N, H, W)")

@@ -2,11 +2,11 @@
 
 On a fixed subset of test tiles (``n_tiles`` positions drawn with ``default_rng(seed)``, sorted),
 each configured (sampler, steps) pair samples every tile with the same per-batch generators
-(:func:`rocksr.predict.batch_generator`), and the result is scored against the ground truth with
-:mod:`rocksr.metrics` on uint8/255 images, as in the main evaluation.  ``ancestral`` always runs
+(:func:`rocksr.inference.batch_generator`), and the result is scored against the ground truth with
+:mod:`rocksr.evaluation.metrics` on uint8/255 images, as in the main evaluation.  ``ancestral`` always runs
 all T steps (``steps`` null).  Time is wall-clock sampling time (model on ``device``, CUDA
 synchronised, after one warm-up call) divided by the number of tiles.  The samplers use the
-checkpoint's ``prediction`` and ``threshold`` (via :func:`rocksr.predict.make_predictor`).
+checkpoint's ``prediction`` and ``threshold`` (via :func:`rocksr.inference.make_predictor`).
 
 Every row also carries its gap to the ``ancestral`` row, ``psnr_gap_to_ancestral`` (dB) and
 ``ssim_gap_to_ancestral`` (row minus ancestral: negative = worse than ancestral), and

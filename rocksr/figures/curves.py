@@ -1,4 +1,5 @@
-"""rocksr.figures.curves."""
+"""Training curves: each model's losses and validation scores against steps (``loss_curve``,
+``training_curves.png``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""rocksr.figures.sampler."""
+"""The sampler study's figure: PSNR and SSIM against network evaluations per sampler."""
 
 from __future__ import annotations
 

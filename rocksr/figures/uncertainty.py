@@ -1,4 +1,5 @@
-"""rocksr.figures.uncertainty."""
+"""The uncertainty figure: per-pixel standard deviation of the DDPM's K samples beside the
+error of their mean, on the Figure 3 tiles."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from rocksr.config.choices import ENHANCE_NORMALIZE, FUSE_MODES, SAMPLERS, SLICE_NOISE, WINDOWS
 from rocksr.config.enhance import Enhance
 from rocksr.stages.args import positive_int
 
@@ -25,7 +26,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--pages", default=None, help="page range of a stack, e.g. 100-199 (0-based)")
     s.add_argument(
         "--normalize",
-        choices=["from-checkpoint", "percentile", "none"],
+        choices=ENHANCE_NORMALIZE,
         default="from-checkpoint",
         help="contrast normalization of the input: the training data's (recorded in the "
         "checkpoint), the default percentile stretch, or none (input already 8-bit normalized)",
@@ -39,15 +40,15 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     )
     s.add_argument("--tile", type=positive_int, default=None, help="default: the training tile")
     s.add_argument("--overlap", type=int, default=d.overlap, help="px; default half a tile")
-    s.add_argument("--window", choices=["gaussian", "cosine", "constant"], default=d.window)
-    s.add_argument("--fuse", choices=["step", "end"], default=d.fuse, help="DDPM tile fusion")
-    s.add_argument("--sampler", choices=["ancestral", "ddim", "dpmsolver"], default="ddim")
+    s.add_argument("--window", choices=WINDOWS, default=d.window)
+    s.add_argument("--fuse", choices=FUSE_MODES, default=d.fuse, help="DDPM tile fusion")
+    s.add_argument("--sampler", choices=SAMPLERS, default="ddim")
     s.add_argument("--steps", type=positive_int, default=None, help="DDPM sampler steps")
     s.add_argument(
         "--samples", type=positive_int, default=1, metavar="K", help="DDPM: also mean and std"
     )
     s.add_argument("--seed", type=int, default=d.seed)
-    s.add_argument("--slice-noise", choices=["shared", "independent"], default="shared")
+    s.add_argument("--slice-noise", choices=SLICE_NOISE, default="shared")
     s.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     s.add_argument("--device", default="auto")
     s.add_argument("--report", default=None, help="also write the run's report as JSON")

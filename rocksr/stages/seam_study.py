@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from rocksr.config.choices import SAMPLERS, WINDOWS
 from rocksr.config.enhance import Enhance
 from rocksr.stages.args import named_paths, positive_int
 
@@ -17,11 +18,11 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--mct", required=True, help="normalized (8-bit) micro-CT")
     s.add_argument("--sem", required=True, help="normalized (8-bit) SEM, the truth")
     s.add_argument("--crop", type=positive_int, default=d.seam_crop)
-    s.add_argument("--sampler", default="ddim", choices=["ancestral", "ddim", "dpmsolver"])
+    s.add_argument("--sampler", default="ddim", choices=SAMPLERS)
     s.add_argument("--steps", type=positive_int, default=None)
     s.add_argument("--seed", type=int, default=d.seed)
     s.add_argument("--batch-size", type=positive_int, default=d.batch_size)
-    s.add_argument("--window", choices=["gaussian", "cosine"], default=d.window)
+    s.add_argument("--window", choices=[w for w in WINDOWS if w != "constant"], default=d.window)
     s.add_argument("--device", default="auto")
     s.add_argument(
         "--enhanced",

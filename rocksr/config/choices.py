@@ -1,0 +1,10 @@
+"""The named choices of rocksr's settings, in one torch-free place (the CLI's argparse choices,
+the config checks and the modules that implement them all read these)."""
+
+from __future__ import annotations
+
+SAMPLERS = ("ancestral", "ddim", "dpmsolver")  # rocksr.diffusion.sampling
+WINDOWS = ("gaussian", "cosine", "constant")  # tile blending weights, rocksr.enhance.blending
+FUSE_MODES = ("step", "end")  # DDPM tile fusion in rocksr enhance
+SLICE_NOISE = ("shared", "independent")  # a stack's DDPM noise per slice
+ENHANCE_NORMALIZE = ("from-checkpoint", "percentile", "none")
