@@ -149,15 +149,20 @@ def test_cgan_slice_from_16bit_tiff_with_recorded_normalization(tmp_path, ckpts)
     assert out.shape == raw.shape and out.dtype == np.uint8
     # = the generator blended over the slice normalized with the checkpoint's record
     _, g, _ = load_for_inference(ckpts["cgan"])
+    # the cGAN's own whole-slice defaults (registry): 3/4 overlap, cosine window (no banding)
     want = blend_deterministic(
-        normalize_image(raw, **RECORD["mct"]), lambda b: g(b).clamp(-1, 1), TILE, TILE // 2
+        normalize_image(raw, **RECORD["mct"]),
+        lambda b: g(b).clamp(-1, 1),
+        TILE,
+        3 * TILE // 4,
+        window="cosine",
     )
     np.testing.assert_array_equal(out, want)
     meta = description(tmp_path / "out.tif")
     assert meta["checkpoint_sha256"] == sha256_file(ckpts["cgan"])
     assert meta["normalization"]["mode"] == "from-checkpoint"
     assert "recorded percentile stretch 0.5..99.5" in meta["normalization"]["description"]
-    assert (meta["tile"], meta["overlap"], meta["window"]) == (TILE, TILE // 2, "gaussian")
+    assert (meta["tile"], meta["overlap"], meta["window"]) == (TILE, 3 * TILE // 4, "cosine")
     assert meta["rocksr_version"] and r["outputs"] == {"pred": str(tmp_path / "out.tif")}
     assert only(tmp_path) == ["in.tif", "out.tif"]
     # deterministic; a second run replaces the output

@@ -9,12 +9,15 @@ from dataclasses import dataclass
 class Enhance:
     """``rocksr enhance`` on each sample's whole micro-CT, as the `enhance` rule runs it.
 
-    ``overlap`` None = half a tile; the sampler and its steps are ``evaluate.sampler/steps``.
+    ``overlap`` and ``window`` None = the model kind's own defaults (its registry entry:
+    half a tile and a Gaussian window; the cGAN three quarters and a cosine window, which keep
+    its whole slices free of banding at the tile period, docs/evaluation.md); the sampler and
+    its steps are ``evaluate.sampler/steps``.
     """
 
     enabled: bool = True
     overlap: int | None = None
-    window: str = "gaussian"
+    window: str | None = None
     fuse: str = "step"
     batch_size: int = 16
     seed: int = 0

@@ -90,7 +90,7 @@ def tiling(
     from rocksr.models.registry import get_kind
 
     tile_size, tile_source = model_tile_size(cfg, tile)
-    ov = tile_size // 2 if overlap is None else int(overlap)
+    ov = round(tile_size * get_kind(kind).enhance_overlap) if overlap is None else int(overlap)
     if tile_size < 1 or not 0 <= ov < tile_size:
         raise EnhanceError(
             f"overlap must be in 0..{tile_size - 1} for a {tile_size} px tile; got {ov}"

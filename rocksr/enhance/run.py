@@ -30,6 +30,7 @@ from rocksr.enhance.report import (
     run_report,
 )
 from rocksr.enhance.slices import Sampling, SliceRunner, SliceSettings
+from rocksr.models.registry import get_kind
 
 __all__ = ["enhance", "report_text"]
 
@@ -41,7 +42,8 @@ def check_request(
 ) -> None:
     """Refuse an unknown mode or a count below 1 (:class:`EnhanceError`), before any work."""
     check_choice(normalize, NORMALIZE_MODES, "normalize")
-    check_choice(window, WINDOWS, "window")
+    if window is not None:  # None: the model kind's own
+        check_choice(window, WINDOWS, "window")
     check_choice(fuse, FUSE_MODES, "fuse")
     check_choice(slice_noise, SLICE_NOISE, "slice_noise")
     if int(samples) < 1:
@@ -60,7 +62,7 @@ def enhance(
     mct_scale: str | int = "auto",
     tile: int | None = None,
     overlap: int | None = None,
-    window: str = "gaussian",
+    window: str | None = None,
     fuse: str = "step",
     sampler: str = "ddim",
     steps: int | None = None,
@@ -107,7 +109,7 @@ def enhance(
         settings = SliceSettings(
             tile=tile_size,
             overlap=ov,
-            window=window,
+            window=window or get_kind(kind).enhance_window,
             batch_size=int(batch_size),
             device=dev,
             sampling=sampling,

@@ -38,7 +38,7 @@ ROW_KEYS = ("model", "mode")
 # (mode label, enhance options) of a deterministic and of a stochastic (sampling) model;
 # `overlap` None = half a tile
 DETERMINISTIC_MODES: list[tuple[str, dict]] = [
-    ("overlap ½ tile", {"overlap": None}),
+    ("default overlap", {"overlap": None}),
     ("no overlap", {"overlap": 0, "window": "constant"}),
 ]
 STOCHASTIC_MODES: list[tuple[str, dict]] = [
@@ -160,7 +160,7 @@ def seam_study(
     steps: int | None = None,
     seed: int = 0,
     batch_size: int = 16,
-    window: str = "gaussian",
+    window: str | None = None,
     device: str = "auto",
 ) -> pd.DataFrame:
     """One row per (model, mode): seam ratio, step ratio, MAE, seconds (the
@@ -226,7 +226,7 @@ def seam_study_markdown(df: pd.DataFrame, limit: float = 1.05) -> str:
             f"| {r.model} | {r.mode} | {r.tile} / {r.overlap} | {r.seam_ratio:.3f} | "
             f"{r.step_ratio:.3f} | {r.mae_grey:.2f} |"
         )
-    default = df[df["mode"].isin(["overlap ½ tile", "fuse step, overlap ½ tile"])]
+    default = df[df["mode"].isin(["default overlap", "fuse step, overlap ½ tile"])]
     worst = float(default["seam_ratio"].max()) if len(default) else float("nan")
     verdict = f"Default settings: worst seam ratio {worst:.3f} (target <= {limit})" + (
         " - met." if worst <= limit else " - NOT met: tile borders are visible."

@@ -56,6 +56,10 @@ class ModelKind:
     curves: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()
     inference_networks: tuple[str, ...] = field(default_factory=tuple)
     log_loss: bool = False
+    # whole-slice defaults of `rocksr enhance` when the user sets none: overlap as a fraction
+    # of the tile, and the blending window
+    enhance_overlap: float = 0.5
+    enhance_window: str = "gaussian"
 
 
 _REGISTERED: dict[str, ModelKind] = {}

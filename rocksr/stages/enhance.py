@@ -40,7 +40,9 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     )
     s.add_argument("--tile", type=positive_int, default=None, help="default: the training tile")
     s.add_argument("--overlap", type=int, default=d.overlap, help="px; default half a tile")
-    s.add_argument("--window", choices=WINDOWS, default=d.window)
+    s.add_argument(
+        "--window", choices=WINDOWS, default=d.window, help="default: the model kind's own"
+    )
     s.add_argument("--fuse", choices=FUSE_MODES, default=d.fuse, help="DDPM tile fusion")
     s.add_argument("--sampler", choices=SAMPLERS, default="ddim")
     s.add_argument("--steps", type=positive_int, default=None, help="DDPM sampler steps")

@@ -22,7 +22,12 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--steps", type=positive_int, default=None)
     s.add_argument("--seed", type=int, default=d.seed)
     s.add_argument("--batch-size", type=positive_int, default=d.batch_size)
-    s.add_argument("--window", choices=[w for w in WINDOWS if w != "constant"], default=d.window)
+    s.add_argument(
+        "--window",
+        choices=[w for w in WINDOWS if w != "constant"],
+        default=d.window,
+        help="default: each model kind's own",
+    )
     s.add_argument("--device", default="auto")
     s.add_argument(
         "--enhanced",

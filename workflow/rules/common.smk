@@ -147,6 +147,21 @@ def warn_threads_above_cores():
         )
 
 
+def nprocs(rule_name):
+    """Training processes of one job: `resources.<rule>.nprocs`, else one per GPU (`gpu`)."""
+    return max(1, int(res(rule_name, "nprocs") or res(rule_name, "gpu") or 1))
+
+
+def train_launcher(rule_name):
+    """The command that starts `rocksr`: itself, or `torchrun` with one process per GPU (per
+    `nprocs` on CPU), each with its share of the job's threads (docs/slurm.md)."""
+    n = nprocs(rule_name)
+    omp = max(1, int(res(rule_name, "threads") or 1) // n)
+    if n == 1:
+        return f"OMP_NUM_THREADS={omp} rocksr"
+    return f"OMP_NUM_THREADS={omp} torchrun --standalone --nproc_per_node {n} --no-python rocksr"
+
+
 def gpu_model(rule_name):
     user = config.get("resources", {})
     return user.get(rule_name, {}).get(
@@ -247,6 +262,27 @@ def prediction_args(wildcards, input):
     return " ".join(f"{n}={p}" for n, p in zip(MODELS + BASELINES, input.predictions))
 
 
+# `evaluate.shards`: 1 = one `predict` job per model writes predictions/<model>.zarr; N > 1 =
+# N `predict` jobs per model write shards (whole batches each) and `gather_predictions`
+# assembles the same store byte for byte (rocksr.data.predstore)
+PREDICT_SHARDS = int(EVAL["shards"])
+SHARDED = PREDICT_SHARDS > 1
+# the `predict` job's store, log and benchmark, and the option that picks its shard
+PREDICT_PART = "{model}.shards/{shard}-of-%d" % PREDICT_SHARDS if SHARDED else "{model}"
+PREDICT_SHARD_OPTION = (
+    f" --shard {{wildcards.shard}}/{PREDICT_SHARDS}" if SHARDED else ""
+)
+
+
+def predict_shards(kind, what):
+    """The `predict` shard jobs' outputs of model `kind`: `what` is a path template with
+    `{part}` (e.g. f"{R}/predictions/{{part}}.zarr")."""
+    parts = [
+        PREDICT_PART.format(model=kind, shard=i) for i in range(1, PREDICT_SHARDS + 1)
+    ]
+    return [what.format(part=p) for p in parts]
+
+
 def predict_n_samples(wildcards):
     """Samples per test tile for `rocksr predict` (K for a stochastic kind, else 1)."""
     return N_SAMPLES if is_stochastic(wildcards.model) else 1
@@ -292,12 +328,14 @@ def enhance_options(wildcards):
     """`rocksr enhance` options of the `enhance` rule (DDPM sampling as in `evaluate`)."""
     opts = [
         "--normalize none",  # the input is the sample's normalized micro-CT
-        f"--window {ENHANCE['window']} --fuse {ENHANCE['fuse']}",
+        f"--fuse {ENHANCE['fuse']}",
         f"--sampler {EVAL['sampler']} --seed {ENHANCE['seed']}",
         f"--batch-size {ENHANCE['batch_size']}",
     ]
     if EVAL["steps"]:
         opts.append(f"--steps {EVAL['steps']}")
+    if ENHANCE["window"] is not None:  # else each model kind's own
+        opts.append(f"--window {ENHANCE['window']}")
     if ENHANCE["overlap"] is not None:
         opts.append(f"--overlap {ENHANCE['overlap']}")
     return " ".join(opts)

@@ -71,13 +71,13 @@ rule seam_study:
         steps=f"--steps {EVAL['steps']}" if EVAL["steps"] else "",
         seed=ENHANCE["seed"],
         batch=ENHANCE["batch_size"],
-        window=ENHANCE["window"],
+        window=f"--window {ENHANCE['window']}" if ENHANCE["window"] else "",
         code=kind_hash("seam_study", *MODELS),
     shell:
         "OMP_NUM_THREADS={threads} rocksr seam-study --checkpoints {params.checkpoints} "
         "--mct {input.mct:q} --sem {input.sem:q} --crop {params.crop} "
         "--sampler {params.sampler} {params.steps} --seed {params.seed} "
-        "--batch-size {params.batch} --window {params.window} "
+        "--batch-size {params.batch} {params.window} "
         "--enhanced {params.enhanced} --out-banding {output.banding:q} "
         "--out-csv {output.csv:q} --out-timing {output.timing:q} --out-md {output.md:q} "
         "> {log:q} 2>&1"
