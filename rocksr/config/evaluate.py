@@ -26,6 +26,7 @@ class Evaluate:
     batch_size: int = 16
     seed: int = 0
     n_samples: int = 1
+    shards: int = 1
     porosity_threshold: float | None = None
     figure_seed: int = 0
     sampler_study: SamplerStudy = field(default_factory=SamplerStudy)

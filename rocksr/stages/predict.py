@@ -12,9 +12,11 @@ import numpy as np
 from rocksr.data.predstore import (
     _SEEDING,
     _STD_UNITS,
+    SHARD_ATTR,
     RunningMoments,
     iter_tiles,
     prediction_store,
+    shard_batches,
 )
 from rocksr.data.splits import split_tile_ids
 from rocksr.data.tilestore import open_tiles
@@ -35,6 +37,7 @@ def write_predictions(
     batch_size: int = 16,
     device: str = "cpu",
     progress: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> None:
     """Predict the micro-CT tiles ``ids`` of ``group`` with ``run(mct, generator)`` and write a
     prediction store at ``out_zarr``.
@@ -42,6 +45,8 @@ def write_predictions(
     ``stochastic`` (a DDPM): draw ``n_samples`` samples per tile with :func:`sample_generator`
     and write ``pred`` (sample 0), ``mean``, ``std`` and, for K > 1, ``samples``.  Otherwise
     (a deterministic model) ``run`` is called once per batch and only ``pred`` is written.
+    ``shard = (i, n)``: only the whole batches of shard ``i`` of ``n`` (:func:`shard_batches`),
+    seeded by their batch index in the whole split; the store records ``shard``.
     """
     import torch
 
@@ -53,19 +58,28 @@ def write_predictions(
     if k_total < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     size = int(group["mct"].shape[-1])
-    n_batches = (len(ids) + batch_size - 1) // batch_size
+    first, stop = shard_batches(len(ids), batch_size, *(shard or (1, 1)))
+    part = ids[first * batch_size : stop * batch_size]
     extra = {"std_units": _STD_UNITS, "sample_seeding": _SEEDING} if stochastic else {}
+    if shard is not None:
+        index, count = shard
+        extra[SHARD_ATTR] = {
+            "index": index,
+            "count": count,
+            "first_batch": first,
+            "split_tiles": len(ids),
+        }
     with prediction_store(
-        out_zarr, ids, size, {**attrs, **extra}, n_samples=k_total, uncertainty=stochastic
+        out_zarr, part, size, {**attrs, **extra}, n_samples=k_total, uncertainty=stochastic
     ) as writer:
-        it = iter_tiles(group, "mct", ids, batch_size)
-        bar = progress_bar(n_batches, "predict", unit="batch", disable=not progress)
+        it = iter_tiles(group, "mct", part, batch_size)
+        bar = progress_bar(stop - first, "predict", unit="batch", disable=not progress)
         for b, sel, tiles in it:
             x = to_model(tiles, device)
             moments = RunningMoments()
             for k in range(k_total):
                 with torch.inference_mode():
-                    y = run(x, sample_generator(seed, b, k, device))
+                    y = run(x, sample_generator(seed, first + b, k, device))
                 y = y.detach().float().cpu().numpy()[:, 0]
                 u8 = unit_to_uint8(y)
                 if k == 0:
@@ -96,13 +110,15 @@ def predict(
     split: str = "test",
     progress: bool = False,
     n_samples: int = 1,
+    shard: tuple[int, int] | None = None,
 ) -> None:
     """Predict every ``split`` tile with the checkpoint; write a prediction store at ``out_zarr``.
 
     ``sampler``/``steps`` apply to a DDPM checkpoint (ancestral requires steps None or T) and
     are recorded but unused for a cGAN.  ``n_samples``: samples per tile for a DDPM (the cGAN
     is deterministic: it writes K = 1 and records the request).  See the module docstring for
-    seeding and layout.
+    seeding and layout. ``shard = (i, n)``: only shard ``i`` of ``n`` (whole batches); gather
+    the ``n`` shard stores with :func:`rocksr.data.predstore.gather_predictions`.
     """
     from rocksr.files import recorded_path, sha256_file
     from rocksr.inference import load_for_inference, make_predictor
@@ -148,7 +164,20 @@ def predict(
         batch_size=int(batch_size),
         device=dev,
         progress=progress,
+        shard=shard,
     )
+
+
+def shard_arg(text: str) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)`` with ``1 <= i <= n`` (argparse type of ``--shard``)."""
+    index, sep, count = text.partition("/")
+    try:
+        parsed = (int(index), int(count))
+    except ValueError:
+        parsed = (0, 0)
+    if not sep or not 1 <= parsed[0] <= parsed[1]:
+        raise argparse.ArgumentTypeError(f"expected i/n with 1 <= i <= n, got {text!r}")
+    return parsed
 
 
 COMMAND = "predict"
@@ -173,6 +202,14 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
         help="samples per tile of a stochastic model (the DDPM: pred = sample 0; adds mean, "
         "std and, for K > 1, samples); ignored (K = 1) for deterministic models",
     )
+    s.add_argument(
+        "--shard",
+        type=shard_arg,
+        default=None,
+        metavar="I/N",
+        help="predict only shard I of N (whole batches, seeded as in one run); "
+        "`rocksr gather-predictions` assembles the N shard stores",
+    )
 
 
 def run(a: argparse.Namespace) -> None:
@@ -188,4 +225,5 @@ def run(a: argparse.Namespace) -> None:
         device=a.device,
         progress=True,
         n_samples=a.n_samples,
+        shard=a.shard,
     )

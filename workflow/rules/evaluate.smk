@@ -4,13 +4,14 @@ rule predict:
         store=rules.build_dataset.output.store,
         splits=rules.split.output.splits,
     output:
-        directory(f"{R}/predictions/{{model}}.zarr"),
+        directory(f"{R}/predictions/{PREDICT_PART}.zarr"),
     log:
-        f"{R}/logs/predict/{{model}}.log",
+        f"{R}/logs/predict/{PREDICT_PART}.log",
     benchmark:
-        f"{R}/benchmarks/predict/{{model}}.tsv"
+        f"{R}/benchmarks/predict/{PREDICT_PART}.tsv"
     wildcard_constraints:
         model="|".join(MODELS),
+        shard=r"\d+",
     conda:
         "../../envs/rocksr.yaml"
     threads: res("predict", "threads")
@@ -30,7 +31,34 @@ rule predict:
         "OMP_NUM_THREADS={threads} rocksr predict --checkpoint {input.checkpoint:q} "
         "--store {input.store:q} --splits {input.splits:q} --out {output:q} "
         "--sampler {params.sampler} --steps {params.steps:q} --batch-size {params.batch} "
-        "--seed {params.seed} --n-samples {params.n_samples} > {log:q} 2>&1"
+        "--seed {params.seed} --n-samples {params.n_samples}"
+        + PREDICT_SHARD_OPTION
+        + " > {log:q} 2>&1"
+
+
+if SHARDED:
+
+    rule gather_predictions:
+        input:
+            shards=lambda wc: predict_shards(wc.model, f"{R}/predictions/{{part}}.zarr"),
+            benchmarks=lambda wc: predict_shards(
+                wc.model, f"{R}/benchmarks/predict/{{part}}.tsv"
+            ),
+        output:
+            store=directory(f"{R}/predictions/{{model}}.zarr"),
+            benchmark=f"{R}/benchmarks/predict/{{model}}.tsv",
+        log:
+            f"{R}/logs/gather_predictions/{{model}}.log",
+        wildcard_constraints:
+            model="|".join(MODELS),
+        conda:
+            "../../envs/rocksr.yaml"
+        params:
+            code=stage_hash("gather_predictions"),
+        shell:
+            "rocksr gather-predictions --shards {input.shards:q} --out {output.store:q} "
+            "--benchmarks {input.benchmarks:q} --out-benchmark {output.benchmark:q} "
+            "> {log:q} 2>&1"
 
 
 rule baseline:

@@ -1,0 +1,134 @@
+"""Sharded prediction: `predict --shard i/n` + `gather-predictions` == one unsharded `predict`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers_workflow import REPO, snakemake
+from test_predict import (  # noqa: F401 (one_torch_thread is an autouse fixture)
+    make_checkpoint,
+    make_dataset,
+    one_torch_thread,
+)
+
+from rocksr.cli import main
+
+TINY = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
+# 5 test tiles in batches of 2: 3 batches, so 3 shards of one batch each (4 shards: one empty)
+BATCH = 2
+
+
+def files(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (relative path -> bytes)."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def predict(ckpt: Path, store: Path, splits: Path, out: Path, *extra: str) -> None:
+    argv = ["predict", "--checkpoint", str(ckpt), "--store", str(store), "--splits", str(splits)]
+    argv += ["--out", str(out), "--batch-size", str(BATCH), "--device", "cpu", *extra]
+    assert main(argv) == 0
+
+
+def sharded(tmp: Path, kind: str, n: int, *extra: str) -> tuple[Path, list[Path]]:
+    """(the unsharded store, the n shard stores) of a random-weight ``kind`` checkpoint."""
+    store, _, splits = make_dataset(tmp)
+    ckpt = make_checkpoint(tmp / f"{kind}.pt", kind)
+    one = tmp / "one" / f"{kind}.zarr"
+    predict(ckpt, store, splits, one, *extra)
+    parts = [tmp / f"{kind}.shards" / f"{i}-of-{n}.zarr" for i in range(1, n + 1)]
+    for i, part in enumerate(parts, 1):
+        predict(ckpt, store, splits, part, "--shard", f"{i}/{n}", *extra)
+    return one, parts
+
+
+def gather(parts: list[Path], out: Path) -> int:
+    return main(["gather-predictions", "--shards", *map(str, parts), "--out", str(out)])
+
+
+@pytest.mark.parametrize(
+    ("kind", "n", "extra"),
+    [
+        ("regress", 3, ()),
+        ("ddpm", 3, ("--n-samples", "2", "--sampler", "ddim", "--steps", "2")),
+        ("ddpm", 4, ("--n-samples", "2", "--sampler", "ddim", "--steps", "2")),
+    ],
+)
+def test_gathered_shards_are_byte_identical(tmp_path: Path, kind, n, extra) -> None:
+    one, parts = sharded(tmp_path, kind, n, *extra)
+    out = tmp_path / "gathered" / f"{kind}.zarr"
+    assert gather(list(reversed(parts)), out) == 0  # any order
+    want, got = files(one), files(out)
+    assert sorted(got) == sorted(want)
+    assert [f for f in want if got[f] != want[f]] == []
+    if kind == "ddpm":
+        assert any(f.startswith("samples/") for f in want)  # K = 2: every sample compared
+
+
+def test_gather_refuses_missing_or_twice_given_shards(tmp_path: Path, capsys) -> None:
+    _, parts = sharded(tmp_path, "regress", 3)
+    out = tmp_path / "gathered.zarr"
+    for given, words in (
+        (parts[:2], "shard 3/3 missing"),
+        ([parts[0], parts[1], parts[1]], "shard 2/3 given twice, shard 3/3 missing"),
+        ([parts[0], parts[0], parts[1], parts[2]], "shard 1/3 given twice"),
+    ):
+        assert gather(given, out) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and words in err, err
+        assert not out.exists() and list(tmp_path.glob(".gathered*")) == []
+    unsharded = tmp_path / "one" / "regress.zarr"
+    assert gather([unsharded], out) == 2
+    assert "not a shard" in capsys.readouterr().err and not out.exists()
+
+
+def test_shard_argument_is_checked(capsys) -> None:
+    for bad in ("0/3", "4/3", "2", "a/b"):
+        with pytest.raises(SystemExit):
+            main(
+                ["predict", "--checkpoint", "c", "--store", "s", "--splits", "p"]
+                + ["--out", "o", "--shard", bad]
+            )
+    assert "expected i/n" in capsys.readouterr().err
+
+
+def dry_run(tmp_path: Path, shards: int) -> dict[str, int]:
+    """{rule: jobs} that `snakemake -n` plans for the tiny config with ``evaluate.shards``."""
+    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    cfg["evaluate"]["shards"] = shards
+    workdir = tmp_path / f"shards{shards}"
+    workdir.mkdir()
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    r = snakemake(workdir, "-n", "--quiet", "rules")
+    counts: dict[str, int] = {}
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_dry_run_plans_one_predict_job_per_shard(tmp_path: Path) -> None:
+    """shards: 1 (the default) plans today's jobs; shards: 3 three `predict` jobs per model
+    and one `gather_predictions` each, and nothing else changes."""
+    from rocksr.models.registry import kind_names
+
+    one, three = (dry_run(tmp_path, s) for s in (1, 3))
+    n_models = len(kind_names())
+    assert one["predict"] == n_models and "gather_predictions" not in one
+    assert three["predict"] == 3 * n_models and three["gather_predictions"] == n_models
+    rest = {r: c for r, c in three.items() if r not in ("predict", "gather_predictions")}
+    assert rest == {r: c for r, c in one.items() if r != "predict"}
+
+
+def test_gathered_benchmark_adds_up_the_shard_jobs(tmp_path: Path) -> None:
+    from rocksr.evaluation.budget import read_benchmark_seconds
+    from rocksr.stages.gather_predictions import sum_benchmarks
+
+    shards = []
+    for i, s in enumerate((1.5, 2.25, 4.0)):
+        shards.append(tmp_path / f"{i}.tsv")
+        shards[-1].write_text(f"s\th:m:s\tmax_rss\n{s}\t0:00:01\t10.0\n")
+    sum_benchmarks(shards, tmp_path / "all.tsv")
+    assert read_benchmark_seconds(tmp_path / "all.tsv") == 7.75
