@@ -90,10 +90,28 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 class EpochSampler(Sampler):
-    """Shuffled order of an epoch = f(seed, epoch); ``start`` skips the first samples (resume)."""
+    """Shuffled order of an epoch = f(seed, epoch); ``start`` skips the first samples (resume).
 
-    def __init__(self, n: int, seed: int, shuffle: bool = True, augment: bool = False) -> None:
+    With ``world`` > 1 (multi-process training) process ``rank`` yields its contiguous
+    ``batch_size / world`` part (``world`` divides ``batch_size``: the trainer checks it) of
+    each complete global batch of ``batch_size`` of that same
+    order (an incomplete last batch is dropped, as the single-process loader drops it), so the
+    processes together see exactly the batches of a single-process run.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        seed: int,
+        shuffle: bool = True,
+        augment: bool = False,
+        *,
+        batch_size: int = 1,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
         self.n, self.seed, self.shuffle, self.augment = int(n), int(seed), shuffle, augment
+        self.batch_size, self.rank, self.world = int(batch_size), int(rank), int(world)
         self.epoch, self.start = 0, 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
@@ -108,10 +126,20 @@ class EpochSampler(Sampler):
         return list(zip(perm.tolist(), ks.tolist(), strict=True))
 
     def __iter__(self) -> Iterator:
-        return iter(self.order(self.epoch)[self.start :])
+        rest = self.order(self.epoch)[self.start :]
+        if self.world == 1:
+            return iter(rest)
+        bs, b = self.batch_size, self.batch_size // self.world
+        lo = self.rank * b
+        return iter(
+            [x for i in range(len(rest) // bs) for x in rest[i * bs + lo : i * bs + lo + b]]
+        )
 
     def __len__(self) -> int:
-        return max(0, self.n - self.start)
+        rest = max(0, self.n - self.start)
+        return (
+            rest if self.world == 1 else rest // self.batch_size * (self.batch_size // self.world)
+        )
 
 
 def seed_worker(worker_id: int) -> None:
@@ -150,18 +178,29 @@ def make_loader(
     device: str | torch.device,
     seed: int,
     train: bool,
+    *,
+    rank: int = 0,
+    world: int = 1,
 ) -> DataLoader:
     """DataLoader with an ``EpochSampler`` (shuffled + optional flips/rot90 for train; in order for
-    eval).  Call ``loader.sampler.set_epoch(epoch, start)`` before iterating a training epoch."""
+    eval).  Call ``loader.sampler.set_epoch(epoch, start)`` before iterating a training epoch.
+    With ``world`` > 1 (training only) it yields process ``rank``'s part, ``batch_size / world``,
+    of each global batch of ``batch_size``."""
     cfg = resolve(Data, data_cfg, "data")
     sampler = EpochSampler(
-        len(dataset), seed, shuffle=train, augment=bool(train and cfg["train_flips"])
+        len(dataset),
+        seed,
+        shuffle=train,
+        augment=bool(train and cfg["train_flips"]),
+        batch_size=batch_size,
+        rank=rank,
+        world=world,
     )
     drop_last = train and len(dataset) >= batch_size
     g = torch.Generator().manual_seed(int(seed))
     return DataLoader(
         dataset,
-        batch_size=batch_size,
+        batch_size=batch_size // world,
         sampler=sampler,
         drop_last=drop_last,
         generator=g,

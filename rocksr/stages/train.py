@@ -42,10 +42,15 @@ def train(kind: str, store: str | Path, splits: str | Path, *args: Any, **kw: An
     """Train ``kind`` (a registry kind: its training task) with the settings of
     :class:`~rocksr.training.trainer.Trainer`, by keyword or in the order ``best_ckpt,
     history_csv, samples_dir, state_dir, params, seed, device``."""
+    from rocksr.training.distributed import shutdown_distributed
     from rocksr.training.trainer import Trainer
 
     task = get_kind(kind).task()
-    Trainer(task, store=store, splits=splits, **dict(zip(SETTINGS, args, strict=False)), **kw).fit()
+    settings = dict(zip(SETTINGS, args, strict=False))
+    try:  # under torchrun, one of several processes (rocksr.training.distributed)
+        Trainer(task, store=store, splits=splits, **settings, **kw).fit()
+    finally:
+        shutdown_distributed()
 
 
 def run(a: argparse.Namespace) -> None:

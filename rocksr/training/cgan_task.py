@@ -24,6 +24,8 @@ class CGANTask:
         m = build_cgan_models(cfg)
         self.G, self.D = rt.prepare(m["G"]), rt.prepare(m["D"])
         self.G_fwd, self.D_fwd = rt.wrap(self.G), rt.wrap(self.D)
+        # D in the generator's step: frozen, so outside DistributedDataParallel's gradient sync
+        self.D_frozen = rt.wrap(self.D, sync=False) if rt.dist.enabled else self.D_fwd
         lr = float(cfg["lr"])
         betas = tuple(float(b) for b in cfg["betas"])
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr, betas=betas)
@@ -65,7 +67,7 @@ class CGANTask:
         self.D.requires_grad_(False)
         with self.rt.autocast():
             loss_g, adv, l1 = g_loss(
-                self.D_fwd(mct, fake).float(), fake.float(), sem.float(), self.lambda_l1
+                self.D_frozen(mct, fake).float(), fake.float(), sem.float(), self.lambda_l1
             )
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()

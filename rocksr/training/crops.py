@@ -6,19 +6,23 @@ from __future__ import annotations
 import torch
 
 from rocksr.config.ddpm import unet_downsampling_factor
+from rocksr.training.distributed import SINGLE, Dist
 
 
 def random_crops(
-    mct: torch.Tensor, sem: torch.Tensor, size: int, gen: torch.Generator
+    mct: torch.Tensor, sem: torch.Tensor, size: int, gen: torch.Generator, dist: Dist = SINGLE
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same random ``size``x``size`` window of each (mct, sem) pair; offsets from ``gen``."""
+    """The same random ``size``x``size`` window of each (mct, sem) pair; offsets from ``gen``,
+    drawn for the global batch of which ``mct`` is this process's part (``dist``)."""
     b, _, h, w = mct.shape
     if size >= h and size >= w:
         return mct, sem
     if size > h or size > w:
         raise ValueError(f"crop {size} is larger than the {h}x{w} tiles")
-    ys = torch.randint(0, h - size + 1, (b,), generator=gen, device=gen.device).tolist()
-    xs = torch.randint(0, w - size + 1, (b,), generator=gen, device=gen.device).tolist()
+    n = b * dist.world
+    ys = dist.local(torch.randint(0, h - size + 1, (n,), generator=gen, device=gen.device))
+    xs = dist.local(torch.randint(0, w - size + 1, (n,), generator=gen, device=gen.device))
+    ys, xs = ys.tolist(), xs.tolist()
     windows = list(enumerate(zip(ys, xs, strict=True)))
     mc = torch.stack([mct[i, :, y : y + size, x : x + size] for i, (y, x) in windows])
     sc = torch.stack([sem[i, :, y : y + size, x : x + size] for i, (y, x) in windows])

@@ -173,8 +173,11 @@ class DDPMTask:
         if self.prior is not None:  # the prior of the whole tile, then the residual's crop
             mct, p = self.condition(mct)
             sem = sem - p
+        dist = self.rt.dist
         if self.crop is not None:
-            mct, sem = random_crops(mct, sem, self.crop, gen)
+            mct, sem = random_crops(mct, sem, self.crop, gen, dist)
+        # one process: training_loss draws these itself, the same numbers
+        drawn = self._global_draws(sem, gen) if dist.enabled else {}
         self._set_warmup_lr()
         with self.rt.autocast():
             loss = training_loss(
@@ -184,6 +187,7 @@ class DDPMTask:
                 mct,
                 generator=gen,
                 kind=self.loss_kind,
+                **drawn,
                 prediction=self.prediction,
                 min_snr_gamma=self.min_snr_gamma,
             )
@@ -199,6 +203,17 @@ class DDPMTask:
         if self.ema:
             self.ema.update(self.net)
         return out
+
+    def _global_draws(self, sem: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """This process's part of the t and noise that ``training_loss`` draws from ``gen`` for
+        the global batch in one process (the same calls, for ``world`` times the batch)."""
+        dist = self.rt.dist
+        n = sem.shape[0] * dist.world
+        t = torch.randint(0, self.schedule.timesteps, (n,), generator=gen, device=gen.device)
+        noise = torch.randn(
+            (n, *sem.shape[1:]), generator=gen, device=gen.device, dtype=torch.float32
+        )
+        return {"t": dist.local(t), "noise": dist.local(noise)}
 
     def set_val_subset(self, mct: torch.Tensor, sem: torch.Tensor) -> None:
         """Fixed validation tiles that every validation pass samples and scores."""

@@ -84,7 +84,7 @@ class RegressTask:
     def train_step(self, mct: torch.Tensor, sem: torch.Tensor, gen: torch.Generator) -> dict:
         self.net.train()
         if self.crop is not None:
-            mct, sem = random_crops(mct, sem, self.crop, gen)
+            mct, sem = random_crops(mct, sem, self.crop, gen, self.rt.dist)
         with self.rt.autocast():
             pred = self.fwd(mct).float()
         l1 = torch.abs(pred - sem.float()).mean()

@@ -15,6 +15,7 @@ from torch import nn
 
 from rocksr.config.merge import section_defaults
 from rocksr.config.training import Loop
+from rocksr.training.distributed import SINGLE, Dist
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,14 @@ class Runtime:
     """Precision / memory format / compile choices from the config, resolved for a device.
 
     ``precision``: auto (bf16 autocast on CUDA with bf16 support, else fp32) | fp32 | bf16;
-    ``channels_last``: auto (on CUDA) | true | false; ``compile``: false | true.
+    ``channels_last``: auto (on CUDA) | true | false; ``compile``: false | true. ``dist``: this
+    process's place in a multi-process run (:mod:`rocksr.training.distributed`).
     """
 
-    def __init__(self, cfg: dict, device: torch.device) -> None:
+    def __init__(self, cfg: dict, device: torch.device, dist: Dist = SINGLE) -> None:
         defaults = section_defaults(Loop)
         cfg = {**defaults, **{k: v for k, v in cfg.items() if k in defaults}}
-        self.device = device
+        self.device, self.dist = device, dist
         cuda = device.type == "cuda"
         prec = str(cfg["precision"])
         if prec == "auto":
@@ -67,8 +69,12 @@ class Runtime:
             m = m.to(memory_format=torch.channels_last)
         return m
 
-    def wrap(self, m: nn.Module) -> nn.Module:
-        """The callable used for training (compiled when asked); weights stay shared with ``m``."""
+    def wrap(self, m: nn.Module, sync: bool = True) -> nn.Module:
+        """The callable used for training (compiled when asked); weights stay shared with ``m``.
+        ``sync``: its gradients are averaged over the processes of a multi-process run
+        (DistributedDataParallel); False for a forward whose parameters get no gradient."""
+        if sync:
+            m = self.dist.wrap(m, self.device)
         return torch.compile(m) if self.compile else m
 
     def batch(self, x: torch.Tensor) -> torch.Tensor:

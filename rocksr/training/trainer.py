@@ -12,6 +12,10 @@ training noise comes from a dedicated generator whose state is checkpointed, val
 fresh fixed-seed generator each pass, and all other RNG states (python, numpy, torch, cuda) are
 saved too.  On CPU an interrupted + resumed run ends bit-identical to an uninterrupted one.
 
+Several processes (``torchrun``; :mod:`rocksr.training.distributed`) train one run together:
+``batch_size`` stays the global batch, rank 0 validates and alone writes state and outputs, and
+a run resumes the state of a run with another number of processes.
+
 Timings apart (:mod:`rocksr.timing`): a checkpoint and ``history.csv`` hold no wall-clock value,
 so the same config trained in two folders writes them byte for byte. The wall time, images per
 second and GPU memory of each history row go to ``history_timing.csv`` beside ``history.csv``
@@ -40,6 +44,7 @@ from rocksr.data.torchdata import TileDataset, epoch_seed, make_loader
 from rocksr.devices import resolve_device
 from rocksr.errors import RocksrError
 from rocksr.timing import timing_path
+from rocksr.training.distributed import init_distributed
 from rocksr.training.renders import save_sample_grid
 from rocksr.training.runtime import Runtime, _gpu_mem, _StopFlag, seed_everything
 from rocksr.training.state import (
@@ -166,9 +171,10 @@ class Trainer:
         self.last_path = self.state_dir / "last.pt"
         self.best_path = self.state_dir / "best.pt"
         self.timing_json = self.state_dir / "timing.json"
-        self.device = dev = torch.device(resolve_device(device))
+        self.dist, device = init_distributed(resolve_device(device))
+        self.device = dev = torch.device(device)
         seed_everything(seed)
-        self.rt = rt = Runtime(cfg, dev)
+        self.rt = rt = Runtime(cfg, dev, self.dist)
         self.task = task = task_cls(cfg, rt, seed)
         log.info(
             "%s on %s (precision %s, channels_last %s, compile %s); %s parameters",
@@ -180,11 +186,17 @@ class Trainer:
             {k: sum(p.numel() for p in m.parameters()) for k, m in task.models().items()},
         )
         data_cfg = cfg["data"]
-        self.batch_size = bs = int(cfg["batch_size"])
+        self.batch_size = bs = int(cfg["batch_size"])  # global: over all processes
+        self.dist.local_batch(bs)
         self.train_ds = TileDataset(store, splits, "train")
         self.val_ds = TileDataset(store, splits, "val")
         if len(self.train_ds) == 0:
             raise ValueError(f"{splits}: the train split is empty")
+        if self.dist.enabled and len(self.train_ds) < bs:
+            raise ValueError(
+                f"{splits}: the train split has {len(self.train_ds)} tiles, fewer than one batch "
+                f"({bs}): train it in one process"
+            )
         self.tile_size = int(self.train_ds[0][0].shape[-1])
         task.check_tiles(self.tile_size, store)
         if hasattr(task, "prepare_data"):  # e.g. the DDPM's prior, fitted on the train split
@@ -196,7 +208,16 @@ class Trainer:
             "tile_size": self.tile_size,
             "normalization": open_tiles(store).attrs.get("normalization"),
         }
-        self.train_loader = make_loader(self.train_ds, bs, data_cfg, dev, seed, train=True)
+        self.train_loader = make_loader(
+            self.train_ds,
+            bs,
+            data_cfg,
+            dev,
+            seed,
+            train=True,
+            rank=self.dist.rank,
+            world=self.dist.world,
+        )
         self.val_loader = (
             make_loader(
                 self.val_ds, int(cfg["val_batch_size"] or bs), data_cfg, dev, seed, train=False
@@ -244,7 +265,7 @@ class Trainer:
         self._t_wall = time.perf_counter()
         self.history: list[dict] = []  # metrics: in every checkpoint and history.csv
         self.timing: list[dict] = []  # TIMING_COLUMNS per row: timing.json, history_timing.csv
-        self.resume()
+        self._resume_all()
         task.prepare_validation(self.val_ds)
         self.fixed_val = None
         if self.val_loader is not None and self.n_renders > 0:
@@ -255,6 +276,15 @@ class Trainer:
         return -math.inf if self.select_mode == "max" else math.inf
 
     # ------------------------------------------------------------------ state
+    def _resume_all(self) -> None:
+        """:meth:`resume` in every process: rank 0 first, which settles the state directory
+        (sets aside broken or foreign state) before the others read it."""
+        if self.dist.is_main:
+            self.resume()
+        self.dist.barrier()
+        if not self.dist.is_main:
+            self.resume()
+
     def resume(self) -> None:
         """Load ``last`` (or ``best`` when ``last`` is broken) if it belongs to this experiment;
         state of another experiment (other hyper-parameters, seed or data) is moved aside."""
@@ -393,16 +423,20 @@ class Trainer:
         self.timing.append({**key, **timing, "wall_s": self.wall_s(), **_gpu_mem(self.device)})
 
     def write_histories(self) -> None:
-        """``history.csv`` (metrics) and ``history_timing.csv`` (timings)."""
+        """``history.csv`` (metrics) and ``history_timing.csv`` (timings); rank 0 only."""
+        if not self.dist.is_main:
+            return
         write_history(self.history, self.history_csv)
         write_history(self.timing, self.timing_csv)
 
     def save(self, path: Path) -> None:
         """Write the timings so far to ``timing.json``, then the complete training state to
         ``path`` (both atomically, the state with its digest): a state never has fewer timing
-        rows than history rows, whatever interrupts the two writes."""
+        rows than history rows, whatever interrupts the two writes. Rank 0 only."""
         from rocksr.files import write_text
 
+        if not self.dist.is_main:
+            return
         timing = {"train_wall_s": self.wall_s(), "rows": self.timing}
         write_text(json.dumps(timing, indent=1) + "\n", self.timing_json)
         save_atomic(
@@ -422,8 +456,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ validation
     def render(self, step: int) -> None:
-        """Validation renders of the fixed validation tiles at ``step``."""
-        if self.fixed_val is not None:
+        """Validation renders of the fixed validation tiles at ``step`` (rank 0)."""
+        if self.fixed_val is not None and self.dist.is_main:
             pred = self.task.predict(self.fixed_val[0])
             save_sample_grid(
                 self.samples_dir / f"step_{step:07d}.png",
@@ -434,12 +468,17 @@ class Trainer:
             )
 
     def validate(self, step: int) -> None:
-        """One validation pass: history row, best checkpoint when improved, renders."""
+        """One validation pass: history row, best checkpoint when improved, renders. With
+        several processes rank 0 validates and sends the metrics to the others, which take the
+        same decisions (learning rate, best step) from them."""
         t0 = time.perf_counter()
         if self.val_loader is None:
             return
         progress = self.progress
-        m = self.task.validate(self.val_loader, self.val_max_batches)
+        m = None
+        if self.dist.is_main:
+            m = self.task.validate(self.val_loader, self.val_max_batches)
+        m = self.dist.broadcast(m)
         check_finite(m, f"the validation at step {step}", self.kind, losses=False)
         self.task.after_validation(m)
         score = m[self.task.select_key]
@@ -510,6 +549,8 @@ class Trainer:
         loader.generator.manual_seed(epoch_seed(self.seed, progress["epoch"]))
         for mct, sem in loader:
             out = self.task.train_step(self.rt.batch(mct), self.rt.batch(sem), self.gen)
+            out = self.dist.mean(out, self.device)  # the losses of the global batch
+            stop.requested = self.dist.any(stop.requested, self.device)  # stop together
             progress["step"] += 1
             check_finite(out, f"step {progress['step']}", self.kind)
             progress["batch_in_epoch"] += 1
@@ -528,7 +569,13 @@ class Trainer:
 
         progress = self.progress
         self._t_log = self._t_wall = time.perf_counter()
-        bar = progress_bar(self.total, f"train {self.kind}", initial=progress["step"], unit="step")
+        bar = progress_bar(
+            self.total,
+            f"train {self.kind}",
+            initial=progress["step"],
+            unit="step",
+            disable=not self.dist.is_main,
+        )
         if progress["pending_val"]:
             progress["pending_val"] = False
             self.validate(progress["step"])
@@ -547,9 +594,12 @@ class Trainer:
         self.publish()
 
     def publish(self) -> None:
-        """Outputs of a finished run (also rewritten when re-run on a finished ``last``)."""
+        """Outputs of a finished run (also rewritten when re-run on a finished ``last``);
+        rank 0 only."""
         from rocksr.lifecycle import check_parent
 
+        if not self.dist.is_main:
+            return
         progress = self.progress
         if not self.last_path.exists():
             self.save(self.last_path)

@@ -153,12 +153,13 @@ def nprocs(rule_name):
 
 
 def train_launcher(rule_name):
-    """The command that starts `rocksr`: itself, or `torchrun` with one process per GPU (per
-    `nprocs` on CPU), each with its share of the job's threads (docs/slurm.md)."""
+    """The start of the shell command that runs `rocksr`: itself (the command of one process is
+    unchanged, so no job reruns), or `torchrun` with one process per GPU (per `nprocs` on CPU),
+    each with its share of the job's threads (docs/slurm.md)."""
     n = nprocs(rule_name)
-    omp = max(1, int(res(rule_name, "threads") or 1) // n)
     if n == 1:
-        return f"OMP_NUM_THREADS={omp} rocksr"
+        return "OMP_NUM_THREADS={threads} rocksr"
+    omp = max(1, int(res(rule_name, "threads") or 1) // n)
     return f"OMP_NUM_THREADS={omp} torchrun --standalone --nproc_per_node {n} --no-python rocksr"
 
 

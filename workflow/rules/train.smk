@@ -38,7 +38,8 @@ for _kind in MODELS:
             samples=f"{R}/models/{_kind}/val_samples",
             code=kind_hash("train", _kind),
         shell:
-            "OMP_NUM_THREADS={threads} rocksr train --kind {params.kind} --store {input.store:q} "
+            train_launcher(f"train_{_kind}")
+            + " train --kind {params.kind} --store {input.store:q} "
             "--splits {input.splits:q} --best {output.best:q} --history {output.history:q} "
             "--timing {output.timing:q} --samples-dir {params.samples:q} "
             "--state-dir {params.state:q} --params {params.train:q} --seed {params.seed} "
