@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from rocksr.data.splits import split_tile_ids
-from rocksr.errors import RocksrError
+from rocksr.errors import RocksrError, one_line
 
 
 class PredictionStoreError(RocksrError, RuntimeError):
@@ -383,10 +383,6 @@ def gather_predictions(shards: Sequence[str | os.PathLike], out_zarr: str | os.P
                         writer.write(name, sel, np.ascontiguousarray(data[:, k]), sample=k)
 
 
-def _one_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
-
-
 def open_predictions(
     path: str | os.PathLike, expect_tile_ids: np.ndarray | None = None, *, array: str = "pred"
 ) -> tuple[Any, dict]:
@@ -409,7 +405,7 @@ def open_predictions(
         attrs = dict(group.attrs)
     except Exception as exc:  # noqa: BLE001 (zarr raises many types for a broken store)
         raise PredictionStoreError(
-            f"{p}: not a readable Zarr prediction store ({_one_line(exc)})"
+            f"{p}: not a readable Zarr prediction store ({one_line(exc)})"
         ) from exc
     if not attrs.get("complete", False) or "pred" not in group:
         raise PredictionStoreError(f"{p}: incomplete prediction store (interrupted run?)")

@@ -29,7 +29,7 @@ from rocksr import digests
 from rocksr.config.merge import section_defaults
 from rocksr.config.store import Store
 from rocksr.data.tiling import TileView, extract_view
-from rocksr.errors import RocksrError
+from rocksr.errors import RocksrError, one_line
 from rocksr.files import write_table
 from rocksr.lifecycle import check_parent
 from rocksr.outputs import STORE_MARK, check_store_target
@@ -285,8 +285,6 @@ def check_verifiable(path: str | os.PathLike) -> dict:
     OME-Zarr image (``rocksr enhance`` output) that carries no digest manifest."""
     import zarr
 
-    from rocksr.data.predstore import _one_line
-
     p = Path(path)
     if not p.exists():
         raise StoreError(f"{p}: no such store (the path does not exist)")
@@ -298,7 +296,7 @@ def check_verifiable(path: str | os.PathLike) -> dict:
         attrs = dict(zarr.open_group(str(p), mode="r").attrs)
     except Exception as exc:  # noqa: BLE001 (zarr raises many types for a broken store)
         raise StoreError(
-            f"{p}: is not a readable Zarr group ({_one_line(exc)}); {VERIFY_SCOPE}"
+            f"{p}: is not a readable Zarr group ({one_line(exc)}); {VERIFY_SCOPE}"
         ) from exc
     if (p / digests.DIGESTS_FILE).exists():
         return attrs
@@ -318,15 +316,13 @@ def _decode_problem(p: Path) -> str | None:
     by array and tile range (None: every chunk of every array is present and decodes)."""
     import zarr
 
-    from rocksr.data.predstore import _one_line
-
     group = zarr.open_group(str(p), mode="r")
     names = sorted(d.name for d in p.iterdir() if d.is_dir() and (d / "zarr.json").is_file())
     for name in names:
         try:
             arr = group[name]
         except Exception as exc:  # noqa: BLE001 (zarr raises many types for broken metadata)
-            return f"{digests.describe(p, f'{name}/zarr.json')} cannot be read ({_one_line(exc)})"
+            return f"{digests.describe(p, f'{name}/zarr.json')} cannot be read ({one_line(exc)})"
         if not isinstance(arr, zarr.Array):
             continue
         outer = arr.metadata.chunk_grid.chunk_shape  # a shard's shape when sharded
@@ -339,7 +335,7 @@ def _decode_problem(p: Path) -> str | None:
                 arr[tuple(slice(i * c, (i + 1) * c) for i, c in zip(idx, outer, strict=True))]
             except Exception as exc:  # noqa: BLE001 (codecs raise many types)
                 where = digests.describe(p, f"{name}/{key}")
-                return f"{where} cannot be decoded ({_one_line(exc)})"
+                return f"{where} cannot be decoded ({one_line(exc)})"
     return None
 
 

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rocksr.errors import RocksrError
+from rocksr.errors import RocksrError, one_line  # noqa: F401 (re-exported for enhance)
 
 
 class EnhanceError(RocksrError, ValueError):
     """A problem with the inputs or options of ``rocksr enhance`` (one line: file + problem)."""
-
-
-def one_line(exc: BaseException) -> str:
-    """``"Type: message"`` of ``exc`` on one line, at most 300 characters (for an error)."""
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
 
 
 def check_choice(value: Any, allowed: tuple, what: str) -> None:
