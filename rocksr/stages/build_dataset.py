@@ -102,6 +102,40 @@ def load_pairs(
     return pairs
 
 
+def tiling_settings(tiling: dict) -> tuple[int, int, list[float], str, str]:
+    """``(size, stride, angles, edge_tiles, interpolation)`` of the ``tiling`` section; raise
+    when an angle (modulo 360) is given twice."""
+    size, stride = int(tiling["size"]), int(tiling["stride"])
+    angles = [float(a) for a in tiling["angles"]]
+    repeated = sorted({a % 360 for a in angles if [b % 360 for b in angles].count(a % 360) > 1})
+    if repeated:
+        raise ValueError(f"tiling.angles repeats {repeated}; every angle must appear once")
+    edge = tiling.get("edge_tiles", "unrotated")
+    interpolation = tiling.get("interpolation", "linear")
+    return size, stride, angles, edge, interpolation
+
+
+def source_records(
+    samples: Sequence[tuple[str, str, str]], masks: Sequence[str | os.PathLike] | None
+) -> dict[str, dict]:
+    """``{sample: {"mct", "sem", "mct_sha256", "sem_sha256"[, "mask", "mask_sha256"]}}``: the
+    files each sample's tiles come from, with their digests."""
+    return {
+        name: {
+            "mct": str(m),
+            "sem": str(s),
+            "mct_sha256": sha256_file(m),
+            "sem_sha256": sha256_file(s),
+            **(
+                {"mask": str(masks[i]), "mask_sha256": sha256_file(masks[i])}
+                if masks is not None
+                else {}
+            ),
+        }
+        for i, (name, m, s) in enumerate(samples)
+    }
+
+
 def build_dataset(
     samples: Sequence[tuple[str, str, str]],
     out_store: str | os.PathLike,
@@ -121,13 +155,7 @@ def build_dataset(
 
     With ``masks`` (one valid-area mask image per sample), only views whose footprint lies inside
     the mask are kept; ``out_dropped`` lists every base tile left without a view and why."""
-    size, stride = int(tiling["size"]), int(tiling["stride"])
-    angles = [float(a) for a in tiling["angles"]]
-    repeated = sorted({a % 360 for a in angles if [b % 360 for b in angles].count(a % 360) > 1})
-    if repeated:
-        raise ValueError(f"tiling.angles repeats {repeated}; every angle must appear once")
-    edge = tiling.get("edge_tiles", "unrotated")
-    interpolation = tiling.get("interpolation", "linear")
+    size, stride, angles, edge, interpolation = tiling_settings(tiling)
     sp = merge_known(STORE_DEFAULTS, store_params, "store")
     check_store_target(out_store)  # refuse a foreign output before any work
     check_file_target(out_manifest)
@@ -154,20 +182,7 @@ def build_dataset(
         "interpolation": interpolation,
         "footprint_size": footprint_size(size),
         "rotation": "counter-clockwise about the tile centre; angle 0 = plain crop",
-        "sources": {
-            name: {
-                "mct": str(m),
-                "sem": str(s),
-                "mct_sha256": sha256_file(m),
-                "sem_sha256": sha256_file(s),
-                **(
-                    {"mask": str(masks[i]), "mask_sha256": sha256_file(masks[i])}
-                    if masks is not None
-                    else {}
-                ),
-            }
-            for i, (name, m, s) in enumerate(samples)
-        },
+        "sources": source_records(samples, masks),
         "config": provenance or {},
         # how the micro-CT and SEM were made 8-bit: checkpoints carry it to `rocksr enhance`
         "normalization": normalization_record(normalization, mask_modes, mct_scales),

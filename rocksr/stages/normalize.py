@@ -20,11 +20,101 @@ from rocksr.data.normalize import (
     stretch_fixed,
     stretch_limits,
 )
-from rocksr.data.pairs import read_registered_pair
+from rocksr.data.pairs import RegisteredPair, read_registered_pair
 from rocksr.files import sha256_file, write_image, write_text
 from rocksr.stages.args import json_arg
 
 log = logging.getLogger(__name__)
+
+
+def stretch_pair(
+    pair: RegisteredPair, paths: dict[str, str | os.PathLike], params: dict[str, dict]
+) -> tuple[dict[str, tuple[float, float]], dict[str, np.ndarray]]:
+    """``(limits, normalized)`` per modality: the stretch window ``(black, white)`` from the
+    percentiles inside the mask, and the 8-bit image; raise :class:`ImageError` when the
+    window is empty (the image is nearly one value)."""
+    limits, normalized = {}, {}
+    for key in ("mct", "sem"):
+        path, p = paths[key], params[key]
+        # the percentiles once, inside the mask; the stretch of every pixel (= normalize_image)
+        lo, hi = stretch_limits(pair.valid_values(key), p["p_low"], p["p_high"])
+        if hi <= lo:
+            raise ImageError(
+                f"{path}: percentiles {p['p_low']} and {p['p_high']} are both {lo:g} (nearly "
+                "every pixel has one value), so the stretch would give a blank image; widen "
+                f"normalize.{key}.p_low/p_high"
+            )
+        limits[key] = (lo, hi)
+        normalized[key] = stretch_fixed(pair.images[key], lo, hi, **p)
+    return limits, normalized
+
+
+def _warn(report: dict, msg: str) -> None:
+    """Log ``msg`` and keep it in the report's ``warnings``."""
+    log.warning(msg)
+    report["warnings"].append(msg)
+
+
+def pair_report(
+    pair: RegisteredPair, sample: str, crop: list[int] | None, mct_path: str | os.PathLike
+) -> dict:
+    """The report's record of the pair (shape, registration, mask), with a warning when the
+    ``auto_fov`` disc covers too little of the image; the modalities are added by
+    :func:`modality_record`."""
+    factor, mask_info = pair.factor, pair.mask_info
+    report = {
+        "sample": sample,
+        "shape": list(pair.images["mct"].shape),
+        "registration": {
+            "mct_scale": factor,
+            "interpolation": "cubic spline, pixel areas aligned (scipy.ndimage.zoom grid_mode)"
+            if factor > 1
+            else None,
+            "crop": crop,
+        },
+        # where the percentiles were taken and tiles may lie
+        "mask": mask_info,
+        "rocksr_version": __version__,
+        "warnings": [],
+    }
+    if mask_info.get("covers", 1.0) < MIN_FOV_COVER:
+        _warn(
+            report,
+            f"{mct_path}: mask auto_fov: the disc covers only {mask_info['covers']:.0%} of the "
+            "reconstructed area: it is not a circular field of view; a crop or a mask image "
+            "keeps more of the data",
+        )
+    return report
+
+
+def modality_record(
+    report: dict,
+    path: str | os.PathLike,
+    params: dict,
+    raw: np.ndarray,
+    normalized: np.ndarray,
+    limits: tuple[float, float],
+) -> dict:
+    """The report's record of one modality (source, stretch window, parameters, mean after);
+    a posterized result (too few grey levels) adds a warning to ``report``."""
+    lo, hi = limits
+    levels = grey_levels(normalized)
+    if levels < MIN_GREY_LEVELS:
+        _warn(
+            report,
+            f"{path}: the normalized image has only {levels} grey levels (fewer than "
+            f"{MIN_GREY_LEVELS}; stretch window {lo:g}..{hi:g} of a {raw.dtype} "
+            "image): the contrast is posterized",
+        )
+    return {
+        "source": str(path),
+        "sha256": sha256_file(path),
+        "dtype": str(raw.dtype),
+        "stretch_black": lo,
+        "stretch_white": hi,
+        "params": params,
+        "mean_after": float(normalized.mean()),
+    }
 
 
 def normalize_pair(
@@ -50,8 +140,10 @@ def normalize_pair(
     ``mask`` (``none``, ``auto_fov`` or a mask image path, :mod:`rocksr.data.masks`) limits the
     percentiles to the valid area; ``out_mask`` receives it as an 8-bit image (255 = valid,
     all 255 for ``none``), which ``build-dataset`` uses to keep only tiles inside it."""
-    p_mct = merge_known(NORMALIZE_DEFAULTS, params.get("mct"), "normalize.mct")
-    p_sem = merge_known(NORMALIZE_DEFAULTS, params.get("sem"), "normalize.sem")
+    p = {
+        "mct": merge_known(NORMALIZE_DEFAULTS, params.get("mct"), "normalize.mct"),
+        "sem": merge_known(NORMALIZE_DEFAULTS, params.get("sem"), "normalize.sem"),
+    }
     pair = read_registered_pair(
         mct_path,
         sem_path,
@@ -65,67 +157,19 @@ def normalize_pair(
             "mask": mask,
         },
     )
-    raw, valid, mask_info, factor = pair.images, pair.valid, pair.mask_info, pair.factor
+    raw, paths = pair.images, {"mct": mct_path, "sem": sem_path}
     check_pair(raw["mct"], raw["sem"], mct_path, sem_path, min_size=min_size)
-    limits, normalized = {}, {}
-    for key, path, p in (("mct", mct_path, p_mct), ("sem", sem_path, p_sem)):
-        # the percentiles once, inside the mask; the stretch of every pixel (= normalize_image)
-        lo, hi = stretch_limits(pair.valid_values(key), p["p_low"], p["p_high"])
-        if hi <= lo:
-            raise ImageError(
-                f"{path}: percentiles {p['p_low']} and {p['p_high']} are both {lo:g} (nearly "
-                "every pixel has one value), so the stretch would give a blank image; widen "
-                f"normalize.{key}.p_low/p_high"
-            )
-        limits[key] = (lo, hi)
-        normalized[key] = stretch_fixed(raw[key], lo, hi, **p)
-    report = {
-        "sample": sample,
-        "shape": list(raw["mct"].shape),
-        "registration": {
-            "mct_scale": factor,
-            "interpolation": "cubic spline, pixel areas aligned (scipy.ndimage.zoom grid_mode)"
-            if factor > 1
-            else None,
-            "crop": crop,
-        },
-        # where the percentiles were taken and tiles may lie
-        "mask": mask_info,
-        "rocksr_version": __version__,
-        "warnings": [],
-    }
-    if mask_info.get("covers", 1.0) < MIN_FOV_COVER:
-        msg = (
-            f"{mct_path}: mask auto_fov: the disc covers only {mask_info['covers']:.0%} of the "
-            "reconstructed area: it is not a circular field of view; a crop or a mask image "
-            "keeps more of the data"
+    limits, normalized = stretch_pair(pair, paths, p)
+    report = pair_report(pair, sample, crop, mct_path)
+    for key in ("mct", "sem"):
+        report[key] = modality_record(
+            report, paths[key], p[key], raw[key], normalized[key], limits[key]
         )
-        log.warning(msg)
-        report["warnings"].append(msg)
-    for key, path, p in (("mct", mct_path, p_mct), ("sem", sem_path, p_sem)):
-        lo, hi = limits[key]
-        levels = grey_levels(normalized[key])
-        if levels < MIN_GREY_LEVELS:
-            msg = (
-                f"{path}: the normalized image has only {levels} grey levels (fewer than "
-                f"{MIN_GREY_LEVELS}; stretch window {lo:g}..{hi:g} of a {raw[key].dtype} "
-                "image): the contrast is posterized"
-            )
-            log.warning(msg)
-            report["warnings"].append(msg)
-        report[key] = {
-            "source": str(path),
-            "sha256": sha256_file(path),
-            "dtype": str(raw[key].dtype),
-            "stretch_black": lo,
-            "stretch_white": hi,
-            "params": p,
-            "mean_after": float(normalized[key].mean()),
-        }
     write_image(out_mct, normalized["mct"])
     write_image(out_sem, normalized["sem"])
     if out_mask is not None:
         shape = normalized["mct"].shape
+        valid = pair.valid
         write_image(out_mask, np.full(shape, 255, np.uint8) if valid is None else mask_image(valid))
     write_text(json.dumps(report, indent=2, sort_keys=True), report_json)
     return report
