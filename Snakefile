@@ -5,7 +5,10 @@
 configfile: "config.yaml"
 
 
-include: "workflow/rules/common.smk"
+include: "workflow/rules/config.smk"
+include: "workflow/rules/lifecycle.smk"
+include: "workflow/rules/resources.smk"
+include: "workflow/rules/targets.smk"
 include: "workflow/rules/sample.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/train.smk"

@@ -1,5 +1,5 @@
-"""The predict / baseline / evaluate / figures / uncertainty / sampler-study commands: new flags,
-backwards-compatible calls and one-line errors that name the file."""
+"""The predict / baseline / evaluate / figures / uncertainty-figure / sampler-study commands:
+new flags, backwards-compatible calls and one-line errors that name the file."""
 
 from __future__ import annotations
 
@@ -213,14 +213,20 @@ def test_uncertainty_and_sampler_study_commands(data: dict, capsys: pytest.Captu
         == 0
     )
     rc, err = run_cli(
-        capsys, "uncertainty", "--predictions", f"ddpm={store}", *common, "--out", root / "u.png"
+        capsys,
+        "uncertainty-figure",
+        "--predictions",
+        f"ddpm={store}",
+        *common,
+        "--out",
+        root / "u.png",
     )
     assert rc == 0, err
     assert (root / "u.png").read_bytes()[:4] == b"\x89PNG"
     ident = root / "identity.zarr"
     run_cli(capsys, "baseline", "--name", "identity", *common, "--out", ident)
     rc, err = run_cli(
-        capsys, "uncertainty", "--predictions", str(ident), *common, "--out", root / "v.png"
+        capsys, "uncertainty-figure", "--predictions", str(ident), *common, "--out", root / "v.png"
     )
     assert rc == 2 and f"{ident}: n_samples = 1" in err and err.strip().count("\n") == 0
     rc, err = run_cli(

@@ -73,6 +73,6 @@ def test_training_does_not_depend_on_image_reading_or_masks() -> None:
     geometry training imports keeps its own rectangle test (rocksr.data.tiling)."""
     from rocksr.codehash import import_closure
 
-    for stage in ("train", "predict", "metrics", "split"):
+    for stage in ("train", "predict", "evaluate", "split"):
         closure = set(import_closure(f"rocksr.stages.{stage}"))
         assert not closure & {"rocksr.data.masks", "rocksr.data.images", "rocksr.data.registration"}

@@ -313,7 +313,7 @@ def test_a_json_config_runs(tmp_path: Path) -> None:
 def test_ordereddict_sections_and_config_text_pass_a_dry_run(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(json.dumps(TINY, indent="\t"))  # tabs: not YAML
     r = snakemake(tmp_path, "-n", "--config", "tiling={size: 64, stride: 32}", timeout=300)
-    assert "synthetic_sample" in r.stdout
+    assert "synthesize" in r.stdout
 
 
 @pytest.mark.parametrize(

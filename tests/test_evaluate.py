@@ -25,7 +25,7 @@ import rocksr.figures.curves as curves_mod
 import rocksr.figures.evaluation as evaluation_mod
 import rocksr.figures.uncertainty as uncertainty_mod
 import rocksr.stages.baseline as stage_baseline
-import rocksr.stages.metrics as stage_metrics
+import rocksr.stages.evaluate as stage_evaluate
 import rocksr.stages.predict as stage_predict
 from rocksr.evaluation import metrics as M
 
@@ -55,7 +55,7 @@ def _stores(tmp_path: Path) -> tuple[Path, Path, Path, dict[str, Path]]:
 def test_evaluate_tables(tmp_path: Path) -> None:
     store, manifest, splits, preds = _stores(tmp_path)
     out = tmp_path / "eval"
-    table = stage_metrics.evaluate(
+    table = stage_evaluate.evaluate(
         preds,
         store,
         splits,
@@ -123,7 +123,7 @@ def test_otsu_threshold_uses_train_sem_only(tmp_path: Path) -> None:
     # default evaluate() takes that threshold
     preds = {"identity": tmp_path / "id.zarr"}
     stage_baseline.predict_baseline("identity", store, splits, preds["identity"])
-    t = stage_metrics.evaluate(
+    t = stage_evaluate.evaluate(
         preds, store, splits, manifest, tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.md"
     )
     assert t["porosity_threshold"].iloc[0] == pytest.approx(thr)
@@ -138,7 +138,7 @@ def test_evaluate_refuses_mismatched_store(tmp_path: Path) -> None:
         bad, ids, SIZE, iter([(ids, np.zeros((len(ids), SIZE, SIZE), np.uint8))]), {}
     )
     with pytest.raises(predstore_mod.PredictionStoreError):
-        stage_metrics.evaluate(
+        stage_evaluate.evaluate(
             {"bad": bad},
             store,
             splits,
@@ -152,7 +152,7 @@ def test_evaluate_refuses_mismatched_store(tmp_path: Path) -> None:
 
 def test_figures(tmp_path: Path) -> None:
     store, manifest, splits, preds = _stores(tmp_path)
-    stage_metrics.evaluate(
+    stage_evaluate.evaluate(
         preds,
         store,
         splits,
@@ -372,7 +372,7 @@ def test_evaluate_adds_the_mean_of_k_row(tmp_path: Path) -> None:
         preds[name] = tmp_path / f"{name}.zarr"
         stage_baseline.predict_baseline(name, store, splits, preds[name])
     out = tmp_path / "eval"
-    table = stage_metrics.evaluate(
+    table = stage_evaluate.evaluate(
         preds,
         store,
         splits,
@@ -406,7 +406,7 @@ def test_evaluate_adds_the_mean_of_k_row(tmp_path: Path) -> None:
     assert t.loc["ddpm", "psnr_mean"] < t.loc["mean", "psnr_mean"]
     assert f"⚠ ddpm: PSNR {t.loc['ddpm', 'psnr_mean']:.2f} dB is below the constant" in md
     # switched off, only the store's own row remains
-    t2 = stage_metrics.evaluate(
+    t2 = stage_evaluate.evaluate(
         preds,
         store,
         splits,

@@ -129,7 +129,7 @@ def test_unknown_kind_is_one_line_with_a_suggestion() -> None:
 
 def test_a_registered_kind_trains_predicts_and_enters_table1(tmp_path: Path, toy_kind) -> None:
     from rocksr.stages.baseline import predict_baseline
-    from rocksr.stages.metrics import evaluate
+    from rocksr.stages.evaluate import evaluate
     from rocksr.stages.predict import predict
     from rocksr.stages.train import train
 

@@ -118,7 +118,7 @@ def test_stage_hashes_cover_the_modules_each_command_runs(tmp_path: Path) -> Non
             ]
             for b in ("identity", "histmatch", "mean")
         },
-        "metrics": [
+        "evaluate": [
             "evaluate",
             "--predictions",
             *preds,
@@ -153,7 +153,7 @@ def test_stage_hashes_cover_the_modules_each_command_runs(tmp_path: Path) -> Non
             str(tmp_path / "c.png"),
         ],
         "uncertainty_figure": [
-            "uncertainty",
+            "uncertainty-figure",
             "--predictions",
             f"ddpm={p['ddpm']}",
             *common,
@@ -192,7 +192,7 @@ def test_stage_hashes_cover_the_modules_each_command_runs(tmp_path: Path) -> Non
     assert set(stages) >= {
         "predict",
         "baseline",
-        "metrics",
+        "evaluate",
         "figures",
         "uncertainty_figure",
         "sampler_study",

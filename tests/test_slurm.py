@@ -271,7 +271,7 @@ def test_dataset_stage_on_slurm_equals_local(slurm_cluster, tmp_path):
     print(f"dataset stage: SLURM {dt_slurm:.1f} s, local {dt_local:.1f} s")
 
     local = _localrules()
-    remote_rules = {"synthetic_sample", "normalize", "build_dataset"} - local
+    remote_rules = {"synthesize", "normalize", "build_dataset"} - local
     jobs = _assert_through_slurm(slurm_dir, remote_rules)
     assert not set(jobs) & local, f"localrules were submitted to SLURM: {set(jobs) & local}"
     print(f"SLURM jobs per rule: {jobs}")
@@ -342,7 +342,7 @@ def test_profile_resources_dry_run(tmp_path):
     # Pass 1: which rules run, and which of them are GPU rules (declare `gpu`).
     jobs = _dry_run(base, tmp_path / "wd0")
     remote = sorted(set(jobs) - local)
-    assert {"synthetic_sample", "normalize", "build_dataset"} <= set(remote), (remote, local)
+    assert {"synthesize", "normalize", "build_dataset"} <= set(remote), (remote, local)
     gpu_rules = {r for r in remote if "gpu" in jobs[r]["resources"]}
 
     # Pass 2: distinct values for every remote rule except one, which must get the default.

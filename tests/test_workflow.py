@@ -93,7 +93,7 @@ def test_tiny_workflow_builds_everything(tiny_run):
     ]:
         assert (res / rel).exists(), rel
     for rule in (
-        "synthetic_sample",
+        "synthesize",
         "normalize",
         "build_dataset",
         "split",
@@ -102,7 +102,7 @@ def test_tiny_workflow_builds_everything(tiny_run):
         "train_regress",
         "train_ddpm",
         "predict",
-        "metrics",
+        "evaluate",
         "figures",
     ):
         assert [p for p in (res / "logs").rglob("*.log") if rule in str(p)], rule
@@ -346,10 +346,10 @@ def test_changing_a_split_parameter_reruns_only_split_and_downstream(tiny_run):
         "train_ddpm",
         "predict",
         "baseline",
-        "metrics",
+        "evaluate",
         "figures",
     } <= rules
-    assert not rules & {"synthetic_sample", "normalize", "build_dataset", "figure1"}
+    assert not rules & {"synthesize", "normalize", "build_dataset", "figure1"}
 
 
 @pytest.mark.slow
@@ -362,7 +362,7 @@ def test_changing_a_ddpm_parameter_reruns_only_ddpm_and_downstream(tiny_run):
         rules = planned_rules(snakemake(workdir, "-n").stdout)
     finally:
         write_config(workdir, TINY)
-    assert {"train_ddpm", "predict", "metrics", "figures", "sampler_study"} <= rules
+    assert {"train_ddpm", "predict", "evaluate", "figures", "sampler_study"} <= rules
     # leak_study retrains the cGAN: a DDPM change must not re-run it
     assert not rules & {"train_cgan", "baseline", "split", "build_dataset", "normalize"}
     assert "leak_study" not in rules
@@ -379,7 +379,7 @@ def test_changing_the_angles_reruns_the_dataset_but_not_normalization(tiny_run):
     finally:
         write_config(workdir, TINY)
     assert {"build_dataset", "split", "figure1"} <= rules
-    assert not rules & {"synthetic_sample", "normalize"}
+    assert not rules & {"synthesize", "normalize"}
 
 
 def planned_after_touching(workdir: Path, tmp_path: Path, rel: str) -> set[str]:
@@ -412,8 +412,8 @@ def test_touching_a_figure_module_reruns_only_figure_rules(tiny_run, tmp_path):
 def test_touching_splits_reruns_split_and_downstream_only(tiny_run, tmp_path):
     workdir, _ = tiny_run
     rules = planned_after_touching(workdir, tmp_path, "data/splits.py")
-    assert {"split", "train_cgan", "train_ddpm", "predict", "metrics"} <= rules, rules
-    assert not rules & {"synthetic_sample", "normalize", "build_dataset", "histograms"}
+    assert {"split", "train_cgan", "train_ddpm", "predict", "evaluate"} <= rules, rules
+    assert not rules & {"synthesize", "normalize", "build_dataset", "histograms"}
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@
 given and then the test order (ascending tile_id): ``model, kind, index`` (position in the test
 order), ``tile_id``, the manifest's ``sample, grid_row, grid_col, angle, view``, then ``mse,
 psnr, ssim, porosity_pred, porosity_true, s2_distance, chord_distance, spectrum_distance,
-porosity_abs_err``. :func:`rocksr.stages.metrics.evaluate` writes it as
+porosity_abs_err``. :func:`rocksr.stages.evaluate.evaluate` writes it as
 ``evaluation/per_tile_metrics.csv`` and aggregates it into Table 1
 (:mod:`rocksr.evaluation.table1`).
 

@@ -11,7 +11,7 @@ row was read from. ``std`` is the sample standard deviation (ddof 1). A PSNR of 
 mean/std; so are infinite S2 and chord distances (tiles where only one of prediction and truth
 has pores), counted in their ``_n_inf``.
 
-Several DDPM samples: :func:`rocksr.stages.metrics.evaluate` evaluates a store with
+Several DDPM samples: :func:`rocksr.stages.evaluate.evaluate` evaluates a store with
 ``n_samples = K > 1`` (``rocksr predict --n-samples K``) twice, automatically
 (:func:`rocksr.data.predstore.expand_sample_means`): as ``<name>`` from its ``pred`` array
 (sample 0, the single-sample metrics) and as ``<name> (mean of K)`` from its ``mean`` array (the

@@ -4,7 +4,7 @@
 with the count per row, a "⚠" on every cell that :func:`rocksr.evaluation.verdicts.table1_findings`
 flags and its sentences under the table, then a note on how the numbers were made (metric
 settings, porosity threshold, pore-phase and spectrum distances), the pore-mode sentence and an
-optional note of the caller's (:func:`rocksr.stages.metrics.evaluate`: threshold source, crop,
+optional note of the caller's (:func:`rocksr.stages.evaluate.evaluate`: threshold source, crop,
 SSIM overrides).
 """
 

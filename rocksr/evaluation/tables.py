@@ -1,6 +1,6 @@
 """The evaluation tables, one module per job; this module re-exports their public names.
 
-:func:`rocksr.stages.metrics.evaluate` (command ``evaluate``, rule ``metrics``) writes them:
+:func:`rocksr.stages.evaluate.evaluate` (command and rule ``evaluate``) writes them:
 
 * :mod:`rocksr.evaluation.per_tile`: the per-tile metrics of every model and baseline on the
   test split (``evaluation/per_tile_metrics.csv``) and the Otsu porosity threshold of the

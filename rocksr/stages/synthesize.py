@@ -1,4 +1,4 @@
-"""Stage `synthetic_sample`: the built-in synthetic paired sample (micro-CT, SEM)."""
+"""Stage `synthesize`: the built-in synthetic paired sample (micro-CT, SEM)."""
 
 from __future__ import annotations
 

@@ -124,7 +124,7 @@ rule budget:
         "> {log:q} 2>&1"
 
 
-rule metrics:
+rule evaluate:
     input:
         predictions=list(prediction_stores().values()),
         store=rules.build_dataset.output.store,
@@ -140,19 +140,19 @@ rule metrics:
         ),
         markdown=f"{R}/evaluation/table1.md",
     log:
-        f"{R}/logs/metrics.log",
+        f"{R}/logs/evaluate.log",
     benchmark:
-        f"{R}/benchmarks/metrics.tsv"
+        f"{R}/benchmarks/evaluate.tsv"
     conda:
         "../../envs/rocksr.yaml"
-    threads: res("metrics", "threads")
+    threads: res("evaluate", "threads")
     resources:
-        mem_mb=res("metrics", "mem_mb"),
-        runtime=res("metrics", "runtime"),
+        mem_mb=res("evaluate", "mem_mb"),
+        runtime=res("evaluate", "runtime"),
     params:
         preds=prediction_args,
         porosity=as_json(EVAL["porosity_threshold"]),
-        code=stage_hash("metrics"),
+        code=stage_hash("evaluate"),
     shell:
         "rocksr evaluate --predictions {params.preds} --store {input.store:q} "
         "--splits {input.splits:q} --manifest {input.manifest:q} "
@@ -163,7 +163,7 @@ rule metrics:
 
 rule perception_figure:
     input:
-        table=rules.metrics.output.table,
+        table=rules.evaluate.output.table,
     output:
         report(
             f"{R}/figures/perception_distortion.png",
@@ -183,7 +183,7 @@ rule perception_figure:
 rule figures:
     input:
         predictions=list(prediction_stores().values()),
-        per_tile=rules.metrics.output.per_tile,
+        per_tile=rules.evaluate.output.per_tile,
         histories=expand(f"{R}/models/{{kind}}/history.csv", kind=MODELS),
         store=rules.build_dataset.output.store,
         splits=rules.split.output.splits,
@@ -223,7 +223,7 @@ rule figures:
         "--out-curves {output.curves:q} > {log:q} 2>&1"
 
 
-# only a target when evaluate.n_samples > 1 (see evaluate_targets in common.smk)
+# only a target when evaluate.n_samples > 1 (see evaluate_targets in targets.smk)
 rule uncertainty_figure:
     input:
         predictions=f"{R}/predictions/ddpm.zarr",
@@ -243,9 +243,9 @@ rule uncertainty_figure:
         "../../envs/rocksr.yaml"
     params:
         seed=EVAL["figure_seed"],
-        code=stage_hash("uncertainty"),
+        code=stage_hash("uncertainty_figure"),
     shell:
-        "rocksr uncertainty --predictions ddpm={input.predictions:q} "
+        "rocksr uncertainty-figure --predictions ddpm={input.predictions:q} "
         "--store {input.store:q} --splits {input.splits:q} --seed {params.seed} "
         "--n-tiles 3 --out {output:q} > {log:q} 2>&1"
 

@@ -1,19 +1,19 @@
-rule synthetic_sample:
+rule synthesize:
     output:
         mct=f"{R}/raw/{{sample}}/mct.tif",
         sem=f"{R}/raw/{{sample}}/sem.tif",
     log:
-        f"{R}/logs/synthetic_sample/{{sample}}.log",
+        f"{R}/logs/synthesize/{{sample}}.log",
     benchmark:
-        f"{R}/benchmarks/synthetic_sample/{{sample}}.tsv"
+        f"{R}/benchmarks/synthesize/{{sample}}.tsv"
     wildcard_constraints:
         sample="|".join(SYNTHETIC) if SYNTHETIC else "(?!)",
     conda:
         "../../envs/rocksr.yaml"
-    threads: res("synthetic_sample", "threads")
+    threads: res("synthesize", "threads")
     resources:
-        mem_mb=res("synthetic_sample", "mem_mb"),
-        runtime=res("synthetic_sample", "runtime"),
+        mem_mb=res("synthesize", "mem_mb"),
+        runtime=res("synthesize", "runtime"),
     params:
         spec=lambda wc: as_json(SAMPLES[wc.sample]["synthetic"]),
         code=stage_hash("synthesize"),

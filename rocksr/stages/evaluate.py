@@ -1,4 +1,4 @@
-"""Stage `metrics` (command `evaluate`): per-tile metrics and Table 1."""
+"""Stage `evaluate`: per-tile metrics and Table 1."""
 
 from __future__ import annotations
 

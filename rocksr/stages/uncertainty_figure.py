@@ -1,4 +1,4 @@
-"""Stage `uncertainty_figure` (command `uncertainty`): mean, std and error of K DDPM samples."""
+"""Stage `uncertainty_figure`: mean, std and error of K DDPM samples."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 
 from rocksr.stages.args import positive_int
 
-COMMAND = "uncertainty"
+COMMAND = "uncertainty-figure"
 HELP = "DDPM uncertainty figure: mean, std and error of K samples per tile"
 
 

@@ -1,0 +1,54 @@
+"""Each rule's built-in resources (threads, mem_mb, runtime, gpu), torch-free: the workflow
+(workflow/rules/resources.smk) reads them; `resources.<rule>` in the config, else
+`resources.default`, overrides them (docs/slurm.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+# per rule name; "train" is every training rule (train_<kind>) without an entry of its own
+RESOURCE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "default": {"threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": 0},
+    "synthesize": {"mem_mb": 6000, "runtime": 30},
+    "normalize": {"mem_mb": 4000, "runtime": 30},
+    "build_dataset": {"threads": 2, "mem_mb": 4000, "runtime": 60},
+    "train": {"threads": 4, "mem_mb": 16000, "runtime": 1440, "gpu": 1},
+    "train_cgan": {"threads": 4, "mem_mb": 16000, "runtime": 1440, "gpu": 1},
+    "train_ddpm": {"threads": 4, "mem_mb": 16000, "runtime": 2880, "gpu": 1},
+    "predict": {"threads": 4, "mem_mb": 16000, "runtime": 720, "gpu": 1},
+    "sampler_study": {"threads": 4, "mem_mb": 16000, "runtime": 720, "gpu": 1},
+    "baseline": {"mem_mb": 4000, "runtime": 60},
+    "evaluate": {"threads": 2, "mem_mb": 4000, "runtime": 120},
+    "enhance": {"threads": 4, "mem_mb": 8000, "runtime": 720, "gpu": 1},
+    "seam_study": {"threads": 4, "mem_mb": 8000, "runtime": 240, "gpu": 1},
+    "leak_study": {"threads": 4, "mem_mb": 16000, "runtime": 2880, "gpu": 1},
+}
+
+# the former names of renamed rules: `resources.<old name>` in a config is refused, not ignored
+RENAMED_RULES: dict[str, str] = {"metrics": "evaluate", "synthetic_sample": "synthesize"}
+
+
+def rule_resource(user: Mapping[str, Any], rule_name: str, key: str) -> Any:
+    """A rule's resource ``key``: the config's ``resources`` (``user``) for the rule, else its
+    ``default``, else the built-in value of the rule (of ``train`` for a ``train_<kind>`` rule
+    without its own), else the built-in default; None if none has ``key``."""
+    kind_rule = RESOURCE_DEFAULTS["train"] if rule_name.startswith("train_") else {}
+    for source in (
+        user.get(rule_name, {}),
+        user.get("default", {}),
+        RESOURCE_DEFAULTS.get(rule_name, kind_rule),
+        RESOURCE_DEFAULTS["default"],
+    ):
+        if key in source:
+            return source[key]
+    return None
+
+
+def renamed_rule_problems(user: Mapping[str, Any]) -> list[str]:
+    """One line per ``resources.<name>`` that names a rule by its former name."""
+    return [
+        f"resources.{old}: the rule `{old}` is now `{new}`; rename the key to resources.{new}"
+        for old, new in RENAMED_RULES.items()
+        if old in user
+    ]

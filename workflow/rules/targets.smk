@@ -1,0 +1,172 @@
+# What the rules build: the model kinds and baselines, the inputs and params the rules share,
+# the prediction (sharded or not) and enhance helpers, and the target lists of `all`/`dataset`.
+from rocksr.codehash import kind_hash, stage_hash
+from rocksr.config.sections import SECTIONS
+from rocksr.config.training import resolve_training
+from rocksr.data.masks import is_mask_path
+from rocksr.data.tiling import footprint_size
+from rocksr.models.registry import is_stochastic, kind_names
+
+# the model kinds of the registry (rocksr.models.registry), in table order
+MODELS = list(kind_names())
+BASELINES = ["identity", "histmatch", "mean"]
+
+
+def raw_image(wildcards, modality):
+    s = SAMPLES[wildcards.sample]
+    if "synthetic" in s:
+        return f"{R}/raw/{wildcards.sample}/{modality}.tif"
+    return s[modality]
+
+
+def normalized(name):
+    """Every sample's `normalized/<sample>/<name>`, in sample order."""
+    return expand(f"{R}/normalized/{{sample}}/{name}", sample=list(SAMPLES))
+
+
+def mask_image_input(wildcards):
+    """The sample's mask image, when its `mask` names one (none / auto_fov need no file)."""
+    spec = SAMPLES[wildcards.sample].get("mask")
+    return [spec] if is_mask_path(spec) else []
+
+
+def dataset_targets():
+    return [
+        f"{R}/dataset/tiles.zarr",
+        f"{R}/dataset/manifest.csv",
+        f"{R}/dataset/dropped_tiles.csv",
+        f"{R}/splits/splits.csv",
+        f"{R}/splits/split_counts.csv",
+        f"{R}/splits/split_map.png",
+        f"{R}/figures/figure1.png",
+    ] + expand(f"{R}/normalized/{{sample}}/histograms.png", sample=list(SAMPLES))
+
+
+def model_dir(kind):
+    return f"{R}/models/{kind}"
+
+
+def prior_checkpoint(kind):
+    """The checkpoint a kind's training starts from: the regress model's, for a DDPM with
+    `prior: regress` (predict-and-refine); else None."""
+    section = config.get(kind) or {}
+    if kind == "ddpm" and section.get("prior") == "regress":
+        return section.get("prior_checkpoint") or f"{R}/models/regress/best.pt"
+    return None
+
+
+def train_params(kind):
+    """The model's section and `data`, every default filled (rocksr.config): spelling out a
+    default leaves the params, and so the training, untouched."""
+    given = {**config[kind], "data": config["data"]}
+    if prior_checkpoint(kind):
+        given["prior_checkpoint"] = prior_checkpoint(kind)
+    return as_json(resolve_training(SECTIONS[kind], given, kind))
+
+
+def train_inputs(kind):
+    """A training rule's inputs: the tiles, the splits, and the prior's checkpoint if any."""
+    out = {
+        "store": rules.build_dataset.output.store,
+        "splits": rules.split.output.splits,
+    }
+    if prior_checkpoint(kind):
+        out["prior"] = prior_checkpoint(kind)
+    return out
+
+
+def train_targets():
+    return expand(
+        f"{R}/models/{{kind}}/{{name}}", kind=MODELS, name=["best.pt", "loss_curve.png"]
+    )
+
+
+def prediction_stores():
+    return {n: f"{R}/predictions/{n}.zarr" for n in MODELS + BASELINES}
+
+
+def prediction_args(wildcards, input):
+    return " ".join(f"{n}={p}" for n, p in zip(MODELS + BASELINES, input.predictions))
+
+
+# `evaluate.shards`: 1 = one `predict` job per model writes predictions/<model>.zarr; N > 1 =
+# N `predict` jobs per model write shards (whole batches each) and `gather_predictions`
+# assembles the same store byte for byte (rocksr.data.predstore)
+PREDICT_SHARDS = int(EVAL["shards"])
+SHARDED = PREDICT_SHARDS > 1
+# the `predict` job's store, log and benchmark, and the option that picks its shard
+PREDICT_PART = "{model}.shards/{shard}-of-%d" % PREDICT_SHARDS if SHARDED else "{model}"
+PREDICT_SHARD_OPTION = (
+    f" --shard {{wildcards.shard}}/{PREDICT_SHARDS}" if SHARDED else ""
+)
+
+
+def predict_shards(kind, what):
+    """The `predict` shard jobs' outputs of model `kind`: `what` is a path template with
+    `{part}` (e.g. f"{R}/predictions/{{part}}.zarr")."""
+    parts = [
+        PREDICT_PART.format(model=kind, shard=i) for i in range(1, PREDICT_SHARDS + 1)
+    ]
+    return [what.format(part=p) for p in parts]
+
+
+def predict_n_samples(wildcards):
+    """Samples per test tile for `rocksr predict` (K for a stochastic kind, else 1)."""
+    return N_SAMPLES if is_stochastic(wildcards.model) else 1
+
+
+def evaluate_targets():
+    targets = [
+        f"{R}/evaluation/table1.md",
+        f"{R}/evaluation/table1.csv",
+        f"{R}/figures/figure2.png",
+        f"{R}/figures/figure3.png",
+        f"{R}/figures/training_curves.png",
+        f"{R}/figures/rock_statistics.png",
+        f"{R}/figures/perception_distortion.png",
+        f"{R}/evaluation/budget.md",
+    ]
+    if N_SAMPLES > 1:
+        targets.append(f"{R}/figures/uncertainty.png")
+    if LEAK["enabled"]:
+        targets += [f"{R}/evaluation/leak_study.md", f"{R}/figures/leak_study.png"]
+    if STUDY["enabled"]:
+        targets += [
+            f"{R}/evaluation/sampler_study.csv",
+            f"{R}/evaluation/sampler_study.md",
+            f"{R}/figures/sampler_study.png",
+        ]
+    return targets
+
+
+def enhance_targets():
+    if not ENHANCE["enabled"]:
+        return []
+    return (
+        expand(
+            f"{R}/enhanced/{{sample}}/{{model}}.tif", sample=list(SAMPLES), model=MODELS
+        )
+        + expand(f"{R}/figures/enhance_{{sample}}.png", sample=list(SAMPLES))
+        + [f"{R}/evaluation/seam_study.md"]
+    )
+
+
+def enhance_options(wildcards):
+    """`rocksr enhance` options of the `enhance` rule (DDPM sampling as in `evaluate`)."""
+    opts = [
+        "--normalize none",  # the input is the sample's normalized micro-CT
+        f"--fuse {ENHANCE['fuse']}",
+        f"--sampler {EVAL['sampler']} --seed {ENHANCE['seed']}",
+        f"--batch-size {ENHANCE['batch_size']}",
+    ]
+    if EVAL["steps"]:
+        opts.append(f"--steps {EVAL['steps']}")
+    if ENHANCE["window"] is not None:  # else each model kind's own
+        opts.append(f"--window {ENHANCE['window']}")
+    if ENHANCE["overlap"] is not None:
+        opts.append(f"--overlap {ENHANCE['overlap']}")
+    return " ".join(opts)
+
+
+def all_targets():
+    return dataset_targets() + train_targets() + evaluate_targets() + enhance_targets()
