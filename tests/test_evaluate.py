@@ -302,7 +302,10 @@ def test_table1_markdown_flags_models_below_the_mean_baseline() -> None:
     ) in md
     assert "⚠ ddpm: SSIM 0.007 is below the constant mean-grey image (0.100)" in md
     assert md.count("is below the constant mean-grey image") == 2
-    assert "Distortion: best PSNR: histmatch (baseline) 20.63 dB; best SSIM: histmatch (baseline) 0.730." in md
+    assert (
+        "Distortion: best PSNR: histmatch (baseline) 20.63 dB; best SSIM: histmatch (baseline) 0.730."
+        in md
+    )
     assert "No model beats the baselines on PSNR: histmatch 20.63 dB ≥ the best model, cgan" in md
     assert "No model beats the baselines on SSIM" in md
     assert "ddpm (mean of 4): does not beat histmatch on PSNR (18.00 dB vs 20.63 dB)" in md
@@ -317,7 +320,10 @@ def test_table1_markdown_flags_models_below_the_mean_baseline() -> None:
     win = table.copy()
     win.loc[win["model"] == "ddpm (mean of 4)", ["psnr_mean", "ssim_mean"]] = [22.1, 0.80]
     md2 = tables_mod.table1_markdown(win)
-    assert "Distortion: best PSNR: ddpm (mean of 4) 22.10 dB; best SSIM: ddpm (mean of 4) 0.800." in md2
+    assert (
+        "Distortion: best PSNR: ddpm (mean of 4) 22.10 dB; best SSIM: ddpm (mean of 4) 0.800."
+        in md2
+    )
     assert "On PSNR, ddpm (mean of 4) beats every baseline (best baseline: histmatch" in md2
     assert "ddpm (mean of 4): beats histmatch on PSNR (22.10 dB vs 20.63 dB)" in md2
     # without the mean baseline nothing is flagged, and the text says so
