@@ -107,31 +107,43 @@ def _read_tiff_held(path: Path, page: int | None, series: int | None = None) -> 
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        n_pages, all_series = len(tif.pages), tif.series
-        if page is not None:
-            if series is not None:
-                raise ImageError(f"{path}: give a page or a series, not both")
-            if not 0 <= page < n_pages:
-                raise ImageError(
-                    f"{path}: page {page} requested but the file has {n_pages} page(s)"
-                )
-            chosen_page = tif.pages[page]
-            return _tiff_gray(chosen_page.asarray(), chosen_page, chosen_page.axes, path)
-        if series is None and len(all_series) > 1:
-            shapes = ", ".join(f"{i}: {tuple(s.shape)}" for i, s in enumerate(all_series))
+        chosen = _chosen_tiff_image(tif, path, page, series, None)
+        first = chosen if page is not None else chosen.pages[0]
+        return _tiff_gray(chosen.asarray(), first, chosen.axes, path)
+
+
+def _chosen_tiff_image(
+    tif: object, path: Path, page: int | None, series: int | None, key: str | None
+) -> object:
+    """The page or series of an open TIFF that ``page``/``series`` choose (the first series when
+    neither does), checked: one choice, within range, one series unless one is chosen, and not a
+    stack of pages where one 2-D image is wanted. ``key``: the sample's image the message names."""
+    n_pages, all_series = len(tif.pages), tif.series
+    if page is not None:
+        if series is not None:
+            raise ImageError(f"{path}: give a page or a series, not both")
+        if not 0 <= page < n_pages:
             raise ImageError(
-                f"{path}: holds {len(all_series)} image series ({shapes}); "
-                + _choose_hint(None, "series", "one")
+                f"{path}: {option(key, 'page')} {page} is beyond the file's {n_pages} page(s) "
+                "(pages count from 0)"
             )
-        if series is not None and not 0 <= series < len(all_series):
-            raise ImageError(
-                f"{path}: series {series} requested but the file has {len(all_series)} series"
-            )
-        chosen = all_series[series or 0]
-        stack = _stack_problem(tuple(chosen.shape), chosen.axes, path, None)
-        if stack:
-            raise ImageError(stack)
-        return _tiff_gray(chosen.asarray(), chosen.pages[0], chosen.axes, path)
+        return tif.pages[page]
+    if series is None and len(all_series) > 1:
+        shapes = ", ".join(f"{i}: {tuple(s.shape)}" for i, s in enumerate(all_series))
+        raise ImageError(
+            f"{path}: holds {len(all_series)} image series ({shapes}); "
+            + _choose_hint(key, "series", "one")
+        )
+    if series is not None and not 0 <= series < len(all_series):
+        raise ImageError(
+            f"{path}: {option(key, 'series')} {series} is beyond the file's "
+            f"{len(all_series)} series"
+        )
+    chosen = all_series[series or 0]
+    stack = _stack_problem(tuple(chosen.shape), chosen.axes, path, key)
+    if stack:
+        raise ImageError(stack)
+    return chosen
 
 
 def _stack_problem(shape: tuple, axes: str, path: Path, key: str | None) -> str | None:
@@ -317,25 +329,5 @@ def _tiff_header_shape(
     tif: object, p: Path, page: int | None, series: int | None, key: str | None
 ) -> tuple[tuple, str]:
     """(shape, axes) of the chosen page or series of an open TIFF, checking the choice."""
-    n_pages, all_series = len(tif.pages), tif.series
-    if page is not None:
-        if not 0 <= page < n_pages:
-            raise ImageError(
-                f"{p}: {option(key, 'page')} {page} is beyond the file's {n_pages} page(s) "
-                "(pages count from 0)"
-            )
-        chosen = tif.pages[page]
-        return tuple(chosen.shape), chosen.axes
-    if series is None and len(all_series) > 1:
-        raise ImageError(
-            f"{p}: holds {len(all_series)} image series; " + _choose_hint(key, "series", "one")
-        )
-    if series is not None and not 0 <= series < len(all_series):
-        raise ImageError(
-            f"{p}: {option(key, 'series')} {series} is beyond the file's {len(all_series)} series"
-        )
-    chosen = all_series[series or 0]
-    stack = _stack_problem(tuple(chosen.shape), chosen.axes, p, key)
-    if stack:
-        raise ImageError(stack)
+    chosen = _chosen_tiff_image(tif, p, page, series, key)
     return tuple(chosen.shape), chosen.axes
