@@ -1,4 +1,4 @@
-"""Small synthetic images and stores for the data-stage tests."""
+"""Small synthetic images and stores for the data-stage tests, and a process probe."""
 
 from __future__ import annotations
 
@@ -12,3 +12,12 @@ def smooth_image(h: int, w: int, seed: int = 0, sigma: float = 3.0) -> np.ndarra
     f = gaussian_filter(rng.random((h, w)), sigma)
     f = (f - f.min()) / (f.max() - f.min())
     return np.round(f * 255).astype(np.uint8)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (Linux ``/proc``; a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return not any(line.startswith("State:\tZ") for line in fh)
+    except FileNotFoundError:
+        return False

@@ -11,6 +11,7 @@ import textwrap
 import time
 
 import pytest
+from helpers_data import pid_alive
 from helpers_train import cgan_params, make_store, train_paths
 
 from rocksr.lifecycle import process_alive, process_identity
@@ -27,14 +28,6 @@ def test_process_identity_tells_a_running_process_from_a_dead_one():
     assert not process_alive(ident)
     assert process_alive("")  # not watchable: never reported dead
     assert process_alive("another-host:1:1")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            return not any(line.startswith("State:\tZ") for line in fh)
-    except FileNotFoundError:
-        return False
 
 
 def test_training_stops_within_seconds_of_a_killed_workflow_and_publishes_nothing(tmp_path):
@@ -85,12 +78,12 @@ def test_training_stops_within_seconds_of_a_killed_workflow_and_publishes_nothin
     workflow.kill()
     workflow.wait()
     t0 = time.time()
-    while _alive(job) and time.time() - t0 < 20:
+    while pid_alive(job) and time.time() - t0 < 20:
         time.sleep(0.05)
     stopped_after = time.time() - t0
     shell.wait(timeout=30)
     err = (tmp_path / "err").read_text()
-    assert not _alive(job) and stopped_after < 10, err
+    assert not pid_alive(job) and stopped_after < 10, err
     assert (tmp_path / "rc").read_text().strip() == str(128 + signal.SIGTERM), err
     assert "workflow process" in err and "has exited" in err
     assert not paths["best_ckpt"].exists()  # nothing published

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers_data import smooth_image
+from helpers_data import pid_alive, smooth_image
 from test_predict import make_dataset, one_torch_thread  # noqa: F401 (autouse fixture)
 
 import rocksr.data.predstore as predstore_mod
@@ -249,14 +249,6 @@ def test_prediction_store_damage_is_named(tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------- case 5
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            return not any(line.startswith("State:\tZ") for line in fh)
-    except FileNotFoundError:
-        return False
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG)")
 def test_builder_dies_with_its_shell(tmp_path, pair):
     """Killing only the job's shell (as a scheduler or Snakemake may) must not leave an orphan
@@ -295,9 +287,9 @@ def test_builder_dies_with_its_shell(tmp_path, pair):
     os.kill(shell.pid, signal.SIGKILL)
     shell.wait(timeout=10)
     deadline = time.time() + 20
-    while _alive(builder) and time.time() < deadline:
+    while pid_alive(builder) and time.time() < deadline:
         time.sleep(0.05)
-    assert not _alive(builder), "the builder outlived its shell"
+    assert not pid_alive(builder), "the builder outlived its shell"
     time.sleep(1.0)
     assert not out.exists() and not (tmp_path / "m.csv").exists()
     assert not (tmp_path / ".tiles.zarr.partial").exists()  # SIGTERM cleaned up the partial
