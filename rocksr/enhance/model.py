@@ -84,18 +84,26 @@ def check_samples(kind: str, samples: int, ckpt_path: Path) -> bool:
 
 
 def tiling(
-    kind: str, cfg: dict, tile: int | None, overlap: int | None, ckpt_path: Path, src: Source
-) -> tuple[int, str, int]:
-    """(tile size, where it came from, overlap), checked against the model and the input."""
+    kind: str,
+    cfg: dict,
+    tile: int | None,
+    overlap: int | None,
+    window: str | None,
+    ckpt_path: Path,
+    src: Source,
+) -> tuple[int, str, int, str]:
+    """(tile size, where it came from, overlap, blending window), checked against the model and
+    the input; ``overlap``/``window`` None: the model kind's own (its registry entry)."""
     from rocksr.models.registry import get_kind
 
+    entry = get_kind(kind)
     tile_size, tile_source = model_tile_size(cfg, tile)
-    ov = round(tile_size * get_kind(kind).enhance_overlap) if overlap is None else int(overlap)
+    ov = round(tile_size * entry.enhance_overlap) if overlap is None else int(overlap)
     if tile_size < 1 or not 0 <= ov < tile_size:
         raise EnhanceError(
             f"overlap must be in 0..{tile_size - 1} for a {tile_size} px tile; got {ov}"
         )
-    f = get_kind(kind).tile_multiple(cfg)
+    f = entry.tile_multiple(cfg)
     if tile_size % f:
         raise EnhanceError(
             f"{ckpt_path}: tile size {tile_size} is not divisible by {f}, which this "
@@ -107,4 +115,4 @@ def tiling(
             f"{src.path}: image {h}x{w} is smaller than one {tile_size} px tile of the model "
             f"({tile_source}); use a larger image"
         )
-    return tile_size, tile_source, ov
+    return tile_size, tile_source, ov, window or entry.enhance_window

@@ -30,7 +30,6 @@ from rocksr.enhance.report import (
     run_report,
 )
 from rocksr.enhance.slices import Sampling, SliceRunner, SliceSettings
-from rocksr.models.registry import get_kind
 
 __all__ = ["enhance", "report_text"]
 
@@ -102,14 +101,16 @@ def enhance(
         stochastic = check_samples(kind, samples, ckpt_path)  # a DDPM: K samples, fused steps
         factor = mct_scale_factor(mct_scale, normalize, cfg, ckpt_path)
         src = scale_input(src, factor)
-        tile_size, tile_source, ov = tiling(kind, cfg, tile, overlap, ckpt_path, src)
+        tile_size, tile_source, ov, window = tiling(
+            kind, cfg, tile, overlap, window, ckpt_path, src
+        )
         norm = Normalizer(normalize, cfg, ckpt_path, src)
         sampling = Sampling.resolve(cfg, sampler, steps) if stochastic else None
         log.info("%s: normalization: %s", in_path, norm.record["description"])
         settings = SliceSettings(
             tile=tile_size,
             overlap=ov,
-            window=window or get_kind(kind).enhance_window,
+            window=window,
             batch_size=int(batch_size),
             device=dev,
             sampling=sampling,
