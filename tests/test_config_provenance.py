@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from rocksr.config.provenance import inherited, resolved_text, value_sources
+from rocksr.config.provenance import inherited, key_list, resolved_text, value_sources
 
 
 def test_later_layers_win_and_inherited_keys_are_listed() -> None:
@@ -83,3 +83,11 @@ def test_a_section_replaced_by_a_mapping_and_empty_sections() -> None:
         "resources.train_ddpm.gpu": "config.yaml",
     }
     assert inherited(src, "config.yaml") == ["resources.train_ddpm.gpu"]
+
+
+def test_key_list_names_a_few_keys_and_counts_the_rest_by_section() -> None:
+    assert key_list(["a.x", "b.y"]) == "a.x, b.y"
+    keys = [f"cgan.k{i}" for i in range(5)] + ["ddpm.lr", "ddpm.max_steps", "split.seed"]
+    assert key_list(keys) == (
+        "cgan.k0, cgan.k1, cgan.k2, cgan.k3, cgan.k4, ddpm.lr and 2 more (in ddpm, split)"
+    )

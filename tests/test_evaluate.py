@@ -21,9 +21,9 @@ from test_predict import (  # noqa: F401 (one_torch_thread: autouse fixture)
 import rocksr.data.predstore as predstore_mod
 import rocksr.data.splits as splits_mod
 import rocksr.evaluation.tables as tables_mod
-import rocksr.figures.curves as curves_mod
-import rocksr.figures.evaluation as evaluation_mod
-import rocksr.figures.uncertainty as uncertainty_mod
+import rocksr.figures.figures as figures_mod
+import rocksr.figures.loss_curve as curves_mod
+import rocksr.figures.uncertainty_figure as uncertainty_mod
 import rocksr.stages.baseline as stage_baseline
 import rocksr.stages.evaluate as stage_evaluate
 import rocksr.stages.predict as stage_predict
@@ -162,10 +162,10 @@ def test_figures(tmp_path: Path) -> None:
         tmp_path / "t.md",
         0.3,
     )
-    evaluation_mod.figure2(tmp_path / "per.csv", tmp_path / "fig2.png", n=60)
-    pos = evaluation_mod.figure3(preds, store, splits, tmp_path / "fig3.png", n_tiles=3, seed=1)
+    figures_mod.figure2(tmp_path / "per.csv", tmp_path / "fig2.png", n=60)
+    pos = figures_mod.figure3(preds, store, splits, tmp_path / "fig3.png", n_tiles=3, seed=1)
     assert len(pos) == 3 and np.array_equal(
-        pos, evaluation_mod.choose_figure3_tiles(len(TEST_IDS), 3, 1)
+        pos, figures_mod.choose_figure3_tiles(len(TEST_IDS), 3, 1)
     )
     hist_c = pd.DataFrame(
         {
@@ -431,9 +431,7 @@ def test_uncertainty_figure_and_correlation(tmp_path: Path) -> None:
     ddpm = _ddpm_store(tmp_path, store, splits, 3, 0.3)
     out = tmp_path / "u.png"
     res = uncertainty_mod.uncertainty_figure(ddpm, store, splits, out, n_tiles=3, seed=1)
-    assert np.array_equal(
-        res["positions"], evaluation_mod.choose_figure3_tiles(len(TEST_IDS), 3, 1)
-    )
+    assert np.array_equal(res["positions"], figures_mod.choose_figure3_tiles(len(TEST_IDS), 3, 1))
     assert res["n_samples"] == 3 and res["n_pixels"] == len(TEST_IDS) * SIZE * SIZE
     assert out.stat().st_size > 5000 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # r equals a direct computation over every test pixel

@@ -83,3 +83,29 @@ def test_ddpm_unet_config_validation():
         unet_config({**TINY_UNET, "attention_levels": [True]})
     with pytest.raises(ValueError, match="norm_num_groups"):
         unet_config({**TINY_UNET, "norm_num_groups": 3})
+
+
+def test_ddpm_unet_runs_big_cpu_batches_in_micro_batches(monkeypatch):
+    """CPU inference splits a batch into micro-batches of CPU_MICRO_BATCH_PIXELS (a working set
+    that fits the caches); the outputs equal one call's to float rounding. Training (grad on)
+    takes the batch whole."""
+    import rocksr.models.unet as unet_mod
+
+    torch.manual_seed(0)
+    net = ConditionalUNet(TINY_UNET).eval()
+    x, t = torch.randn(5, 2, 16, 16), torch.tensor([3, 50, 7, 99, 0])
+    with torch.no_grad():
+        whole = net(x, t)
+    sizes = []
+    inner = net.unet.forward
+    monkeypatch.setattr(
+        net.unet, "forward", lambda a, b, **k: sizes.append(len(a)) or inner(a, b, **k)
+    )
+    monkeypatch.setattr(unet_mod, "CPU_MICRO_BATCH_PIXELS", 2 * 16 * 16)
+    with torch.no_grad():
+        parts = net(x, t)
+    assert sizes == [2, 2, 1]
+    assert torch.allclose(parts, whole, atol=1e-5)
+    sizes.clear()
+    net(x, t).sum().backward()  # training: one call
+    assert sizes == [5]

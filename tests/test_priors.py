@@ -25,6 +25,7 @@ from test_predict import make_checkpoint as make_predict_checkpoint
 from test_predict import make_dataset
 
 from rocksr.errors import RocksrError
+from rocksr.priors import CachedPrior, Prior
 
 GOLDEN = Path(__file__).parent / "data" / "ddpm_prior_none_golden.npz"
 
@@ -173,3 +174,37 @@ def test_prior_regress_without_its_checkpoint_is_refused_before_training(tmp_pat
         ddpm_config({"prior": "regress", "prior_checkpoint": str(tmp_path / "nothere.pt")})
     with pytest.raises(ValueError, match="ddpm.prior must be one of"):
         ddpm_config({"prior": "lut"})
+
+
+class _CountingPrior(Prior):
+    """A prior whose output for a tile depends on the whole batch's mean, as a batched network's
+    rounding may: only a prior computed tile by tile gives batch-independent values."""
+
+    def __init__(self) -> None:
+        super().__init__("regress", {"kind": "regress"})
+        self.tiles_seen = 0
+
+    def __call__(self, mct: torch.Tensor) -> torch.Tensor:
+        self.tiles_seen += mct.shape[0]
+        return torch.tanh(mct * 2.0) + 1e-3 * mct.mean()
+
+
+def test_cached_prior_computes_each_tile_once_and_alone() -> None:
+    g = torch.Generator().manual_seed(0)
+    tiles = torch.rand((6, 1, 8, 8), generator=g) * 2 - 1
+    inner = _CountingPrior()
+    cached = CachedPrior(inner)
+    first = cached(tiles[[0, 1, 2, 3]])
+    again = cached(tiles[[3, 4, 0, 5]])  # tiles 0 and 3 again, in other company
+    assert inner.tiles_seen == 6 and (cached.hits, cached.misses) == (2, 6)
+    alone = torch.cat([inner(tiles[i : i + 1]) for i in range(6)])
+    assert torch.equal(first, alone[[0, 1, 2, 3]]) and torch.equal(again, alone[[3, 4, 0, 5]])
+    assert cached.record == inner.record and cached.kind == "regress"
+
+
+def test_cached_prior_over_its_cap_still_computes_tile_by_tile() -> None:
+    tiles = torch.linspace(-1, 1, 2 * 64).reshape(2, 1, 8, 8)
+    inner = _CountingPrior()
+    cached = CachedPrior(inner, max_bytes=8 * 8 * 4)  # room for one tile
+    a, b = cached(tiles), cached(tiles)
+    assert torch.equal(a, b) and inner.tiles_seen == 3 and cached.nbytes == 8 * 8 * 4

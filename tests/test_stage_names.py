@@ -157,3 +157,15 @@ def test_every_resource_default_names_a_rule() -> None:
         "resources.metrics: the rule `metrics` is now `evaluate`; rename the key to "
         "resources.evaluate"
     ]
+
+
+def test_each_figure_module_is_named_after_its_rule() -> None:
+    """rocksr/figures/<name>.py draws the figures of rule `<name>`, and a stage draws with the
+    module of its own name (the `figures` rule also draws the training curves of `loss_curve`)."""
+    rules = set(workflow_rules())
+    modules = {p.stem for p in (REPO / "rocksr" / "figures").glob("*.py")} - {"__init__"}
+    assert modules <= rules, f"figure modules named after no rule: {sorted(modules - rules)}"
+    for stage in sorted(STAGES.glob("*.py")):
+        used = set(re.findall(r"rocksr\.figures\.(\w+)", stage.read_text()))
+        allowed = {stage.stem} | ({"loss_curve"} if stage.stem == "figures" else set())
+        assert used <= allowed, f"{stage.name} draws with {sorted(used - allowed)}"

@@ -402,7 +402,7 @@ FIGURE_RULES = {"figures", "uncertainty_figure", "split_map", "histograms", "los
 @pytest.mark.slow
 def test_touching_a_figure_module_reruns_only_figure_rules(tiny_run, tmp_path):
     workdir, _ = tiny_run
-    rules = planned_after_touching(workdir, tmp_path, "figures/evaluation.py")
+    rules = planned_after_touching(workdir, tmp_path, "figures/figures.py")
     assert rules and rules <= FIGURE_RULES, rules
     rules = planned_after_touching(workdir, tmp_path / "b", "figures/split_map.py")
     assert "split_map" in rules and rules <= FIGURE_RULES, rules
@@ -485,3 +485,21 @@ def test_config_typo_is_refused_at_parse_time(tmp_path):
     r = snakemake(tmp_path, "-n", check=False, timeout=300)
     assert r.returncode != 0
     assert "lamda_l1" in r.stdout + r.stderr
+
+
+def test_the_studies_overlay_adds_exactly_the_three_studies(tmp_path):
+    """config.yaml leaves the studies off; `--configfile configs/studies.yaml` turns on the
+    sampler, leak and seam studies over any config, and plans nothing else anew."""
+    cfg = {
+        **TINY,
+        "evaluate": {**TINY["evaluate"], "sampler_study": {"enabled": False}},
+        "leak_study": {"enabled": False},
+        "enhance": {"seam_study": False},
+    }
+    write_config(tmp_path, cfg)
+    plain = planned_rules(snakemake(tmp_path, "-n").stdout)
+    overlay = REPO / "configs" / "studies.yaml"
+    studies = planned_rules(snakemake(tmp_path, "-n", "--configfile", str(overlay)).stdout)
+    assert not {"sampler_study", "leak_study", "seam_study"} & plain, plain
+    assert studies - plain == {"sampler_study", "leak_study", "seam_study"}, studies - plain
+    assert plain <= studies

@@ -21,5 +21,6 @@ class Enhance:
     fuse: str = "step"
     batch_size: int = 16
     seed: int = 0
+    seam_study: bool = True  # the seam study (rule seam_study) on the first sample
     seam_crop: int = 512  # side of the crop the seam study enhances in every mode
     figure_crop: int = 384  # side of the full-resolution crop in figures/enhance.png

@@ -50,6 +50,16 @@ def inherited(sources: dict[str, str], base: str) -> list[str]:
     return sorted(k for k, s in sources.items() if s == base)
 
 
+def key_list(keys: list[str], shown: int = 6) -> str:
+    """``keys`` for a one-line message: all of a few; else the first ``shown`` and the count and
+    sections of the rest (an overlay such as configs/studies.yaml inherits almost every key)."""
+    if len(keys) <= shown:
+        return ", ".join(keys)
+    rest = keys[shown:]
+    sections = sorted({k.split(".")[0] for k in rest})
+    return f"{', '.join(keys[:shown])} and {len(rest)} more (in {', '.join(sections)})"
+
+
 def resolved_text(config: dict, sources: dict[str, str]) -> str:
     """The config in force, one ``dotted.key: value  # source`` line per value."""
     lines = [

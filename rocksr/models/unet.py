@@ -17,6 +17,12 @@ from rocksr.config.merge import merge_known, section_defaults
 
 UNET_DEFAULTS: dict = section_defaults(UNet)
 
+# Inference on a CPU runs the U-Net on micro-batches of at most this many pixels, whose
+# activations stay in the caches: for the demo DDPM (16 tiles of 128 px, DDIM-10, 2 threads)
+# 1.3-1.5x the images x steps per second of one call, outputs equal to float rounding
+# (benchmarks/unet_inference.py; docs/benchmarks.md). Training and GPUs take the whole batch.
+CPU_MICRO_BATCH_PIXELS = 4 * 128 * 128
+
 
 def unet_config(cfg: dict | None) -> dict:
     """Fill defaults and validate an ``ddpm.unet`` section; returns a plain dict."""
@@ -61,7 +67,13 @@ class ConditionalUNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.unet(x, t, return_dict=False)[0]
+        n = x.shape[0]
+        size = max(1, CPU_MICRO_BATCH_PIXELS // (x.shape[-2] * x.shape[-1]))
+        if n <= size or x.device.type != "cpu" or torch.is_grad_enabled():
+            return self.unet(x, t, return_dict=False)[0]
+        t = t.reshape(-1).expand(n) if t.numel() == 1 else t
+        parts = zip(x.split(size), t.split(size), strict=True)
+        return torch.cat([self.unet(xi, ti, return_dict=False)[0] for xi, ti in parts])
 
 
 def build_ddpm_unet(cfg: dict | None = None) -> ConditionalUNet:

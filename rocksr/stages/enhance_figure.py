@@ -23,7 +23,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
 def run(a: argparse.Namespace) -> None:
     from rocksr.data.images import read_image
     from rocksr.evaluation.seams import centre_crop
-    from rocksr.figures.enhance import enhance_figure
+    from rocksr.figures.enhance_figure import enhance_figure
 
     panels = {"micro-CT": centre_crop(read_image(a.mct), a.crop)}
     for name, path in named_paths(a.enhanced).items():

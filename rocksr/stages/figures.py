@@ -26,8 +26,8 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
 
 
 def run(a: argparse.Namespace) -> None:
-    from rocksr.figures.curves import plot_training_curves
-    from rocksr.figures.evaluation import figure2, figure3
+    from rocksr.figures.figures import figure2, figure3
+    from rocksr.figures.loss_curve import plot_training_curves
 
     preds = named_paths(a.predictions)
     figure2(a.per_tile, a.out_figure2, n=a.n_figure2)

@@ -38,7 +38,7 @@ def run(a: argparse.Namespace) -> None:
 
     from rocksr.evaluation.leak import leak_markdown, leak_table, scores
     from rocksr.evaluation.per_tile import otsu_sem_threshold, per_tile_metrics
-    from rocksr.figures.leak import leak_figure
+    from rocksr.figures.leak_study import leak_figure
     from rocksr.files import write_table, write_text
     from rocksr.stages.predict import predict
     from rocksr.stages.split import split_dataset

@@ -19,7 +19,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
 def run(a: argparse.Namespace) -> None:
     import pandas as pd
 
-    from rocksr.figures.curves import plot_curves
+    from rocksr.figures.loss_curve import plot_curves
 
     kind = get_kind(a.kind)
     history = pd.read_csv(a.history).to_dict("records")

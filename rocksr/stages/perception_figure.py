@@ -16,6 +16,6 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
 def run(a: argparse.Namespace) -> None:
     import pandas as pd
 
-    from rocksr.figures.perception import plot_perception_distortion
+    from rocksr.figures.perception_figure import plot_perception_distortion
 
     plot_perception_distortion(pd.read_csv(a.table), a.out)

@@ -27,7 +27,7 @@ def run(a: argparse.Namespace) -> None:
     from rocksr.data.tilestore import open_tiles
     from rocksr.evaluation.per_tile import otsu_sem_threshold
     from rocksr.evaluation.rock_metrics import rock_statistics
-    from rocksr.figures.rock import rock_figure
+    from rocksr.figures.rock_figure import rock_figure
 
     group = open_tiles(a.store)
     ids = split_tile_ids(a.splits, "test")

@@ -42,7 +42,7 @@ def sampler_study(
         run_sampler_study,
         sampler_study_markdown,
     )
-    from rocksr.figures.sampler import plot_sampler_study
+    from rocksr.figures.sampler_study import plot_sampler_study
     from rocksr.files import write_text
     from rocksr.inference import load_for_inference
     from rocksr.models.registry import get_kind

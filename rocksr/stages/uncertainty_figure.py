@@ -25,7 +25,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
 
 
 def run(a: argparse.Namespace) -> None:
-    from rocksr.figures.uncertainty import uncertainty_figure
+    from rocksr.figures.uncertainty_figure import uncertainty_figure
 
     name, sep, path = a.predictions.partition("=")
     if not sep:

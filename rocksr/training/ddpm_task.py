@@ -22,7 +22,7 @@ from rocksr.diffusion.schedule import (
     training_target,
 )
 from rocksr.models.unet import build_ddpm_models, ddpm_arch_signature
-from rocksr.priors import Prior, check_prior, histmatch_prior, regress_prior
+from rocksr.priors import CachedPrior, Prior, check_prior, histmatch_prior, regress_prior
 from rocksr.training.crops import check_unet_tiles, random_crops
 from rocksr.training.ema import EMA
 from rocksr.training.runtime import Runtime
@@ -134,7 +134,8 @@ class DDPMTask:
         if kind == "histmatch":
             self.prior = histmatch_prior(store, splits)
         elif kind == "regress":
-            self.prior = regress_prior(self.cfg["prior_checkpoint"], self.rt.device)
+            # computed once per tile (a frozen network on tiles drawn again and again)
+            self.prior = CachedPrior(regress_prior(self.cfg["prior_checkpoint"], self.rt.device))
 
     def condition(self, mct: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(the network's condition, the prior): the micro-CT, and [micro-CT, prior] with a

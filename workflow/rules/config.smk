@@ -9,7 +9,7 @@ from rocksr.config.evaluate import Evaluate
 from rocksr.config.leak import LeakStudy
 from rocksr.config.entry import plain
 from rocksr.config.merge import ConfigError, resolve
-from rocksr.config.provenance import inherited, resolved_text, value_sources
+from rocksr.config.provenance import inherited, key_list, resolved_text, value_sources
 from rocksr.config.startup import workflow_config
 from rocksr.config_checks import check_outputs_under, check_run_name
 from rocksr.files import write_text
@@ -52,7 +52,7 @@ if len(CONFIG_LAYERS) > 1:
         print(
             f"rocksr: {len(_inherited)} config value(s) come from config.yaml, not from "
             f"{', '.join(n for n, _ in CONFIG_LAYERS[1:])} (Snakemake merges --configfile onto "
-            f"the workflow's config.yaml): {', '.join(_inherited)}. Every value in force and "
+            f"the workflow's config.yaml): {key_list(_inherited)}. Every value in force and "
             f"its source: results/{RUN}/config.resolved.yaml",
             file=sys.stderr,
         )

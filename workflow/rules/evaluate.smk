@@ -4,7 +4,7 @@ rule predict:
         store=rules.build_dataset.output.store,
         splits=rules.split.output.splits,
     output:
-        directory(f"{R}/predictions/{PREDICT_PART}.zarr"),
+        predict_store(f"{R}/predictions/{PREDICT_PART}.zarr"),
     log:
         f"{R}/logs/predict/{PREDICT_PART}.log",
     benchmark:

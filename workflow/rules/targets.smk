@@ -101,6 +101,11 @@ PREDICT_SHARD_OPTION = (
 )
 
 
+def predict_store(path):
+    """The `predict` job's store: a shard's is temporary (deleted once gathered)."""
+    return temp(directory(path)) if SHARDED else directory(path)
+
+
 def predict_shards(kind, what):
     """The `predict` shard jobs' outputs of model `kind`: `what` is a path template with
     `{part}` (e.g. f"{R}/predictions/{{part}}.zarr")."""
@@ -142,13 +147,12 @@ def evaluate_targets():
 def enhance_targets():
     if not ENHANCE["enabled"]:
         return []
-    return (
-        expand(
-            f"{R}/enhanced/{{sample}}/{{model}}.tif", sample=list(SAMPLES), model=MODELS
-        )
-        + expand(f"{R}/figures/enhance_{{sample}}.png", sample=list(SAMPLES))
-        + [f"{R}/evaluation/seam_study.md"]
-    )
+    targets = expand(
+        f"{R}/enhanced/{{sample}}/{{model}}.tif", sample=list(SAMPLES), model=MODELS
+    ) + expand(f"{R}/figures/enhance_{{sample}}.png", sample=list(SAMPLES))
+    if ENHANCE["seam_study"]:
+        targets.append(f"{R}/evaluation/seam_study.md")
+    return targets
 
 
 def enhance_options(wildcards):

@@ -9,7 +9,7 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-from rocksr.figures.evaluation import choose_figure3_tiles
+from rocksr.figures.figures import choose_figure3_tiles
 from rocksr.files import save_figure
 
 
