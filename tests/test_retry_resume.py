@@ -38,7 +38,7 @@ exec "$REAL_ROCKSR" "$@"
 @pytest.mark.slow
 def test_training_killed_after_a_checkpoint_resumes_on_retry(tmp_path):
     cfg = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
-    cfg["cgan"].update({"max_steps": 60, "ckpt_every": 2, "val_every": 30, "log_every": 2})
+    cfg["cgan"].update({"max_steps": 24, "ckpt_every": 2, "val_every": 12, "log_every": 2})
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     shim_dir = tmp_path / "shim"
     shim_dir.mkdir()
@@ -61,7 +61,7 @@ def test_training_killed_after_a_checkpoint_resumes_on_retry(tmp_path):
     log = (tmp_path / "results/tiny/logs/train_cgan.log").read_text()
     assert "resumed from" in log, log[-3000:]
     last = torch.load(tmp_path / "results/tiny/state/cgan/last.pt", weights_only=True)
-    assert last["step"] == 60
+    assert last["step"] == 24
     steps = [row["step"] for row in last["history"] if row["phase"] == "train"]
     assert steps == sorted(set(steps)) and steps[0] == 2  # one continuous history, no restart
     # and one continuous timing (state/cgan/timing.json carried it over the kill)

@@ -503,3 +503,33 @@ def test_the_studies_overlay_adds_exactly_the_three_studies(tmp_path):
     assert not {"sampler_study", "leak_study", "seam_study"} & plain, plain
     assert studies - plain == {"sampler_study", "leak_study", "seam_study"}, studies - plain
     assert plain <= studies
+
+
+@pytest.mark.slow
+def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, tmp_path):
+    """`evaluate.shards: 3` on the tiny run's trained models: three `predict` jobs per model and a
+    gather give prediction stores, per-tile metrics and Table 1 byte for byte those of one job;
+    the shard stores are temporary (gone after the gather)."""
+    first = tiny_run[0]
+    workdir = tmp_path / "sharded"
+    shutil.copytree(first, workdir, ignore=shutil.ignore_patterns(".snakemake"))
+    for kind in ("cgan", "regress", "ddpm"):
+        shutil.rmtree(workdir / "results" / "tiny" / "predictions" / f"{kind}.zarr")
+    write_config(workdir, {**TINY, "evaluate": {**TINY["evaluate"], "shards": 3}})
+    snakemake(workdir, "results/tiny/evaluation/table1.csv", "--rerun-triggers", "mtime")
+    res_one, res_three = first / "results" / "tiny", workdir / "results" / "tiny"
+    stores = sorted(p.name for p in (res_one / "predictions").glob("*.zarr"))
+    assert stores == sorted(p.name for p in (res_three / "predictions").glob("*.zarr"))
+    for name in stores:
+        files = sorted(
+            p.relative_to(res_one)
+            for p in (res_one / "predictions" / name).rglob("*")
+            if p.is_file()
+        )
+        assert files, name
+        for rel in files:
+            assert (res_three / rel).read_bytes() == (res_one / rel).read_bytes(), rel
+    for rel in ("evaluation/table1.csv", "evaluation/per_tile_metrics.csv"):
+        assert (res_three / rel).read_bytes() == (res_one / rel).read_bytes(), rel
+    assert not list((res_three / "predictions").glob("*.shards/*.zarr"))
+    assert len(list((res_three / "benchmarks" / "predict").glob("*.shards/*.tsv"))) == 9
