@@ -9,7 +9,7 @@ import pytest
 import tifffile
 from scipy.ndimage import gaussian_filter
 
-from rocksr.evaluation.seams import (
+from rocksr.evaluation.seam_study import (
     banding,
     banding_markdown,
     banding_table,

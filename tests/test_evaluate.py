@@ -20,7 +20,6 @@ from test_predict import (  # noqa: F401 (one_torch_thread: autouse fixture)
 
 import rocksr.data.predstore as predstore_mod
 import rocksr.data.splits as splits_mod
-import rocksr.evaluation.tables as tables_mod
 import rocksr.figures.figures as figures_mod
 import rocksr.figures.loss_curve as curves_mod
 import rocksr.figures.uncertainty_figure as uncertainty_mod
@@ -28,6 +27,9 @@ import rocksr.stages.baseline as stage_baseline
 import rocksr.stages.evaluate as stage_evaluate
 import rocksr.stages.predict as stage_predict
 from rocksr.evaluation import metrics as M
+from rocksr.evaluation.per_tile import otsu_sem_threshold
+from rocksr.evaluation.table1_markdown import table1_markdown
+from rocksr.evaluation.verdicts import table1_findings
 
 TEST_IDS = np.array([i for i, s in enumerate(SPLIT) if s == "test"])
 
@@ -111,7 +113,7 @@ def test_evaluate_tables(tmp_path: Path) -> None:
 
 def test_otsu_threshold_uses_train_sem_only(tmp_path: Path) -> None:
     store, manifest, splits = make_dataset(tmp_path)
-    thr = tables_mod.otsu_sem_threshold(store, splits)
+    thr = otsu_sem_threshold(store, splits)
     assert 0.0 < thr < 1.0
     g = zarr.open_group(str(store), mode="r")
     mct, sem = np.asarray(g["mct"][:]), np.asarray(g["sem"][:])
@@ -119,7 +121,7 @@ def test_otsu_threshold_uses_train_sem_only(tmp_path: Path) -> None:
     not_train = np.array([s != "train" for s in SPLIT])
     sem2[not_train] = 255 - sem2[not_train]
     write_store(tmp_path / "t2.zarr", mct, sem2)
-    assert tables_mod.otsu_sem_threshold(tmp_path / "t2.zarr", splits) == thr
+    assert otsu_sem_threshold(tmp_path / "t2.zarr", splits) == thr
     # default evaluate() takes that threshold
     preds = {"identity": tmp_path / "id.zarr"}
     stage_baseline.predict_baseline("identity", store, splits, preds["identity"])
@@ -288,7 +290,7 @@ def test_table1_markdown_flags_models_below_the_mean_baseline() -> None:
             _row("mean", "baseline", 0.10, 17.70),
         ]
     )
-    md = tables_mod.table1_markdown(table, 0.44)
+    md = table1_markdown(table, 0.44)
     lines = md.splitlines()
     ddpm = next(ln for ln in lines if ln.startswith("| ddpm |"))
     assert "⚠ 0.007" in ddpm and "⚠ 4.61" in ddpm
@@ -319,7 +321,7 @@ def test_table1_markdown_flags_models_below_the_mean_baseline() -> None:
     # a model that wins is named as the winner, and the flags follow the numbers
     win = table.copy()
     win.loc[win["model"] == "ddpm (mean of 4)", ["psnr_mean", "ssim_mean"]] = [22.1, 0.80]
-    md2 = tables_mod.table1_markdown(win)
+    md2 = table1_markdown(win)
     assert (
         "Distortion: best PSNR: ddpm (mean of 4) 22.10 dB; best SSIM: ddpm (mean of 4) 0.800."
         in md2
@@ -327,7 +329,7 @@ def test_table1_markdown_flags_models_below_the_mean_baseline() -> None:
     assert "On PSNR, ddpm (mean of 4) beats every baseline (best baseline: histmatch" in md2
     assert "ddpm (mean of 4): beats histmatch on PSNR (22.10 dB vs 20.63 dB)" in md2
     # without the mean baseline nothing is flagged, and the text says so
-    md3 = tables_mod.table1_markdown(table[table["model"] != "mean"])
+    md3 = table1_markdown(table[table["model"] != "mean"])
     assert "⚠" not in md3.split("\n\n")[0] and "No `mean` baseline in this table" in md3
 
 
@@ -339,7 +341,7 @@ def test_table1_findings_inf_psnr_and_ties() -> None:
             _row("twin", "cgan", 0.1, 15.0),
         ]
     )
-    flags, lines = tables_mod.table1_findings(table)
+    flags, lines = table1_findings(table)
     assert flags == set()  # equal is not below
     assert "Distortion: best PSNR: oracle ∞ dB; best SSIM: oracle 1.000." in lines
     assert (
@@ -525,11 +527,11 @@ def test_sampler_study_gaps_and_cheapest_within_tolerance(tmp_path: Path) -> Non
 def test_table1_without_a_pore_mode_prints_no_porosity_numbers() -> None:
     table = pd.DataFrame([_row("cgan", "cgan", 0.7, 20.0), _row("mean", "baseline", 0.5, 11.0)])
     verdict = {"bimodal": False, "reason": "no pore mode: valley ratio 0.98 > 0.5"}
-    md = tables_mod.table1_markdown(table, 0.3, pore_mode=verdict)
+    md = table1_markdown(table, 0.3, pore_mode=verdict)
     rows = [ln for ln in md.splitlines() if ln.startswith("| cgan")]
     assert rows and rows[0].count("n/a (no pore mode)") == 3
     assert "has no clear pore mode (no pore mode: valley ratio 0.98 > 0.5)" in md
-    ok = tables_mod.table1_markdown(table, 0.3, pore_mode={"bimodal": True, "reason": "ok"})
+    ok = table1_markdown(table, 0.3, pore_mode={"bimodal": True, "reason": "ok"})
     assert "n/a (no pore mode)" not in ok and "has a clear pore mode" in ok
 
 
@@ -537,11 +539,11 @@ def test_infinite_pore_distances_are_counted_not_hidden() -> None:
     row = _row("cgan", "cgan", 0.7, 20.0)
     row.update(s2_distance_mean=0.15, s2_distance_std=0.07, s2_distance_n_inf=1)
     row.update(chord_distance_mean=3.0, chord_distance_std=1.0, chord_distance_n_inf=0)
-    md = tables_mod.table1_markdown(pd.DataFrame([row]), 0.3)
+    md = table1_markdown(pd.DataFrame([row]), 0.3)
     line = next(ln for ln in md.splitlines() if ln.startswith("| cgan"))
     assert "0.150 ± 0.070 (1 × inf excluded)" in line and "3.00 ± 1.00 |" in line
     configured = {"bimodal": False, "reason": "no pore mode", "configured": True}
-    md2 = tables_mod.table1_markdown(pd.DataFrame([row]), 0.3, pore_mode=configured)
+    md2 = table1_markdown(pd.DataFrame([row]), 0.3, pore_mode=configured)
     assert "n/a (no pore mode)" not in md2
     assert "use the porosity threshold set in the config" in md2
     assert "it has no clear pore mode" in md2
@@ -553,10 +555,10 @@ def test_pore_columns_worse_than_the_constant_image_are_flagged() -> None:
     for r, s2 in ((cgan, 0.349), (mean, 0.337)):
         r.update(s2_distance_mean=s2, s2_distance_std=0.1, s2_distance_n_inf=0)
     table = pd.DataFrame([cgan, mean])
-    md = tables_mod.table1_markdown(table, 0.3)
+    md = table1_markdown(table, 0.3)
     line = next(ln for ln in md.splitlines() if ln.startswith("| cgan"))
     assert "⚠ 0.349 ± 0.100" in line
     assert "⚠ cgan: S2 distance 0.349 is worse than the constant mean-grey image's (0.337)." in md
     no_pores = {"bimodal": False, "reason": "no pore mode"}
-    md2 = tables_mod.table1_markdown(table, 0.3, pore_mode=no_pores)
+    md2 = table1_markdown(table, 0.3, pore_mode=no_pores)
     assert "S2 distance 0.349 is worse" not in md2

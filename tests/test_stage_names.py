@@ -2,7 +2,9 @@
 <name with '-' for '_'>`, read from the workflow's sources (no Snakemake run).
 
 Training rules are `train_<kind>` (one per registry kind), all running the `train` stage; the
-target rules (`all`, `dataset`) run nothing; a few commands are for people only (CLI_ONLY).
+leak study's rules are `leak_<rule>` (`use rule <rule> as leak_<rule>`, and `leak_train_<kind>`
+of the training loop) and run the stage of `<rule>`; the target rules (`all`, `dataset`) run
+nothing; a few commands are for people only (CLI_ONLY).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ SHELL_NAMES = {
     "_kind": "cgan",
 }
 _RULE = re.compile(r"^(?P<indent>[ \t]*)rule(?:[ \t]+(?P<name>\w+))?[ \t]*:[ \t]*$", re.M)
+_USE_RULE = re.compile(r"^[ \t]*use rule (?P<base>\w+) as (?P<name>\w+) with:[ \t]*$", re.M)
+# the training loop's rule: one per kind and per run (TRAINING_RUNS: "" and "leak_")
+TRAINING_LOOP_RULE = "{_prefix}train_{_kind}"
 
 
 def _section(block: str, directive: str) -> str | None:
@@ -46,15 +51,15 @@ def _section(block: str, directive: str) -> str | None:
 
 def workflow_rules() -> dict[str, str]:
     """rule name -> its source block, from the Snakefile and workflow/rules/*.smk; the rule of
-    the training loop (`name: f"train_{_kind}"`) is listed as `train_{_kind}`."""
+    the training loop (`name: f"{_prefix}train_{_kind}"`) is listed as written."""
     out: dict[str, str] = {}
     for path in SMK_FILES:
         text = path.read_text()
-        starts = list(_RULE.finditer(text))
+        starts = sorted([*_RULE.finditer(text), *_USE_RULE.finditer(text)], key=lambda m: m.start())
         for i, m in enumerate(starts):
             end = starts[i + 1].start() if i + 1 < len(starts) else len(text)
             block = text[m.end() : end]
-            # a rule of a loop is named by its `name:` (f"train_{_kind}": read as written)
+            # a rule of a loop is named by its `name:` (f"{_prefix}train_{_kind}": as written)
             name = m.group("name") or re.sub(r'^f?"|"$', "", _section(block, "name") or "")
             assert name, f"{path.name}: a rule without a name"
             assert name not in out, f"rule {name} defined twice"
@@ -76,9 +81,23 @@ def stage_commands() -> dict[str, str]:
     return out
 
 
+def derived_rules() -> dict[str, str]:
+    """`use rule <base> as <name>`: name -> base."""
+    return {
+        m.group("name"): m.group("base")
+        for path in SMK_FILES
+        for m in _USE_RULE.finditer(path.read_text())
+    }
+
+
+DERIVED = derived_rules()
+
+
 def stage_of(rule: str) -> str:
-    """The stage module a rule runs: `train` for every `train_<kind>`, else its own name."""
-    return "train" if rule.startswith("train_") else rule
+    """The stage module a rule runs: that of the rule it uses (`use rule`), `train` for the
+    training loop's rules, else its own name."""
+    rule = DERIVED.get(rule, rule)
+    return "train" if rule in (TRAINING_LOOP_RULE, "train") or rule.startswith("train_") else rule
 
 
 def shell_command(block: str) -> str:
@@ -99,7 +118,12 @@ JOB_RULES = sorted(set(RULES) - TARGET_RULES)
 
 def test_the_sources_are_read() -> None:
     assert {"synthesize", "evaluate", "uncertainty_figure", "gather_predictions"} <= set(RULES)
-    assert "train_{_kind}" in RULES
+    assert TRAINING_LOOP_RULE in RULES
+    assert DERIVED == {
+        "leak_split": "split",
+        "leak_predict": "predict",
+        "leak_gather_predictions": "gather_predictions",
+    }
     assert COMMANDS["evaluate"] == "evaluate" and COMMANDS["train"] == "train"
     # the target rules run nothing
     assert all(_section(RULES[r], "shell") is None for r in TARGET_RULES)
@@ -111,9 +135,12 @@ def test_each_rule_runs_the_command_and_hashes_the_module_of_its_name(rule: str)
     assert stage in COMMANDS, f"rule {rule}: no rocksr/stages/{stage}.py with a COMMAND"
     command = COMMANDS[stage]
     assert command == stage.replace("_", "-"), f"stage {stage} has command {command!r}"
-    assert shell_command(RULES[rule]) == command, f"rule {rule}"
+    # a `use rule` runs its base's shell, with its own params if it gives them
+    base = RULES[DERIVED.get(rule, rule)]
+    assert shell_command(base) == command, f"rule {rule}"
     # its code version is the hash of that module (rocksr.codehash)
-    code = re.search(r'\b(?:stage|kind)_hash\("(\w+)"', _section(RULES[rule], "params") or "")
+    params = _section(RULES[rule], "params") or _section(base, "params") or ""
+    code = re.search(r'\b(?:stage|kind)_hash\("(\w+)"', params)
     assert code and code.group(1) == stage, f"rule {rule}: code={code and code.group(0)}"
 
 
@@ -123,7 +150,9 @@ def test_each_rules_logs_and_benchmarks_carry_its_name(rule: str) -> None:
         text = _section(RULES[rule], directive)
         if text is None:
             continue
-        assert re.fullmatch(rf'f"\{{R\}}/{root}/{re.escape(rule)}[/.][^"]*",?', text), (
+        # the training loop's leak rules end their names in the wildcard (`{_suffix}`)
+        name = re.escape(rule) + (r"(\{_suffix\})?" if rule == TRAINING_LOOP_RULE else "")
+        assert re.fullmatch(rf'f"\{{R\}}/{root}/{name}[/.][^"]*",?', text), (
             rule,
             text,
         )

@@ -137,6 +137,11 @@ def test_tiny_workflow_builds_everything(tiny_run):
     leak = pd.read_csv(res / "evaluation" / "leak_study.csv")
     assert leak["split"].tolist()[:2] == ["blocks", "random"]
     assert leak["split"].iloc[2].startswith("inflation") and leak["psnr_mean"].notna().all()
+    # the leak run's jobs write the run's layout under leak_study/random/; its split leaks
+    leak_run = res / "leak_study" / "random"
+    assert (leak_run / "models" / "cgan" / "best.pt").is_file()
+    assert (leak_run / "predictions" / "cgan.zarr").is_dir()
+    assert leak["shared_pixels"].tolist()[:2][0] == 0 and leak["shared_pixels"].iloc[1] > 0
     assert (res / "figures" / "leak_study.png").stat().st_size > 0
     assert (res / "config.resolved.yaml").read_text().count("# ") > 10
     seams = pd.read_csv(res / "evaluation" / "seam_study.csv")
@@ -348,8 +353,27 @@ def test_changing_a_split_parameter_reruns_only_split_and_downstream(tiny_run):
         "baseline",
         "evaluate",
         "figures",
+        # the leak run's split takes the same fractions
+        "leak_split",
+        "leak_train_cgan",
     } <= rules
     assert not rules & {"synthesize", "normalize", "build_dataset", "figure1"}
+
+
+@pytest.mark.slow
+def test_changing_the_runs_split_strategy_keeps_the_leak_runs_jobs(tiny_run):
+    """The leak run's split is the leaky strategy whatever the run's own: a new strategy for the
+    run re-runs its split and models and the comparison, not the leak run's jobs."""
+    workdir, _ = tiny_run
+    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    cfg["split"]["strategy"] = "regions"
+    write_config(workdir, cfg)
+    try:
+        rules = planned_rules(snakemake(workdir, "-n").stdout)
+    finally:
+        write_config(workdir, TINY)
+    assert {"split", "train_cgan", "predict", "leak_study"} <= rules, rules
+    assert not rules & {"leak_split", "leak_train_cgan", "leak_predict"}, rules
 
 
 @pytest.mark.slow
@@ -363,9 +387,9 @@ def test_changing_a_ddpm_parameter_reruns_only_ddpm_and_downstream(tiny_run):
     finally:
         write_config(workdir, TINY)
     assert {"train_ddpm", "predict", "evaluate", "figures", "sampler_study"} <= rules
-    # leak_study retrains the cGAN: a DDPM change must not re-run it
+    # the leak study's jobs retrain the cGAN: a DDPM change must not re-run them
     assert not rules & {"train_cgan", "baseline", "split", "build_dataset", "normalize"}
-    assert "leak_study" not in rules
+    assert not rules & {"leak_study", "leak_split", "leak_train_cgan", "leak_predict"}
 
 
 @pytest.mark.slow
@@ -500,8 +524,10 @@ def test_the_studies_overlay_adds_exactly_the_three_studies(tmp_path):
     plain = planned_rules(snakemake(tmp_path, "-n").stdout)
     overlay = REPO / "configs" / "studies.yaml"
     studies = planned_rules(snakemake(tmp_path, "-n", "--configfile", str(overlay)).stdout)
-    assert not {"sampler_study", "leak_study", "seam_study"} & plain, plain
-    assert studies - plain == {"sampler_study", "leak_study", "seam_study"}, studies - plain
+    # the leak study: its own split, training and predictions, then the comparison
+    leak = {"leak_split", "leak_train_cgan", "leak_predict", "leak_study"}
+    assert not {"sampler_study", "seam_study", *leak} & plain, plain
+    assert studies - plain == {"sampler_study", "seam_study", *leak}, studies - plain
     assert plain <= studies
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# the split strategy whose leak the study measures: the study's own, each view drawn at random
+LEAKY_STRATEGY = "random"
+
 
 @dataclass
 class LeakStudy:

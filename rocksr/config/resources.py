@@ -22,7 +22,7 @@ RESOURCE_DEFAULTS: dict[str, dict[str, Any]] = {
     "evaluate": {"threads": 2, "mem_mb": 4000, "runtime": 120},
     "enhance": {"threads": 4, "mem_mb": 8000, "runtime": 720, "gpu": 1},
     "seam_study": {"threads": 4, "mem_mb": 8000, "runtime": 240, "gpu": 1},
-    "leak_study": {"threads": 4, "mem_mb": 16000, "runtime": 2880, "gpu": 1},
+    "leak_study": {"mem_mb": 4000, "runtime": 60},
 }
 
 # the former names of renamed rules: `resources.<old name>` in a config is refused, not ignored

@@ -37,6 +37,7 @@ from rocksr.data.splits import split_tile_ids
 from rocksr.evaluation import metrics as M
 from rocksr.evaluation.rock_metrics import compare_rock_statistics
 from rocksr.evaluation.spectrum import spectrum_distance
+from rocksr.files import read_table
 
 # manifest columns copied into the per-tile table, after tile_id (those the manifest has)
 _MANIFEST_COLS = ["sample", "grid_row", "grid_col", "angle", "view"]
@@ -78,20 +79,10 @@ def otsu_sem_threshold(
     return M.otsu_threshold_from_histogram(train_sem_histogram(store, splits, batch_size))
 
 
-def read_csv_file(path: str | os.PathLike, what: str) -> pd.DataFrame:
-    """A CSV, or a one-line ValueError naming the file when it is missing or unreadable."""
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: {what} does not exist")
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: {what} is not a readable CSV ({type(exc).__name__})") from exc
-
-
 def _read_manifest(manifest: str | os.PathLike | pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
     """The manifest indexed by tile_id, checked to list every test tile."""
     where = "manifest" if isinstance(manifest, pd.DataFrame) else str(manifest)
-    man = manifest if isinstance(manifest, pd.DataFrame) else read_csv_file(manifest, "manifest")
+    man = manifest if isinstance(manifest, pd.DataFrame) else read_table(manifest, "manifest")
     if "tile_id" not in man.columns:
         raise ValueError(f"{where}: manifest has no tile_id column")
     man = man.set_index("tile_id")

@@ -41,9 +41,9 @@ def figure2(
     if isinstance(per_tile, pd.DataFrame):
         df = per_tile
     else:
-        from rocksr.evaluation.tables import _read_csv
+        from rocksr.files import read_table
 
-        df = _read_csv(per_tile, "per-tile metrics table")
+        df = read_table(per_tile, "per-tile metrics table")
     missing = {"model", "index", "ssim", "psnr"} - set(df.columns)
     if missing:
         raise ValueError(

@@ -80,10 +80,10 @@ def plot_training_curves(
     if not items:
         raise ValueError("plot_training_curves: no history files given")
     fig, axes = plt.subplots(1, len(items), figsize=(6 * len(items), 4), squeeze=False)
-    from rocksr.evaluation.tables import _read_csv
+    from rocksr.files import read_table
 
     for ax, (name, path) in zip(axes[0], items, strict=True):
-        df = _read_csv(path, f"{name} training history")
+        df = read_table(path, f"{name} training history")
         xcol = _x_column(df)
         if xcol is None:
             df = df.assign(row=np.arange(len(df)))

@@ -22,7 +22,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
 
 def run(a: argparse.Namespace) -> None:
     from rocksr.data.images import read_image
-    from rocksr.evaluation.seams import centre_crop
+    from rocksr.evaluation.seam_study import centre_crop
     from rocksr.figures.enhance_figure import enhance_figure
 
     panels = {"micro-CT": centre_crop(read_image(a.mct), a.crop)}

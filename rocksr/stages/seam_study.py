@@ -45,7 +45,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
 
 
 def run(a: argparse.Namespace) -> None:
-    from rocksr.evaluation.seams import (
+    from rocksr.evaluation.seam_study import (
         ROW_KEYS,
         TIMING_COLUMNS,
         banding_markdown,

@@ -59,6 +59,22 @@ rule split:
         "--out-splits {output.splits:q} --out-counts {output.counts:q} > {log:q} 2>&1"
 
 
+# the leak study's split: the same rule with another strategy (the `{strategy}` wildcard)
+use rule split as leak_split with:
+    output:
+        splits=f"{LEAK_RUN}/splits/splits.csv",
+        counts=f"{LEAK_RUN}/splits/split_counts.csv",
+    log:
+        f"{R}/logs/leak_split/{{strategy}}.log",
+    benchmark:
+        f"{R}/benchmarks/leak_split/{{strategy}}.tsv"
+    wildcard_constraints:
+        strategy="|".join(STRATEGIES),
+    params:
+        split=lambda wc: as_json({**config["split"], "strategy": wc.strategy}),
+        code=stage_hash("split"),
+
+
 rule figure1:
     input:
         store=rules.build_dataset.output.store,

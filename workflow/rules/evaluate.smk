@@ -61,6 +61,44 @@ if SHARDED:
             "> {log:q} 2>&1"
 
 
+# the leak study's predictions: the same rules on the leak run's model and split
+use rule predict as leak_predict with:
+    input:
+        checkpoint=f"{LEAK_RUN}/models/{{model}}/best.pt",
+        store=rules.build_dataset.output.store,
+        splits=f"{LEAK_RUN}/splits/splits.csv",
+    output:
+        predict_store(f"{LEAK_RUN}/predictions/{PREDICT_PART}.zarr"),
+    log:
+        f"{R}/logs/leak_predict/{{strategy}}/{PREDICT_PART}.log",
+    benchmark:
+        f"{R}/benchmarks/leak_predict/{{strategy}}/{PREDICT_PART}.tsv"
+    wildcard_constraints:
+        model="|".join(MODELS),
+        shard=r"\d+",
+        strategy="|".join(STRATEGIES),
+
+
+if SHARDED:
+
+    use rule gather_predictions as leak_gather_predictions with:
+        input:
+            shards=lambda wc: predict_shards(
+                wc.model, f"{leak_run(wc.strategy)}/predictions/{{part}}.zarr"
+            ),
+            benchmarks=lambda wc: predict_shards(
+                wc.model, f"{R}/benchmarks/leak_predict/{wc.strategy}/{{part}}.tsv"
+            ),
+        output:
+            store=directory(f"{LEAK_RUN}/predictions/{{model}}.zarr"),
+            benchmark=f"{R}/benchmarks/leak_predict/{{strategy}}/{{model}}.tsv",
+        log:
+            f"{R}/logs/leak_gather_predictions/{{strategy}}/{{model}}.log",
+        wildcard_constraints:
+            model="|".join(MODELS),
+            strategy="|".join(STRATEGIES),
+
+
 rule baseline:
     input:
         store=rules.build_dataset.output.store,
@@ -302,11 +340,10 @@ rule sampler_study:
 
 rule leak_study:
     input:
+        **leak_study_inputs(),
         store=rules.build_dataset.output.store,
         manifest=rules.build_dataset.output.manifest,
-        splits=rules.split.output.splits,
-        # the leak-free predictions of this one model: a change to another model leaves it be
-        own=prediction_stores()[LEAK["model"]],
+        # the leak model's predictions alone: a change to another model leaves it be
     output:
         csv=f"{R}/evaluation/leak_study.csv",
         md=report(
@@ -329,26 +366,19 @@ rule leak_study:
     resources:
         mem_mb=res("leak_study", "mem_mb"),
         runtime=res("leak_study", "runtime"),
-        gpu=res("leak_study", "gpu"),
-        gpu_model=gpu_model("leak_study"),
     params:
         kind=LEAK["model"],
-        split=as_json(config["split"]),
-        train=lambda wc: train_params(LEAK["model"]),
-        seed=config["seed"],
-        sampler=EVAL["sampler"],
-        steps=as_json(EVAL["steps"]),
-        batch=EVAL["batch_size"],
-        work=f"{R}/leak_study",
-        code=kind_hash("leak_study", LEAK["model"]),
+        strategy=config["split"]["strategy"],
+        leaky_strategy=LEAKY_STRATEGY,
+        code=stage_hash("leak_study"),
     shell:
-        "OMP_NUM_THREADS={threads} rocksr leak-study --kind {params.kind} "
-        "--store {input.store:q} --manifest {input.manifest:q} --splits {input.splits:q} "
-        "--own-predictions {input.own:q} "
-        "--split-params {params.split:q} --train-params {params.train:q} --seed {params.seed} "
-        "--sampler {params.sampler} --steps {params.steps:q} --batch-size {params.batch} "
-        "--work-dir {params.work:q} --out-csv {output.csv:q} --out-md {output.md:q} "
-        "--out-png {output.png:q} > {log:q} 2>&1"
+        "rocksr leak-study --kind {params.kind} --store {input.store:q} "
+        "--manifest {input.manifest:q} --splits {input.splits:q} "
+        "--own-predictions {input.own:q} --strategy {params.strategy} "
+        "--leaky-splits {input.leaky_splits:q} --leaky-counts {input.leaky_counts:q} "
+        "--leaky-predictions {input.leaky:q} --leaky-strategy {params.leaky_strategy} "
+        "--out-csv {output.csv:q} --out-md {output.md:q} --out-png {output.png:q} "
+        "> {log:q} 2>&1"
 
 
 rule rock_figure:

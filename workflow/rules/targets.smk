@@ -1,9 +1,11 @@
 # What the rules build: the model kinds and baselines, the inputs and params the rules share,
 # the prediction (sharded or not) and enhance helpers, and the target lists of `all`/`dataset`.
 from rocksr.codehash import kind_hash, stage_hash
+from rocksr.config.leak import LEAKY_STRATEGY
 from rocksr.config.sections import SECTIONS
 from rocksr.config.training import resolve_training
 from rocksr.data.masks import is_mask_path
+from rocksr.data.splits import STRATEGIES
 from rocksr.data.tiling import footprint_size
 from rocksr.models.registry import is_stochastic, kind_names
 
@@ -42,36 +44,60 @@ def dataset_targets():
     ] + expand(f"{R}/normalized/{{sample}}/histograms.png", sample=list(SAMPLES))
 
 
-def model_dir(kind):
-    return f"{R}/models/{kind}"
+# The leak study's run: the same split, train and predict jobs (leak_split,
+# leak_train_<kind>, leak_predict) on a leaky split strategy, the `{strategy}` wildcard, with
+# the run's layout under leak_study/<strategy>/ (splits/, models/, state/, predictions/)
+LEAK_RUN = f"{R}/leak_study/{{strategy}}"
+# where the training jobs train: job-name prefix -> the run folder, and the end of the job's
+# log and benchmark names (the leak run's wildcard)
+TRAINING_RUNS = {"": (R, ""), "leak_": (LEAK_RUN, ".{strategy}")}
 
 
-def prior_checkpoint(kind):
-    """The checkpoint a kind's training starts from: the regress model's, for a DDPM with
-    `prior: regress` (predict-and-refine); else None."""
+def leak_run(strategy):
+    """The leak study's run folder for one split strategy."""
+    return LEAK_RUN.format(strategy=strategy)
+
+
+def leak_study_inputs():
+    """What `leak_study` compares: the leak model's predictions on the run's own split and on
+    the study's leaky split, with both split tables."""
+    leaky = leak_run(LEAKY_STRATEGY)
+    return {
+        "splits": rules.split.output.splits,
+        "own": prediction_stores()[LEAK["model"]],
+        "leaky_splits": f"{leaky}/splits/splits.csv",
+        "leaky_counts": f"{leaky}/splits/split_counts.csv",
+        "leaky": f"{leaky}/predictions/{LEAK['model']}.zarr",
+    }
+
+
+def prior_checkpoint(kind, run=R):
+    """The checkpoint a kind's training starts from: the regress model's of the same run, for a
+    DDPM with `prior: regress` (predict-and-refine); else None."""
     section = config.get(kind) or {}
     if kind == "ddpm" and section.get("prior") == "regress":
-        return section.get("prior_checkpoint") or f"{R}/models/regress/best.pt"
+        return section.get("prior_checkpoint") or f"{run}/models/regress/best.pt"
     return None
 
 
-def train_params(kind):
+def train_params(kind, run=R):
     """The model's section and `data`, every default filled (rocksr.config): spelling out a
     default leaves the params, and so the training, untouched."""
     given = {**config[kind], "data": config["data"]}
-    if prior_checkpoint(kind):
-        given["prior_checkpoint"] = prior_checkpoint(kind)
+    if prior_checkpoint(kind, run):
+        given["prior_checkpoint"] = prior_checkpoint(kind, run)
     return as_json(resolve_training(SECTIONS[kind], given, kind))
 
 
-def train_inputs(kind):
-    """A training rule's inputs: the tiles, the splits, and the prior's checkpoint if any."""
+def train_inputs(kind, run=R):
+    """A training rule's inputs in a run (`run` may hold the `{strategy}` wildcard): the tiles,
+    the run's splits, and the prior's checkpoint if any."""
     out = {
         "store": rules.build_dataset.output.store,
-        "splits": rules.split.output.splits,
+        "splits": f"{run}/splits/splits.csv",
     }
-    if prior_checkpoint(kind):
-        out["prior"] = prior_checkpoint(kind)
+    if prior_checkpoint(kind, run):
+        out["prior"] = prior_checkpoint(kind, run)
     return out
 
 

@@ -7,43 +7,51 @@
 
 # One training rule per model kind of the registry (rocksr.models.registry): train_cgan,
 # train_ddpm, ... Each rule's code hash covers the train stage and that kind's module only.
+# Each kind has a second rule, leak_train_<kind>: the same training on the leak study's split
+# (leak_study/<strategy>/, TRAINING_RUNS), with the same resources as train_<kind>.
 for _kind in MODELS:
+    for _prefix, (_run, _suffix) in TRAINING_RUNS.items():
 
-    rule:
-        name:
-            f"train_{_kind}"
-        input:
-            **train_inputs(_kind),
-        output:
-            best=f"{R}/models/{_kind}/best.pt",
-            history=f"{R}/models/{_kind}/history.csv",
-            timing=f"{R}/models/{_kind}/history_timing.csv",
-        log:
-            f"{R}/logs/train_{_kind}.log",
-        benchmark:
-            f"{R}/benchmarks/train_{_kind}.tsv"
-        conda:
-            "../../envs/rocksr.yaml"
-        threads: res(f"train_{_kind}", "threads")
-        resources:
-            mem_mb=res(f"train_{_kind}", "mem_mb"),
-            runtime=res(f"train_{_kind}", "runtime"),
-            gpu=res(f"train_{_kind}", "gpu"),
-            gpu_model=gpu_model(f"train_{_kind}"),
-        params:
-            kind=_kind,
-            train=train_params(_kind),
-            seed=config["seed"],
-            state=f"{R}/state/{_kind}",
-            samples=f"{R}/models/{_kind}/val_samples",
-            code=kind_hash("train", _kind),
-        shell:
-            train_launcher(f"train_{_kind}")
-            + " train --kind {params.kind} --store {input.store:q} "
-            "--splits {input.splits:q} --best {output.best:q} --history {output.history:q} "
-            "--timing {output.timing:q} --samples-dir {params.samples:q} "
-            "--state-dir {params.state:q} --params {params.train:q} --seed {params.seed} "
-            "> {log:q} 2>&1"
+        rule:
+            name:
+                f"{_prefix}train_{_kind}"
+            input:
+                **train_inputs(_kind, _run),
+            output:
+                best=f"{_run}/models/{_kind}/best.pt",
+                history=f"{_run}/models/{_kind}/history.csv",
+                timing=f"{_run}/models/{_kind}/history_timing.csv",
+            log:
+                f"{R}/logs/{_prefix}train_{_kind}{_suffix}.log",
+            benchmark:
+                f"{R}/benchmarks/{_prefix}train_{_kind}{_suffix}.tsv"
+            wildcard_constraints:
+                strategy="|".join(STRATEGIES),
+            conda:
+                "../../envs/rocksr.yaml"
+            threads: res(f"train_{_kind}", "threads")
+            resources:
+                mem_mb=res(f"train_{_kind}", "mem_mb"),
+                runtime=res(f"train_{_kind}", "runtime"),
+                gpu=res(f"train_{_kind}", "gpu"),
+                gpu_model=gpu_model(f"train_{_kind}"),
+            params:
+                kind=_kind,
+                # the run folder's `{strategy}` (the leak run's) filled in: a function
+                train=lambda wc, kind=_kind, run=_run: train_params(
+                    kind, run.format(**dict(wc.items()))
+                ),
+                seed=config["seed"],
+                state=f"{_run}/state/{_kind}",
+                samples=f"{_run}/models/{_kind}/val_samples",
+                code=kind_hash("train", _kind),
+            shell:
+                train_launcher(f"train_{_kind}")
+                + " train --kind {params.kind} --store {input.store:q} "
+                "--splits {input.splits:q} --best {output.best:q} --history {output.history:q} "
+                "--timing {output.timing:q} --samples-dir {params.samples:q} "
+                "--state-dir {params.state:q} --params {params.train:q} --seed {params.seed} "
+                "> {log:q} 2>&1"
 
 
 rule loss_curve:

@@ -8,8 +8,13 @@ and gives the inflation: how many dB of PSNR and points of SSIM the leak adds.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+
+from rocksr.config.leak import LEAKY_STRATEGY
+from rocksr.files import read_table
 
 
 def scores(per_tile: pd.DataFrame, model: str) -> dict:
@@ -28,18 +33,32 @@ def scores(per_tile: pd.DataFrame, model: str) -> dict:
     }
 
 
+def shared_pixels(split_counts_csv: str | Path) -> int:
+    """The footprint pixels that a split's train, val and test share (its ``split_counts.csv``,
+    written by ``rocksr split``)."""
+    counts = read_table(split_counts_csv, "the split counts")
+    if "shared_footprint_pixels" not in counts.columns or counts.empty:
+        raise ValueError(f"{split_counts_csv}: no shared_footprint_pixels (not a split_counts.csv)")
+    return int(counts["shared_footprint_pixels"].iloc[0])
+
+
 def leak_table(
-    model: str, leak_free: dict, leaky: dict, leak_free_strategy: str, shared_pixels: int
+    model: str,
+    leak_free: dict,
+    leaky: dict,
+    leak_free_strategy: str,
+    shared_pixels: int,
+    leaky_strategy: str = LEAKY_STRATEGY,
 ) -> pd.DataFrame:
     """One row per split strategy, then the inflation row (leaky minus leak-free)."""
     rows = [
         {"model": model, "split": leak_free_strategy, "shared_pixels": 0, **leak_free},
-        {"model": model, "split": "random", "shared_pixels": shared_pixels, **leaky},
+        {"model": model, "split": leaky_strategy, "shared_pixels": shared_pixels, **leaky},
     ]
     rows.append(
         {
             "model": model,
-            "split": "inflation (random - " + leak_free_strategy + ")",
+            "split": f"inflation ({leaky_strategy} - {leak_free_strategy})",
             "shared_pixels": shared_pixels,
             "n_test": np.nan,
             "psnr_mean": leaky["psnr_mean"] - leak_free["psnr_mean"],
