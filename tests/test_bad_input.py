@@ -42,7 +42,7 @@ def normalize_cli(capsys, tmp_path, mct, sem, pages=None) -> tuple[int, str]:
         o[2],
     ]
     if pages:
-        argv += ["--pages", json.dumps(pages)]
+        argv += ["--pair-settings", json.dumps(pages)]
     rc = main([str(a) for a in argv])
     return rc, capsys.readouterr().err
 

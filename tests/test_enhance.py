@@ -188,6 +188,7 @@ def test_identity_model_returns_the_input_exactly(tmp_path, monkeypatch) -> None
 
 def normalize_raw(tmp_path: Path, params: dict | None = None, **settings) -> dict:
     """``normalize_pair`` of ``tmp_path/{mct,sem}_raw.tif`` into ``tmp_path/{mct,sem}.tif``."""
+    from rocksr.config.pair_settings import PairSettings
     from rocksr.stages.normalize import normalize_pair
 
     return normalize_pair(
@@ -197,7 +198,7 @@ def normalize_raw(tmp_path: Path, params: dict | None = None, **settings) -> dic
         tmp_path / "sem.tif",
         tmp_path / "n.json",
         params or {},
-        **settings,
+        settings=PairSettings(**settings),
     )
 
 

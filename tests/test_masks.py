@@ -13,6 +13,7 @@ import tifffile
 from PIL import Image
 from scipy import ndimage
 
+from rocksr.config.pair_settings import PairSettings
 from rocksr.data.example_pairs import coarse_fov_mct
 from rocksr.data.images import ImageError
 from rocksr.data.masks import (
@@ -83,7 +84,7 @@ def test_a_rectangular_reconstruction_warns_that_the_disc_keeps_little(tmp_path)
         tmp_path / "o2.tif",
         tmp_path / "r.json",
         {},
-        mask="auto_fov",
+        settings=PairSettings(mask="auto_fov"),
     )
     assert report["mask"]["covers"] < 0.6
     assert any("is not a circular field of view" in w for w in report["warnings"])
@@ -193,7 +194,7 @@ def test_normalization_ignores_the_outside(tmp_path) -> None:
             o / "sem.tif",
             o / "n.json",
             {},
-            mask="auto_fov",
+            settings=PairSettings(mask="auto_fov"),
             out_mask=o / "mask.png",
         )
         outs[outside] = (
@@ -225,7 +226,7 @@ def test_a_masked_dataset_counts_its_dropped_tiles(tmp_path) -> None:
         n / "sem.tif",
         n / "n.json",
         {},
-        mask="auto_fov",
+        settings=PairSettings(mask="auto_fov"),
         out_mask=n / "mask.png",
     )
     tiling = {"size": 32, "stride": 16, "angles": [0, 45], "edge_tiles": "unrotated"}
@@ -281,7 +282,13 @@ def test_a_mask_that_holds_no_tile_is_an_error_naming_it(tmp_path) -> None:
 def test_the_normalize_report_is_json(tmp_path) -> None:
     mct, sem = _write_fov_pair(tmp_path / "raw", 0)
     normalize_pair(
-        mct, sem, tmp_path / "m.tif", tmp_path / "s.tif", tmp_path / "r.json", {}, mask="auto_fov"
+        mct,
+        sem,
+        tmp_path / "m.tif",
+        tmp_path / "s.tif",
+        tmp_path / "r.json",
+        {},
+        settings=PairSettings(mask="auto_fov"),
     )
     rec = json.loads((tmp_path / "r.json").read_text())
     assert rec["mask"]["mode"] == "auto_fov" and len(rec["mask"]["centre_yx"]) == 2

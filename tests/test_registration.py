@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from rocksr.config.pair_settings import PairSettings
 from rocksr.data.images import ImageError
 from rocksr.data.registration import crop, register, scale_factor, upsample
 from rocksr.data.synthetic import generate_pair
@@ -74,7 +75,13 @@ def test_normalize_accepts_a_coarser_micro_ct_with_mct_scale(tmp_path) -> None:
     outs = [tmp_path / n for n in ("m.tif", "s.tif", "r.json")]
     with pytest.raises(ImageError, match="shape"):  # refused without it, as before
         normalize_pair(tmp_path / "mct.tif", tmp_path / "sem.tif", *outs, {})
-    normalize_pair(tmp_path / "mct.tif", tmp_path / "sem.tif", *outs, {}, mct_scale="auto")
+    normalize_pair(
+        tmp_path / "mct.tif",
+        tmp_path / "sem.tif",
+        *outs,
+        {},
+        settings=PairSettings(mct_scale="auto"),
+    )
     assert tifffile.imread(outs[0]).shape == sem.shape
     reg = json.loads(outs[2].read_text())["registration"]
     assert reg["mct_scale"] == 4 and reg["interpolation"].startswith("cubic spline")

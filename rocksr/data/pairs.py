@@ -2,7 +2,8 @@
 
 :func:`read_registered_pair` reads a sample's micro-CT and SEM (its page / series choices),
 up-samples the micro-CT onto the SEM grid and crops both (:mod:`rocksr.data.registration`), and
-finds or reads its valid-area mask (:mod:`rocksr.data.masks`): a :class:`RegisteredPair`.
+finds or reads its valid-area mask (:mod:`rocksr.data.masks`): a :class:`RegisteredPair`. What
+it reads and how is a sample's :class:`PairSettings`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rocksr.config.pair_settings import UNSET, PairSettings
 from rocksr.data.images import read_image
 from rocksr.data.masks import sample_mask
 from rocksr.data.registration import register
@@ -34,14 +36,16 @@ class RegisteredPair:
 
 
 def read_registered_pair(
-    mct_path: str | os.PathLike, sem_path: str | os.PathLike, settings: dict
+    mct_path: str | os.PathLike,
+    sem_path: str | os.PathLike,
+    settings: PairSettings = UNSET,
 ) -> RegisteredPair:
-    """Read a raw pair and bring it onto one grid as ``normalize`` does: the page/series
-    choices, ``mct_scale``, ``crop`` and ``mask`` of a sample's ``settings`` (missing = unset)."""
-    mct = read_image(mct_path, settings.get("mct_page"), settings.get("mct_series"))
-    sem = read_image(sem_path, settings.get("sem_page"), settings.get("sem_series"))
+    """Read a raw pair and bring it onto one grid as ``normalize`` does, with a sample's
+    ``settings``."""
+    s = settings
+    mct = read_image(mct_path, s.mct_page, s.mct_series)
+    sem = read_image(sem_path, s.sem_page, s.sem_series)
     where = f"{mct_path} / {sem_path}"
-    window = settings.get("crop")
-    reg_mct, reg_sem, factor = register(mct, sem, settings.get("mct_scale"), window, where)
-    valid, info = sample_mask(settings.get("mask"), mct, sem.shape[:2], factor, window, where)
+    reg_mct, reg_sem, factor = register(mct, sem, s.mct_scale, s.crop, where)
+    valid, info = sample_mask(s.mask, mct, sem.shape[:2], factor, s.crop, where)
     return RegisteredPair({"mct": reg_mct, "sem": reg_sem}, factor, valid, info)

@@ -6,6 +6,8 @@ import argparse
 import json
 from collections.abc import Sequence
 
+from rocksr.config.pair_settings import PairSettings
+
 
 def json_arg(text: str):
     """A JSON command-line value."""
@@ -13,6 +15,14 @@ def json_arg(text: str):
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(f"not valid JSON ({exc}): {text[:80]!r}") from exc
+
+
+def pair_settings_arg(text: str) -> PairSettings:
+    """A sample's pair settings as JSON (:class:`rocksr.config.pair_settings.PairSettings`)."""
+    try:
+        return PairSettings.from_json(text)
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def positive_int(text: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rocksr.stages.normalize import add_page_arguments
+from rocksr.stages.normalize import add_pair_settings_argument
 
 COMMAND = "histograms"
 HELP = "histograms of a raw and a normalized pair"
@@ -14,7 +14,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--sample", default="sample")
     s.add_argument("--mct", required=True, help="raw micro-CT")
     s.add_argument("--sem", required=True, help="raw SEM")
-    add_page_arguments(s)
+    add_pair_settings_argument(s)
     s.add_argument("--normalized-mct", required=True)
     s.add_argument("--normalized-sem", required=True)
     s.add_argument("--out", required=True)
@@ -25,8 +25,7 @@ def run(a: argparse.Namespace) -> None:
     from rocksr.data.pairs import read_registered_pair
     from rocksr.figures.histograms import histogram_figure
 
-    pages = a.pages or {}
-    pair = read_registered_pair(a.mct, a.sem, pages)  # as `normalize` saw it
+    pair = read_registered_pair(a.mct, a.sem, a.pair_settings)  # as `normalize` saw it
     normalized = {"mct": read_image(a.normalized_mct), "sem": read_image(a.normalized_sem)}
     title = f"{a.sample}: contrast normalization"
     raw = {k: pair.valid_values(k) for k in ("mct", "sem")}

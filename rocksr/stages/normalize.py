@@ -11,6 +11,7 @@ import numpy as np
 
 from rocksr import __version__
 from rocksr.config.merge import merge_known
+from rocksr.config.pair_settings import UNSET, PairSettings
 from rocksr.data.images import ImageError, check_pair
 from rocksr.data.masks import MIN_FOV_COVER, mask_image
 from rocksr.data.normalize import (
@@ -22,7 +23,7 @@ from rocksr.data.normalize import (
 )
 from rocksr.data.pairs import RegisteredPair, read_registered_pair
 from rocksr.files import sha256_file, write_image, write_text
-from rocksr.stages.args import json_arg
+from rocksr.stages.args import json_arg, pair_settings_arg
 
 log = logging.getLogger(__name__)
 
@@ -125,42 +126,26 @@ def normalize_pair(
     report_json: str | os.PathLike,
     params: dict,
     sample: str = "sample",
-    mct_page: int | None = None,
-    sem_page: int | None = None,
+    settings: PairSettings = UNSET,
     min_size: int = 2,
-    mct_series: int | None = None,
-    sem_series: int | None = None,
-    mct_scale: int | str | None = None,
-    crop: list[int] | None = None,
-    mask: str | None = None,
     out_mask: str | os.PathLike | None = None,
 ) -> dict:
-    """Read and check a raw registered pair, normalize each modality to 8 bits, write outputs.
+    """Read and check a raw registered pair (as its ``settings`` say), normalize each modality
+    to 8 bits, write outputs.
 
-    ``mask`` (``none``, ``auto_fov`` or a mask image path, :mod:`rocksr.data.masks`) limits the
-    percentiles to the valid area; ``out_mask`` receives it as an 8-bit image (255 = valid,
-    all 255 for ``none``), which ``build-dataset`` uses to keep only tiles inside it."""
+    The settings' ``mask`` (``none``, ``auto_fov`` or a mask image path,
+    :mod:`rocksr.data.masks`) limits the percentiles to the valid area; ``out_mask`` receives it
+    as an 8-bit image (255 = valid, all 255 for ``none``), which ``build-dataset`` uses to keep
+    only tiles inside it."""
     p = {
         "mct": merge_known(NORMALIZE_DEFAULTS, params.get("mct"), "normalize.mct"),
         "sem": merge_known(NORMALIZE_DEFAULTS, params.get("sem"), "normalize.sem"),
     }
-    pair = read_registered_pair(
-        mct_path,
-        sem_path,
-        {
-            "mct_page": mct_page,
-            "sem_page": sem_page,
-            "mct_series": mct_series,
-            "sem_series": sem_series,
-            "mct_scale": mct_scale,
-            "crop": crop,
-            "mask": mask,
-        },
-    )
+    pair = read_registered_pair(mct_path, sem_path, settings)
     raw, paths = pair.images, {"mct": mct_path, "sem": sem_path}
     check_pair(raw["mct"], raw["sem"], mct_path, sem_path, min_size=min_size)
     limits, normalized = stretch_pair(pair, paths, p)
-    report = pair_report(pair, sample, crop, mct_path)
+    report = pair_report(pair, sample, settings.crop, mct_path)
     for key in ("mct", "sem"):
         report[key] = modality_record(
             report, paths[key], p[key], raw[key], normalized[key], limits[key]
@@ -179,11 +164,11 @@ COMMAND = "normalize"
 HELP = "contrast-normalize a registered pair to 8 bits"
 
 
-def add_page_arguments(s: argparse.ArgumentParser) -> None:
+def add_pair_settings_argument(s: argparse.ArgumentParser) -> None:
     s.add_argument(
-        "--pages",
-        type=json_arg,
-        default={},
+        "--pair-settings",
+        type=pair_settings_arg,
+        default=UNSET,
         help="JSON: mct_page, sem_page (a page of a stack), mct_series, sem_series; mct_scale "
         "(integer or auto: up-sample the micro-CT onto the SEM grid), crop [y0, x0, h, w], "
         "mask (none, auto_fov or a mask image path)",
@@ -195,7 +180,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--mct", required=True)
     s.add_argument("--sem", required=True)
     s.add_argument("--params", type=json_arg, default={})
-    add_page_arguments(s)
+    add_pair_settings_argument(s)
     s.add_argument(
         "--min-size",
         type=int,
@@ -209,7 +194,6 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
 
 
 def run(a: argparse.Namespace) -> None:
-    pages = a.pages or {}
     normalize_pair(
         a.mct,
         a.sem,
@@ -218,13 +202,7 @@ def run(a: argparse.Namespace) -> None:
         a.report,
         a.params,
         sample=a.sample,
-        mct_page=pages.get("mct_page"),
-        sem_page=pages.get("sem_page"),
-        mct_series=pages.get("mct_series"),
-        sem_series=pages.get("sem_series"),
+        settings=a.pair_settings,
         min_size=a.min_size,
-        mct_scale=pages.get("mct_scale"),
-        crop=pages.get("crop"),
-        mask=pages.get("mask"),
         out_mask=a.out_mask,
     )

@@ -1,4 +1,5 @@
-"""rocksr.training.cgan_task."""
+"""The pix2pix cGAN as a training task (seed §3.3): the U-Net generator and PatchGAN
+discriminator, one adversarial + lambda·L1 step, validation by L1 of the generator's output."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""rocksr.training.ddpm_task."""
+"""The conditional DDPM as a training task (seed §3.2): the noise schedule, x0 / epsilon /
+v prediction, an optional prior (predict-and-refine: the DDPM learns SEM minus the prior),
+EMA weights, and validation by loss or by sampling."""
 
 from __future__ import annotations
 

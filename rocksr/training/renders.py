@@ -1,4 +1,4 @@
-"""rocksr.training.renders."""
+"""Validation renders: a PNG grid of micro-CT, prediction and SEM tiles at a training step."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""rocksr.training.runtime."""
+"""A training job's runtime: seeding, the device, mixed precision, channels-last and
+``torch.compile``, DDP wrapping, and the SIGTERM flag that stops a job at a checkpoint."""
 
 from __future__ import annotations
 

@@ -44,22 +44,12 @@ rule normalize:
         runtime=res("normalize", "runtime"),
     params:
         norm=as_json(config["normalize"]),
-        pages=lambda wc: as_json(
-            {
-                "mct_page": SAMPLES[wc.sample].get("mct_page"),
-                "sem_page": SAMPLES[wc.sample].get("sem_page"),
-                "mct_series": SAMPLES[wc.sample].get("mct_series"),
-                "sem_series": SAMPLES[wc.sample].get("sem_series"),
-                "mct_scale": SAMPLES[wc.sample].get("mct_scale"),
-                "crop": SAMPLES[wc.sample].get("crop"),
-                "mask": SAMPLES[wc.sample].get("mask"),
-            }
-        ),
+        pair=lambda wc: PairSettings.of_sample(SAMPLES[wc.sample]).to_json(),
         min_size=footprint_size(config["tiling"]["size"]),
         code=stage_hash("normalize"),
     shell:
         "rocksr normalize --sample {wildcards.sample} --mct {input.mct:q} --sem {input.sem:q} "
-        "--params {params.norm:q} --pages {params.pages:q} --min-size {params.min_size} "
+        "--params {params.norm:q} --pair-settings {params.pair:q} --min-size {params.min_size} "
         "--out-mct {output.mct:q} "
         "--out-sem {output.sem:q} --out-mask {output.mask:q} "
         "--report {output.report:q} > {log:q} 2>&1"
@@ -79,9 +69,9 @@ rule histograms:
     conda:
         "../../envs/rocksr.yaml"
     params:
-        pages=rules.normalize.params.pages,
+        pair=rules.normalize.params.pair,
         code=stage_hash("histograms"),
     shell:
         "rocksr histograms --sample {wildcards.sample} --mct {input.mct:q} --sem {input.sem:q} "
-        "--pages {params.pages:q} --normalized-mct {input.normalized_mct:q} "
+        "--pair-settings {params.pair:q} --normalized-mct {input.normalized_mct:q} "
         "--normalized-sem {input.normalized_sem:q} --out {output:q} > {log:q} 2>&1"

@@ -2,6 +2,7 @@
 # the prediction (sharded or not) and enhance helpers, and the target lists of `all`/`dataset`.
 from rocksr.codehash import kind_hash, stage_hash
 from rocksr.config.leak import LEAKY_STRATEGY
+from rocksr.config.pair_settings import PairSettings
 from rocksr.config.sections import SECTIONS
 from rocksr.config.training import resolve_training
 from rocksr.data.masks import is_mask_path
