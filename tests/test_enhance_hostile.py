@@ -185,3 +185,14 @@ def test_bad_device_checkpoint_and_samples_are_one_line_errors(work, capsys, mon
     # a deterministic model cannot give several samples
     refused(capsys, w, ["--checkpoint", w / "cgan.pt", *base, "--samples", 3], "cgan.pt",
             "deterministic")  # fmt: skip
+
+
+def test_a_stack_to_png_is_refused_in_one_line_with_nothing_written(work, capsys) -> None:
+    stack = np.stack([smooth_image(32, 32)] * 2)
+    tifffile.imwrite(work / "stack.tif", stack)
+    before = snapshot(work)
+    rc, err = cli(capsys, "--checkpoint", work / "cgan.pt", "--input", work / "stack.tif",
+                  "--output", work / "out.png")  # fmt: skip
+    assert rc == 2
+    assert f"{work / 'out.png'}: PNG holds one image; write a stack to .tif or .ome.zarr" in err
+    assert snapshot(work) == before

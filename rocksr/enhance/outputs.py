@@ -67,6 +67,12 @@ def target_format(key: str, path: Path) -> str:
     return "json" if key == "report" else _output_format(path)
 
 
+def check_holds_stack(fmt: str, path: Path, stack: bool) -> None:
+    """Refuse a one-image format (PNG) for a stack's output."""
+    if stack and fmt == "png":
+        raise EnhanceError(f"{path}: PNG holds one image; write a stack to .tif or .ome.zarr")
+
+
 def _location(path: Path) -> Path:
     try:
         return path.resolve()

@@ -21,7 +21,12 @@ from rocksr.enhance.errors import EnhanceError, check_choice
 from rocksr.enhance.inputs import Source, open_input, scale_input
 from rocksr.enhance.model import check_samples, load_model, resolve_device, tiling
 from rocksr.enhance.normalization import NORMALIZE_MODES, Normalizer, mct_scale_factor
-from rocksr.enhance.outputs import OutputWriter, check_outputs, output_paths
+from rocksr.enhance.outputs import (
+    OutputWriter,
+    check_holds_stack,
+    check_outputs,
+    output_paths,
+)
 from rocksr.enhance.report import (
     consistency,
     mean_abs_diff,
@@ -93,10 +98,7 @@ def enhance(
     fmts = check_outputs(written, {"input": in_path, "checkpoint": ckpt_path}, overwrite)
     src = open_input(in_path, pages)
     try:
-        if src.stack and fmts["pred"] == "png":
-            raise EnhanceError(
-                f"{out_path}: PNG holds one image; write a stack to .tif or .ome.zarr"
-            )
+        check_holds_stack(fmts["pred"], out_path, src.stack)
         kind, model, cfg = load_model(ckpt_path, dev)
         stochastic = check_samples(kind, samples, ckpt_path)  # a DDPM: K samples, fused steps
         factor = mct_scale_factor(mct_scale, normalize, cfg, ckpt_path)
