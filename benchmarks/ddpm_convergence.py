@@ -8,10 +8,10 @@ and per prior (predict-and-refine), next to the regression U-Net trained the sam
         --with-regress --regress-checkpoint results/demo/models/regress/best.pt
 
 Every recipe trains the same tiny U-Net (the demo's ``ddpm.unet``) from the same seed on the same
-batches (the demo's train split, random crops) with ``rocksr.train.DDPMTask`` -- the code the
+batches (the demo's train split, random crops) with ``rocksr.training.ddpm_task.DDPMTask`` -- the code the
 ``train_ddpm`` rule runs -- and at each ``--eval-at`` step samples ``--n-tiles`` fixed test tiles
 with DDIM (``--sampler-steps``) from the EMA weights and scores them on uint8/255 images with
-``rocksr.metrics`` (as Table 1), with the power-spectrum distance of Table 1's texture column.
+``rocksr.evaluation.metrics`` (as Table 1), with the power-spectrum distance of Table 1's texture column.
 ``--priors``: each recipe again with ``ddpm.prior`` set (``regress`` takes the trained
 ``--regress-checkpoint``); ``--with-regress``: the regression U-Net (config.yaml's ``regress``
 section) trained from the same seed on the same batches, scored at the same steps.  The same

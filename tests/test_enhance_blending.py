@@ -1,4 +1,4 @@
-"""Tile grid, blending windows, streamed blending and the seam metric (rocksr.blending)."""
+"""Tile grid, blending windows, streamed blending and the seam metric (rocksr.enhance.blending)."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ def single_sample_store(
     batch_size: int,
     seed: int,
 ) -> None:
-    """The single-sample prediction loop exactly as ``rocksr.predict.predict`` ran it before
+    """The single-sample prediction loop exactly as ``rocksr.stages.predict.predict`` ran it before
     ``n_samples`` existed (one call per batch with ``batch_generator(seed, b)``)."""
     from rocksr.data.tilestore import open_tiles
     from rocksr.inference import load_for_inference

@@ -1,6 +1,19 @@
-"""Defaults of the ``ddpm`` section: the recipe rocksr recommends (docs/models.md, "Which DDPM recipe").
+"""Defaults of the ``ddpm`` section: two kinds of values, said apart here.
 
-The seed's recipe is prediction epsilon, threshold none, select_on val_loss (configs/paper.yaml).
+- **The seed's**, at the study's scale (seed §3.2): the U-Net (64-128-256-512, two layers per
+  block, attention at the two coarsest levels), AdamW at lr 5e-5 with weight decay 5e-4 and
+  gradient clipping 0.7, the L1 loss, the linear schedule over T = 1000 and the learning rate
+  reduced on plateau.
+- **rocksr's recommended recipe** where the seed's did worse (docs/models.md, "Which DDPM
+  recipe"): x0 prediction (``prediction: sample``), x0 clipping, EMA weights (0.999),
+  selection of the checkpoint on the PSNR of sampled validation tiles, DDIM-10 validation
+  sampling. The seed's own recipe is
+  ``prediction: epsilon``, ``threshold.mode: none``, ``select_on: val_loss``
+  (``configs/paper.yaml`` sets it).
+
+``prior`` defaults to ``none``, the seed's conditioning. ``config.yaml``'s demo values (a small
+U-Net, lr 1e-3, 1,500 steps on 64 px crops, ``prior: regress``, ``select_on: val_loss``) are
+sized for a 2-core CPU and written there, not here.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The contrast normalization and scale that ``rocksr enhance`` applies to its input.
 
-:func:`normalization_record` reads the training data's normalization from a checkpoint,
+:func:`read_normalization_record` reads the training data's normalization from a checkpoint,
 :func:`mct_scale_factor` decides the input's up-sampling factor, and :class:`Normalizer` maps
 every input slice to the 8-bit grey levels the model was trained on (the modes are described
 in ``docs/enhance.md``).
@@ -27,7 +27,7 @@ NORMALIZATION_METHODS = ("percentile",)
 WITHIN = ("image", "auto_fov", "masks")
 
 
-def normalization_record(cfg: dict, checkpoint: str | os.PathLike) -> dict:
+def read_normalization_record(cfg: dict, checkpoint: str | os.PathLike) -> dict:
     """The micro-CT normalization recorded in a checkpoint config, checked, with defaults.
 
     Expected: ``cfg["normalization"] = {"method": "percentile", "mct": {p_low, p_high, clahe,
@@ -159,7 +159,7 @@ class Normalizer:
 
         src = self.src
         if mode == "from-checkpoint":
-            record = normalization_record(cfg, ckpt_path)
+            record = read_normalization_record(cfg, ckpt_path)
             if record["within"] == "auto_fov":
                 return (record["params"], *input_fov(src))
             within = "the whole image"

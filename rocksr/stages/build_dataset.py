@@ -36,7 +36,10 @@ def normalization_record(
     mask_modes: Sequence[str] | None = None,
     mct_scales: Sequence[int] | None = None,
 ) -> dict:
-    """The contrast normalization of the pairs (``normalize`` config section, defaults filled):
+    """The contrast normalization of the pairs, as the tile store and every checkpoint record it
+    (``rocksr enhance`` reads it back with
+    :func:`rocksr.enhance.normalization.read_normalization_record`; ``normalize`` config section,
+    defaults filled):
     ``{"method": "percentile", "mct": {...}, "sem": {...}, "within": ..., "mct_scale": ...}``.
 
     ``within`` says where the percentiles were taken, from the samples' mask modes (their
