@@ -2,7 +2,8 @@
 
 :func:`seeded_generator` is the one place a ``torch.Generator`` is seeded from a
 ``numpy.random.SeedSequence``: per batch and per sample in ``predict`` (:func:`batch_generator`,
-:func:`sample_generator`) and per sample and slice in ``rocksr enhance``.
+:func:`sample_generator`) and per sample and slice in ``rocksr enhance``
+(:func:`slice_sample_generator`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,26 @@ def sample_generator(seed: int, batch_index: int, sample_index: int, device: Any
     if k == 0:
         return batch_generator(seed, batch_index, device)
     return seeded_generator([seed, batch_index, k], device)
+
+
+SAMPLE_SEEDING = (
+    "sample k: torch.Generator seeded with seed (k = 0) or 64 bits of "
+    "SeedSequence([seed, k]) (k >= 1); independent slice noise: "
+    "SeedSequence([seed, k, z])"
+)
+"""How :func:`slice_sample_generator` seeds sample ``k`` of slice ``z`` (recorded in the provenance)."""
+
+
+def slice_sample_generator(seed: int, k: int = 0, z: int | None = None) -> Any:
+    """The CPU generator of sample ``k`` (of slice ``z`` with independent slice noise):
+    seeded with ``seed`` itself for ``k = 0`` and ``z = None`` (so a one-tile image reproduces
+    :func:`rocksr.diffusion.sample` with ``torch.Generator().manual_seed(seed)``), else
+    :func:`seeded_generator` of ``[seed, k(, z)]``."""
+    import torch
+
+    if k == 0 and z is None:
+        return torch.Generator(device="cpu").manual_seed(int(seed))
+    return seeded_generator([int(seed), int(k)] + ([] if z is None else [int(z)]), "cpu")
 
 
 def make_predictor(

@@ -364,7 +364,7 @@ class RunningMoments:
 StoreSpec = str | os.PathLike | tuple[str | os.PathLike, str]
 
 
-def _spec(value: StoreSpec) -> tuple[str, str]:
+def store_spec(value: StoreSpec) -> tuple[str, str]:
     if isinstance(value, tuple):
         path, array = value
         return str(path), str(array)
@@ -376,7 +376,7 @@ def expand_sample_means(pred_stores: Mapping[str, StoreSpec]) -> dict[str, tuple
     followed by ``"<name> (mean of K)": (path, "mean")``."""
     out: dict[str, tuple[str, str]] = {}
     for name, value in pred_stores.items():
-        path, array = _spec(value)
+        path, array = store_spec(value)
         out[name] = (path, array)
         if array != "pred":
             continue
@@ -407,7 +407,7 @@ def read_tiles_for_figure(
     mct, sem = read_tiles(group, "mct", sel), read_tiles(group, "sem", sel)
     preds = {}
     for name, value in pred_stores.items():
-        path, array = _spec(value)
+        path, array = store_spec(value)
         arr, _ = open_predictions(path, expect_tile_ids=ids, array=array)
         preds[name] = np.stack([np.asarray(arr[int(i)]) for i in positions])
     return mct, sem, preds

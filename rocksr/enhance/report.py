@@ -19,7 +19,8 @@ import numpy as np
 from rocksr.enhance.inputs import Source
 from rocksr.enhance.normalization import Normalizer
 from rocksr.enhance.outputs import ENHANCE_TOOL
-from rocksr.enhance.slices import SAMPLE_SEEDING, SliceRunner, SliceSettings
+from rocksr.enhance.slices import SliceRunner, SliceSettings
+from rocksr.inference import SAMPLE_SEEDING
 
 
 def provenance(

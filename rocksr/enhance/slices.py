@@ -14,25 +14,7 @@ import torch
 from rocksr.data.values import unit_to_uint8
 from rocksr.enhance.blending import blend_deterministic, blend_float, tile_grid
 from rocksr.enhance.fused import fused_sample, resolve_steps
-
-SAMPLE_SEEDING = (
-    "sample k: torch.Generator seeded with seed (k = 0) or 64 bits of "
-    "SeedSequence([seed, k]) (k >= 1); independent slice noise: "
-    "SeedSequence([seed, k, z])"
-)
-"""How :func:`sample_generator` seeds sample ``k`` of slice ``z`` (recorded in the provenance)."""
-
-
-def sample_generator(seed: int, k: int = 0, z: int | None = None) -> torch.Generator:
-    """The CPU generator of sample ``k`` (of slice ``z`` with independent slice noise):
-    seeded with ``seed`` itself for ``k = 0`` and ``z = None`` (so a one-tile image reproduces
-    :func:`rocksr.diffusion.sample` with ``torch.Generator().manual_seed(seed)``), else
-    :func:`rocksr.inference.seeded_generator` of ``[seed, k(, z)]``."""
-    from rocksr.inference import seeded_generator
-
-    if k == 0 and z is None:
-        return torch.Generator(device="cpu").manual_seed(int(seed))
-    return seeded_generator([int(seed), int(k)] + ([] if z is None else [int(z)]), "cpu")
+from rocksr.inference import slice_sample_generator
 
 
 @dataclass(frozen=True)
@@ -77,7 +59,7 @@ class SliceSettings:
         """The generator of every sample of slice ``z``, in sample order, made one by one."""
         shared = self.slice_noise == "shared"
         for k in range(self.samples):
-            yield sample_generator(self.seed, k, None if shared else z)
+            yield slice_sample_generator(self.seed, k, None if shared else z)
 
 
 def prior_slice(

@@ -32,7 +32,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rocksr.data.predstore import StoreSpec, _spec, grey_histogram, iter_tiles, open_predictions
+from rocksr.data.predstore import (
+    StoreSpec,
+    grey_histogram,
+    iter_tiles,
+    open_predictions,
+    store_spec,
+)
 from rocksr.data.splits import split_tile_ids
 from rocksr.evaluation import metrics as M
 from rocksr.evaluation.rock_metrics import compare_rock_statistics
@@ -117,7 +123,7 @@ def per_tile_metrics(
     man = _read_manifest(manifest, ids)
     opened = {}
     for name, value in pred_stores.items():
-        path, array = _spec(value)
+        path, array = store_spec(value)
         opened[name] = open_predictions(path, expect_tile_ids=ids, array=array)
     sopts = dict(ssim_opts or {})
     cols: dict[str, list] = {k: [] for k in _METRIC_COLS}

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from rocksr.data.predstore import StoreSpec, _spec, expand_sample_means, open_predictions
+from rocksr.data.predstore import StoreSpec, expand_sample_means, open_predictions, store_spec
 from rocksr.evaluation import metrics as M
 from rocksr.evaluation.per_tile import per_tile_metrics, train_sem_histogram
 from rocksr.evaluation.table1 import table1
@@ -46,7 +46,7 @@ def evaluate(
     specs = (
         expand_sample_means(pred_stores)
         if sample_means
-        else {n: _spec(v) for n, v in pred_stores.items()}
+        else {n: store_spec(v) for n, v in pred_stores.items()}
     )
     from rocksr.evaluation.rock_metrics import bimodality
 

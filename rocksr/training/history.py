@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from rocksr.training.distributed import Dist
-from rocksr.training.runtime import _gpu_mem
+from rocksr.training.runtime import gpu_memory
 
 # the trainer's log, under the name it always had
 log = logging.getLogger("rocksr.training.trainer")
@@ -81,7 +81,7 @@ class TrainerHistory:
         self.history.append(
             {**key, "epoch": self.progress["epoch"], **values, "lr": self.task.lr()}
         )
-        self.timing.append({**key, **timing, "wall_s": self.wall_s(), **_gpu_mem(self.device)})
+        self.timing.append({**key, **timing, "wall_s": self.wall_s(), **gpu_memory(self.device)})
 
     def write_histories(self) -> None:
         """``history.csv`` (metrics) and ``history_timing.csv`` (timings); rank 0 only."""

@@ -83,7 +83,7 @@ class Runtime:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
-def _gpu_mem(device: torch.device) -> dict:
+def gpu_memory(device: torch.device) -> dict:
     if device.type != "cuda":
         return {}
     return {
@@ -93,14 +93,14 @@ def _gpu_mem(device: torch.device) -> dict:
 
 
 # --------------------------------------------------------------------------- SIGTERM
-class _StopFlag:
+class StopFlag:
     """Sets ``requested`` on SIGTERM; the loop then writes ``last`` and exits non-zero."""
 
     def __init__(self) -> None:
         self.requested = False
         self._prev: Any = None
 
-    def __enter__(self) -> _StopFlag:
+    def __enter__(self) -> StopFlag:
         try:
             self._prev = signal.signal(signal.SIGTERM, self._handle)
         except ValueError:  # not in the main thread: no handler

@@ -47,7 +47,7 @@ from rocksr.timing import timing_path
 from rocksr.training.distributed import init_distributed
 from rocksr.training.history import TIMING_COLUMNS, TrainerHistory, write_history
 from rocksr.training.renders import save_sample_grid
-from rocksr.training.runtime import Runtime, _gpu_mem, _StopFlag, seed_everything
+from rocksr.training.runtime import Runtime, StopFlag, gpu_memory, seed_everything
 from rocksr.training.state import load_state
 from rocksr.training.trainer_state import TrainerState, run_fingerprint
 
@@ -288,7 +288,7 @@ class Trainer(TrainerState, TrainerHistory):
         if improved:
             progress["best_val"], progress["best_step"] = float(score), step
         self.record("val", step, m)
-        mem = _gpu_mem(self.device)
+        mem = gpu_memory(self.device)
         log.info(
             "step %d val %s%s (%.1fs)%s",
             step,
@@ -304,7 +304,7 @@ class Trainer(TrainerState, TrainerHistory):
         self.render(step)
 
     # ------------------------------------------------------------------ training
-    def _after_batch(self, step: int, stop: _StopFlag) -> bool:
+    def _after_batch(self, step: int, stop: StopFlag) -> bool:
         """Epoch bookkeeping, validation and checkpoints after a step; True ends the epoch."""
         progress = self.progress
         if progress["batch_in_epoch"] >= self.steps_per_epoch:
@@ -322,7 +322,7 @@ class Trainer(TrainerState, TrainerHistory):
             self.write_histories()
         return stop.requested or step >= self.total or progress["batch_in_epoch"] == 0
 
-    def _epoch(self, stop: _StopFlag, bar: Any) -> None:
+    def _epoch(self, stop: StopFlag, bar: Any) -> None:
         """Train from the current position to the end of the epoch (or the budget, or SIGTERM)."""
         progress, loader = self.progress, self.train_loader
         # data order (and the loader's worker seeds) = f(seed, epoch): exact resume
@@ -360,7 +360,7 @@ class Trainer(TrainerState, TrainerHistory):
         if progress["pending_val"]:
             progress["pending_val"] = False
             self.validate(progress["step"])
-        with _StopFlag() as stop:
+        with StopFlag() as stop:
             while progress["step"] < self.total and not stop.requested:
                 self._epoch(stop, bar)
             stop_exit = stop.requested and progress["step"] < self.total
