@@ -20,6 +20,7 @@ localrules:
     all,
     dataset,
     split,
+    leak_split,
     figure1,
     figures,
     split_map,

@@ -53,3 +53,18 @@ def test_shared_pixels_read_from_split_counts_or_a_clear_error(tmp_path) -> None
     pd.DataFrame({"tile_id": [1], "split": ["train"]}).to_csv(bad, index=False)
     with pytest.raises(ValueError, match="splits.csv: no shared_footprint_pixels"):
         shared_pixels(bad)
+
+
+def test_leak_rules_take_their_base_rules_resources_unless_named() -> None:
+    from rocksr.config.resources import RESOURCE_DEFAULTS, rule_resource
+
+    user = {"predict": {"gpu": 2, "mem_mb": 9000}, "leak_train_cgan": {"threads": 7}}
+    assert rule_resource(user, "leak_predict", "gpu") == 2
+    assert rule_resource(user, "leak_predict", "mem_mb") == 9000
+    assert rule_resource({**user, "leak_predict": {"gpu": 0}}, "leak_predict", "gpu") == 0
+    assert rule_resource(user, "leak_train_cgan", "threads") == 7
+    # no entry of its own or its base's: the base rule's built-in values
+    builtin = RESOURCE_DEFAULTS["train_ddpm"]["runtime"]
+    assert rule_resource(user, "leak_train_ddpm", "runtime") == builtin
+    # `leak_study` is a rule of its own, not a leak copy of a rule `study`
+    assert rule_resource({}, "leak_study", "mem_mb") == RESOURCE_DEFAULTS["leak_study"]["mem_mb"]

@@ -111,15 +111,20 @@ def dry_run(tmp_path: Path, shards: int) -> dict[str, int]:
 
 def test_dry_run_plans_one_predict_job_per_shard(tmp_path: Path) -> None:
     """shards: 1 (the default) plans today's jobs; shards: 3 three `predict` jobs per model
-    and one `gather_predictions` each, and nothing else changes."""
+    and one `gather_predictions` each (the same for the leak study's model), and nothing else
+    changes."""
     from rocksr.models.registry import kind_names
 
     one, three = (dry_run(tmp_path, s) for s in (1, 3))
     n_models = len(kind_names())
     assert one["predict"] == n_models and "gather_predictions" not in one
     assert three["predict"] == 3 * n_models and three["gather_predictions"] == n_models
-    rest = {r: c for r, c in three.items() if r not in ("predict", "gather_predictions")}
-    assert rest == {r: c for r, c in one.items() if r != "predict"}
+    # the tiny config runs the leak study: its one model's predictions are sharded too
+    assert one["leak_predict"] == 1 and "leak_gather_predictions" not in one
+    assert three["leak_predict"] == 3 and three["leak_gather_predictions"] == 1
+    sharded = ("predict", "gather_predictions", "leak_predict", "leak_gather_predictions")
+    rest = {r: c for r, c in three.items() if r not in sharded}
+    assert rest == {r: c for r, c in one.items() if r not in sharded}
 
 
 def test_gathered_benchmark_adds_up_the_shard_jobs(tmp_path: Path) -> None:

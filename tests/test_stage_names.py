@@ -28,6 +28,7 @@ SHELL_NAMES = {
     "train_launcher": lambda rule: "OMP_NUM_THREADS={threads} rocksr",
     "PREDICT_SHARD_OPTION": " --shard {wildcards.shard}/2",
     "_kind": "cgan",
+    "_prefix": "",
 }
 _RULE = re.compile(r"^(?P<indent>[ \t]*)rule(?:[ \t]+(?P<name>\w+))?[ \t]*:[ \t]*$", re.M)
 _USE_RULE = re.compile(r"^[ \t]*use rule (?P<base>\w+) as (?P<name>\w+) with:[ \t]*$", re.M)

@@ -29,15 +29,25 @@ RESOURCE_DEFAULTS: dict[str, dict[str, Any]] = {
 RENAMED_RULES: dict[str, str] = {"metrics": "evaluate", "synthetic_sample": "synthesize"}
 
 
+# the prefix of the leak study's rules (`leak_split`, `leak_train_<kind>`, `leak_predict`, ...):
+# each is its base rule's job on another split, with the base rule's resources unless the
+# config names the leak rule itself
+LEAK_RULE_PREFIX = "leak_"
+
+
 def rule_resource(user: Mapping[str, Any], rule_name: str, key: str) -> Any:
-    """A rule's resource ``key``: the config's ``resources`` (``user``) for the rule, else its
-    ``default``, else the built-in value of the rule (of ``train`` for a ``train_<kind>`` rule
-    without its own), else the built-in default; None if none has ``key``."""
-    kind_rule = RESOURCE_DEFAULTS["train"] if rule_name.startswith("train_") else {}
+    """A rule's resource ``key``: the config's ``resources`` (``user``) for the rule, else (for a
+    leak study rule, ``leak_<base>``) for its base rule, else its ``default``, else the built-in
+    value of the (base) rule (of ``train`` for a ``train_<kind>`` rule without its own), else
+    the built-in default; None if none has ``key``."""
+    # `leak_study` is a rule of its own, with its own built-in values
+    base = rule_name if rule_name in RESOURCE_DEFAULTS else rule_name.removeprefix(LEAK_RULE_PREFIX)
+    kind_rule = RESOURCE_DEFAULTS["train"] if base.startswith("train_") else {}
     for source in (
         user.get(rule_name, {}),
+        user.get(base, {}),
         user.get("default", {}),
-        RESOURCE_DEFAULTS.get(rule_name, kind_rule),
+        RESOURCE_DEFAULTS.get(base, kind_rule),
         RESOURCE_DEFAULTS["default"],
     ):
         if key in source:

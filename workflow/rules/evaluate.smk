@@ -77,6 +77,12 @@ use rule predict as leak_predict with:
         model="|".join(MODELS),
         shard=r"\d+",
         strategy="|".join(STRATEGIES),
+    threads: res("leak_predict", "threads")
+    resources:
+        mem_mb=res("leak_predict", "mem_mb"),
+        runtime=res("leak_predict", "runtime"),
+        gpu=res("leak_predict", "gpu"),
+        gpu_model=gpu_model("leak_predict"),
 
 
 if SHARDED:

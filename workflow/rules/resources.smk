@@ -60,7 +60,5 @@ def train_launcher(rule_name):
 
 
 def gpu_model(rule_name):
-    user = config.get("resources", {})
-    return user.get(rule_name, {}).get(
-        "gpu_model", user.get("default", {}).get("gpu_model", "")
-    )
+    """The GPU model a rule asks for (`resources.<rule>.gpu_model`, as `res`), "" for any."""
+    return res(rule_name, "gpu_model") or ""

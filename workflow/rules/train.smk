@@ -8,7 +8,8 @@
 # One training rule per model kind of the registry (rocksr.models.registry): train_cgan,
 # train_ddpm, ... Each rule's code hash covers the train stage and that kind's module only.
 # Each kind has a second rule, leak_train_<kind>: the same training on the leak study's split
-# (leak_study/<strategy>/, TRAINING_RUNS), with the same resources as train_<kind>.
+# (leak_study/<strategy>/, TRAINING_RUNS), with train_<kind>'s resources unless the config
+# gives leak_train_<kind> its own (rocksr.config.resources.rule_resource).
 for _kind in MODELS:
     for _prefix, (_run, _suffix) in TRAINING_RUNS.items():
 
@@ -29,12 +30,12 @@ for _kind in MODELS:
                 strategy="|".join(STRATEGIES),
             conda:
                 "../../envs/rocksr.yaml"
-            threads: res(f"train_{_kind}", "threads")
+            threads: res(f"{_prefix}train_{_kind}", "threads")
             resources:
-                mem_mb=res(f"train_{_kind}", "mem_mb"),
-                runtime=res(f"train_{_kind}", "runtime"),
-                gpu=res(f"train_{_kind}", "gpu"),
-                gpu_model=gpu_model(f"train_{_kind}"),
+                mem_mb=res(f"{_prefix}train_{_kind}", "mem_mb"),
+                runtime=res(f"{_prefix}train_{_kind}", "runtime"),
+                gpu=res(f"{_prefix}train_{_kind}", "gpu"),
+                gpu_model=gpu_model(f"{_prefix}train_{_kind}"),
             params:
                 kind=_kind,
                 # the run folder's `{strategy}` (the leak run's) filled in: a function
@@ -46,7 +47,7 @@ for _kind in MODELS:
                 samples=f"{_run}/models/{_kind}/val_samples",
                 code=kind_hash("train", _kind),
             shell:
-                train_launcher(f"train_{_kind}")
+                train_launcher(f"{_prefix}train_{_kind}")
                 + " train --kind {params.kind} --store {input.store:q} "
                 "--splits {input.splits:q} --best {output.best:q} --history {output.history:q} "
                 "--timing {output.timing:q} --samples-dir {params.samples:q} "
