@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
+# the tiny configuration of the end-to-end tests (seconds on a CPU)
+TINY = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
+
+
+def planned_rules(output: str) -> set[str]:
+    """Rule names in the dry-run 'Job stats' table."""
+    table = output.split("Job stats:")[1].split("\n\n")[0]
+    rules = set()
+    for line in table.splitlines()[3:]:
+        m = re.match(r"^(\S+)\s+\d+$", line.strip())
+        if m and m.group(1) != "total":
+            rules.add(m.group(1))
+    return rules
+
+
+def write_config(workdir: Path, cfg: dict) -> None:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
 def snakemake(
