@@ -132,3 +132,34 @@ def test_dry_run_prints_the_torchrun_command(tmp_path, resources):
     lines = [ln for ln in r.stdout.splitlines() if "train --kind cgan" in ln]
     assert lines, r.stdout[-3000:]
     assert "torchrun --standalone --nproc_per_node 2 --no-python rocksr train" in lines[0]
+
+
+def scale_out_config() -> dict:
+    """The tiny config with the regression U-Net trained by 2 processes in one job and every
+    model's prediction split into 3 jobs (tests/test_slurm.py runs it through SLURM too)."""
+    cfg = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
+    cfg["resources"] = {**cfg.get("resources", {}), "train_regress": {"nprocs": 2, "threads": 2}}
+    cfg["evaluate"] = {**cfg["evaluate"], "shards": 3}
+    return cfg
+
+
+SCALE_OUT_TARGET = "results/tiny/predictions/regress.zarr"
+
+
+@pytest.mark.slow
+def test_two_training_processes_and_three_shards_through_the_workflow(tmp_path):
+    """The training rule launches torchrun with 2 processes (gloo on this CPU); the regression
+    U-Net's predictions are 3 `predict` jobs gathered into one store, shard stores deleted."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(scale_out_config(), sort_keys=False))
+    snakemake(tmp_path, SCALE_OUT_TARGET, timeout=600)
+    res = tmp_path / "results" / "tiny"
+    log = (res / "logs" / "train_regress.log").read_text()
+    assert "over 2 process(es)" in log, log[-2000:]
+    shards = sorted((res / "benchmarks" / "predict" / "regress.shards").glob("*.tsv"))
+    assert [p.name for p in shards] == [f"{i}-of-3.tsv" for i in (1, 2, 3)]
+    assert not (res / "predictions" / "regress.shards").exists()
+    import zarr
+
+    store = zarr.open(res / "predictions" / "regress.zarr", mode="r")
+    n_test = int((pd.read_csv(res / "splits" / "splits.csv")["split"] == "test").sum())
+    assert store["pred"].shape[0] == n_test > 0

@@ -23,9 +23,8 @@ SMK_FILES = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.s
 TARGET_RULES = {"all", "dataset"}
 # stage modules with a command and no rule: run by hand (docs/quickstart.md, docs/synthetic.md)
 CLI_ONLY = {"verify", "example-data", "simulate-mct"}
-# what the shells' Python expressions name, as plain strings (the launcher ends in `rocksr`)
+# what the shells' Python expressions name, as plain strings
 SHELL_NAMES = {
-    "train_launcher": lambda rule: "OMP_NUM_THREADS={threads} rocksr",
     "PREDICT_SHARD_OPTION": " --shard {wildcards.shard}/2",
     "_kind": "cgan",
     "_prefix": "",
@@ -107,6 +106,8 @@ def shell_command(block: str) -> str:
     source = _section(block, "shell")
     assert source, "no shell"
     shell = eval(f"({source})", {"__builtins__": {}}, dict(SHELL_NAMES))
+    # the training rules' launcher param ends in `rocksr` (workflow/rules/resources.smk)
+    shell = shell.replace("{params.launcher}", "OMP_NUM_THREADS=1 rocksr")
     found = re.findall(r"(?:^|[\s;&|])rocksr ([a-z][a-z0-9-]*)", shell)
     assert len(found) == 1, shell
     return found[0]

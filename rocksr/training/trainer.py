@@ -236,10 +236,12 @@ class Trainer(TrainerState, TrainerHistory):
         self.val_max_batches = None if vmb is None else int(vmb)
         self.n_renders = int(cfg["n_val_samples"])
         log.info(
-            "train %d tiles (%d steps/epoch, batch %d), val %d tiles; %d steps in total",
+            "train %d tiles (%d steps/epoch, batch %d over %d process(es)), val %d tiles; "
+            "%d steps in total",
             len(self.train_ds),
             self.steps_per_epoch,
             bs,
+            self.dist.world,
             len(self.val_ds),
             self.total,
         )

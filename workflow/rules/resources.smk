@@ -48,14 +48,14 @@ def nprocs(rule_name):
     return max(1, int(res(rule_name, "nprocs") or res(rule_name, "gpu") or 1))
 
 
-def train_launcher(rule_name):
-    """The start of the shell command that runs `rocksr`: itself (the command of one process is
-    unchanged, so no job reruns), or `torchrun` with one process per GPU (per `nprocs` on CPU),
-    each with its share of the job's threads (docs/slurm.md)."""
+def train_launcher(rule_name, threads):
+    """The start of a training job's shell command, which runs `rocksr`: itself, or `torchrun`
+    with one process per GPU (per `nprocs` on CPU), each with its share of the job's `threads`
+    (docs/slurm.md)."""
     n = nprocs(rule_name)
     if n == 1:
-        return "OMP_NUM_THREADS={threads} rocksr"
-    omp = max(1, int(res(rule_name, "threads") or 1) // n)
+        return f"OMP_NUM_THREADS={threads} rocksr"
+    omp = max(1, int(threads) // n)
     return f"OMP_NUM_THREADS={omp} torchrun --standalone --nproc_per_node {n} --no-python rocksr"
 
 

@@ -46,9 +46,14 @@ for _kind in MODELS:
                 state=f"{_run}/state/{_kind}",
                 samples=f"{_run}/models/{_kind}/val_samples",
                 code=kind_hash("train", _kind),
+                # a param, not an expression in `shell:`: Snakemake evaluates the shell
+                # expression when the job runs, when _kind and _prefix hold the loop's last
+                # values; a param is bound here (the rule's name as a default argument)
+                launcher=lambda wc, threads, rule=f"{_prefix}train_{_kind}": train_launcher(
+                    rule, threads
+                ),
             shell:
-                train_launcher(f"{_prefix}train_{_kind}")
-                + " train --kind {params.kind} --store {input.store:q} "
+                "{params.launcher} train --kind {params.kind} --store {input.store:q} "
                 "--splits {input.splits:q} --best {output.best:q} --history {output.history:q} "
                 "--timing {output.timing:q} --samples-dir {params.samples:q} "
                 "--state-dir {params.state:q} --params {params.train:q} --seed {params.seed} "
