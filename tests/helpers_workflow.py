@@ -14,6 +14,23 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
 
 
+# a run that scales out: the regression U-Net trained by 2 processes in one job (torchrun, gloo
+# on a CPU) and every model's prediction split into 3 jobs; what the scale-out tests build
+SCALE_OUT_TARGET = "results/tiny/predictions/regress.zarr"
+
+
+def scale_out_config() -> dict:
+    """The tiny config with 2 training processes for `regress` and `evaluate.shards: 3`; small
+    CPU-only jobs (on the test SLURM node, 2 CPUs, several of them run at once)."""
+    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    cfg["resources"] = {
+        "default": {"threads": 1, "mem_mb": 1000, "runtime": 10, "gpu": 0},
+        "train_regress": {"nprocs": 2, "threads": 2, "mem_mb": 2000, "gpu": 0},
+    }
+    cfg["evaluate"] = {**cfg["evaluate"], "shards": 3}
+    return cfg
+
+
 def planned_rules(output: str) -> set[str]:
     """Rule names in the dry-run 'Job stats' table."""
     table = output.split("Job stats:")[1].split("\n\n")[0]

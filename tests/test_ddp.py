@@ -19,7 +19,7 @@ from helpers_train import (  # noqa: F401 (single_thread is an autouse fixture)
     single_thread,
     train_paths,
 )
-from helpers_workflow import REPO, snakemake
+from helpers_workflow import REPO, SCALE_OUT_TARGET, scale_out_config, snakemake
 
 from rocksr.checkpoints import load_checkpoint
 from rocksr.data.torchdata import EpochSampler
@@ -132,18 +132,6 @@ def test_dry_run_prints_the_torchrun_command(tmp_path, resources):
     lines = [ln for ln in r.stdout.splitlines() if "train --kind cgan" in ln]
     assert lines, r.stdout[-3000:]
     assert "torchrun --standalone --nproc_per_node 2 --no-python rocksr train" in lines[0]
-
-
-def scale_out_config() -> dict:
-    """The tiny config with the regression U-Net trained by 2 processes in one job and every
-    model's prediction split into 3 jobs (tests/test_slurm.py runs it through SLURM too)."""
-    cfg = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
-    cfg["resources"] = {**cfg.get("resources", {}), "train_regress": {"nprocs": 2, "threads": 2}}
-    cfg["evaluate"] = {**cfg["evaluate"], "shards": 3}
-    return cfg
-
-
-SCALE_OUT_TARGET = "results/tiny/predictions/regress.zarr"
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ answers) fails within minutes instead of eating the CI job's time.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -278,6 +279,83 @@ def test_dataset_stage_on_slurm_equals_local(slurm_cluster, tmp_path):
     zarr_roots, plain = _compare_results(slurm_dir / "results", local_dir / "results")
     assert zarr_roots, "no Zarr store among the outputs"
     print(f"identical: {len(zarr_roots)} Zarr store(s) and {len(plain)} files")
+
+
+# --------------------------------------------------------------------------- d. scale-out
+def _job_times() -> dict[str, tuple[str, str]]:
+    """JobId -> (StartTime, EndTime) of finished jobs (ISO text, second resolution)."""
+    path = STATE_DIR / "jobcomp.log"
+    out = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        m = re.search(r"JobId=(\d+) .*?StartTime=(\S+) EndTime=(\S+)", line)
+        if m:
+            out[m.group(1)] = (m.group(2), m.group(3))
+    return out
+
+
+@pytest.mark.slurm
+def test_two_process_training_and_three_shards_on_slurm_equal_local(slurm_cluster, tmp_path):
+    """The regression U-Net trained by 2 processes inside one SLURM job (torchrun) and its
+    predictions as 3 SLURM jobs, some at once, then gathered: the checkpoint and the gathered
+    store are byte for byte those of the same run on the local executor."""
+    from helpers_workflow import SCALE_OUT_TARGET, scale_out_config
+
+    _require_real_workflow()
+    runs = {"slurm": tmp_path / "slurm", "local": tmp_path / "local"}
+    for d in runs.values():
+        d.mkdir()
+        (d / "config.yaml").write_text(yaml.safe_dump(scale_out_config(), sort_keys=False))
+    res, dt_slurm = _run(
+        _snakemake(
+            "-s",
+            SNAKEFILE,
+            "-d",
+            runs["slurm"],
+            "--workflow-profile",
+            TEST_PROFILE,
+            "--",
+            SCALE_OUT_TARGET,
+        ),  # fmt: skip
+        timeout=SNAKEMAKE_SLURM_TIMEOUT,
+    )
+    assert res.returncode == 0, res.stdout[-10000:]
+    res_local, dt_local = _run(
+        _snakemake(
+            "-s",
+            SNAKEFILE,
+            "-d",
+            runs["local"],
+            "--workflow-profile",
+            "none",
+            "--cores",
+            "2",
+            "--",
+            SCALE_OUT_TARGET,
+        ),  # fmt: skip
+        timeout=SNAKEMAKE_LOCAL_TIMEOUT,
+    )
+    assert res_local.returncode == 0, res_local.stdout[-10000:]
+    print(f"scale-out run: SLURM {dt_slurm:.1f} s, local {dt_local:.1f} s")
+
+    jobs = _assert_through_slurm(runs["slurm"], {"train_regress", "predict", "gather_predictions"})
+    assert len(jobs["train_regress"]) == 1 and len(jobs["predict"]) == 3, jobs
+    # at least two of the three shard jobs ran at once on the 2-CPU node
+    times = _job_times()
+    spans = sorted(times[j] for j in jobs["predict"])
+    assert any(b[0] < a[1] for a, b in itertools.pairwise(spans)), spans
+    for name, d in runs.items():
+        log = (d / "results" / "tiny" / "logs" / "train_regress.log").read_text()
+        assert "over 2 process(es)" in log, (name, log[-2000:])
+    a, b = (d / "results" / "tiny" for d in runs.values())
+    for rel in ("models/regress/best.pt", "models/regress/history.csv", "splits/splits.csv"):
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), f"{rel} differs"
+    import numpy as np
+    import zarr
+
+    sa, sb = (zarr.open(r / "predictions" / "regress.zarr", mode="r") for r in (a, b))
+    assert dict(sa.attrs) == dict(sb.attrs)
+    assert np.array_equal(sa["pred"][...], sb["pred"][...]) and sa["pred"].shape[0] > 0
+    assert not (a / "predictions" / "regress.shards").exists()
 
 
 # --------------------------------------------------------------------------- c. dry-run resources
