@@ -39,8 +39,16 @@ def test_the_table_gives_the_inflation_of_the_leaky_split() -> None:
     assert table["ssim_mean"].iloc[2] == pytest.approx(0.11)
     md = leak_markdown(table)
     assert "**+3.00 dB**" in md and "**+0.110**" in md and "| cgan | random | 2 |" in md
+    assert "`random` split of the same views (1234 footprint pixels" in md
+    assert "not leak-free" not in md
     other = leak_table("cgan", free, leaky, "regions", 0, leaky_strategy="blocks")
     assert other["split"].iloc[2] == "inflation (blocks - regions)"
+    # a run whose own split leaks too is told so
+    both = leak_table("cgan", free, leaky, "random", 99, leak_free_shared_pixels=99)
+    assert both["shared_pixels"].tolist() == [99, 99, 99]
+    assert "shares 99 footprint pixels between its splits too: it is not leak-free" in (
+        leak_markdown(both)
+    )
 
 
 def test_shared_pixels_read_from_split_counts_or_a_clear_error(tmp_path) -> None:

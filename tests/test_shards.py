@@ -111,18 +111,22 @@ def dry_run(tmp_path: Path, shards: int) -> dict[str, int]:
 
 def test_dry_run_plans_one_predict_job_per_shard(tmp_path: Path) -> None:
     """shards: 1 (the default) plans today's jobs; shards: 3 three `predict` jobs per model
-    and one `gather_predictions` each (the same for the leak study's model), and nothing else
-    changes."""
+    and one `gather_predictions` each (the same for the leak study's model), three
+    `sampler_study` jobs and a `gather_sampler_study`, and nothing else changes."""
     from rocksr.models.registry import kind_names
 
     one, three = (dry_run(tmp_path, s) for s in (1, 3))
     n_models = len(kind_names())
     assert one["predict"] == n_models and "gather_predictions" not in one
     assert three["predict"] == 3 * n_models and three["gather_predictions"] == n_models
-    # the tiny config runs the leak study: its one model's predictions are sharded too
+    # the tiny config runs the leak study: its one model's predictions are sharded too; and the
+    # sampler study: 3 jobs of its configurations and a gather
     assert one["leak_predict"] == 1 and "leak_gather_predictions" not in one
     assert three["leak_predict"] == 3 and three["leak_gather_predictions"] == 1
+    assert one["sampler_study"] == 1 and "gather_sampler_study" not in one
+    assert three["sampler_study"] == 3 and three["gather_sampler_study"] == 1
     sharded = ("predict", "gather_predictions", "leak_predict", "leak_gather_predictions")
+    sharded += ("sampler_study", "gather_sampler_study")
     rest = {r: c for r, c in three.items() if r not in sharded}
     assert rest == {r: c for r, c in one.items() if r not in sharded}
 
@@ -137,3 +141,72 @@ def test_gathered_benchmark_adds_up_the_shard_jobs(tmp_path: Path) -> None:
         shards[-1].write_text(f"s\th:m:s\tmax_rss\n{s}\t0:00:01\t10.0\n")
     sum_benchmarks(shards, tmp_path / "all.tsv")
     assert read_benchmark_seconds(tmp_path / "all.tsv") == 7.75
+
+
+# the sampler study: 4 configurations (ancestral, DDIM 2 and 4, DPM-Solver 3)
+STUDY_CONFIGS = [
+    {"sampler": "ancestral", "steps": None},
+    {"sampler": "ddim", "steps": [2, 4]},
+    {"sampler": "dpmsolver", "steps": 3},
+]
+
+
+def study(tmp: Path, out: Path | None, **shard) -> None:
+    from rocksr.stages.sampler_study import sampler_study
+
+    store, _, splits = make_dataset(tmp)
+    ckpt = tmp / "ddpm.pt"
+    if not ckpt.exists():
+        make_checkpoint(ckpt, "ddpm")
+    outs = {} if out is None else {"out_png": out / "s.png", "out_md": out / "s.md"}
+    sampler_study(ckpt, store, splits, None if out is None else out / "s.csv",
+                  configs=STUDY_CONFIGS, n_tiles=2, batch_size=BATCH, device="cpu",
+                  **outs, **shard)  # fmt: skip
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_sampler_study_parts_gather_to_the_one_jobs_study(tmp_path: Path, n: int) -> None:
+    """n shards of the 4 configurations (5: one empty part) gather into the study of one job:
+    the results CSV byte for byte, the timing CSV with the same rows, the same sections."""
+    import pandas as pd
+
+    one = tmp_path / "one"
+    study(tmp_path, one)
+    parts = [tmp_path / "parts" / f"{i}-of-{n}.csv" for i in range(1, n + 1)]
+    for i, part in enumerate(parts, 1):
+        study(tmp_path, None, shard=(i, n), out_part=part)
+    assert sum(len(pd.read_csv(p)) for p in parts) == 4
+    out = tmp_path / "gathered"
+    argv = ["gather-sampler-study", "--parts", *map(str, reversed(parts))]
+    argv += ["--out-csv", str(out / "s.csv"), "--out-png", str(out / "s.png")]
+    assert main([*argv, "--out-md", str(out / "s.md")]) == 0
+    assert (out / "s.csv").read_bytes() == (one / "s.csv").read_bytes()
+    timing = [pd.read_csv(d / "s_timing.csv")[["sampler", "steps"]] for d in (one, out)]
+    pd.testing.assert_frame_equal(*timing)
+    assert (out / "s.png").stat().st_size > 0 and "| ancestral |" in (out / "s.md").read_text()
+
+
+def test_sampler_study_gather_refuses_missing_or_twice_given_parts(tmp_path: Path, capsys):
+    parts = [tmp_path / "parts" / f"{i}-of-2.csv" for i in (1, 2)]
+    for i, part in enumerate(parts, 1):
+        study(tmp_path, None, shard=(i, 2), out_part=part)
+    out = tmp_path / "s.csv"
+    for given, words in (([parts[0]], "shard(s) 2/2 missing"), (parts + parts[:1], "given twice")):
+        argv = ["gather-sampler-study", "--parts", *map(str, given), "--out-csv", str(out)]
+        assert main([*argv, "--out-png", str(tmp_path / "s.png")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and words in err, err
+        assert not out.exists()
+
+
+def test_sampler_study_shards_deal_configurations_by_cost() -> None:
+    from rocksr.evaluation.sampler_study import shard_configs
+
+    c = [("ancestral", None), ("ddim", 10), ("ddim", 20), ("ddim", 50), ("dpmsolver", 10)]
+    deal = {n: [shard_configs(c, i, n, 1000) for i in range(1, n + 1)] for n in (1, 2, 3, 6)}
+    assert deal[1] == [[0, 1, 2, 3, 4]]
+    assert deal[2] == [[0], [1, 2, 3, 4]]  # ancestral (1000 evaluations) alone
+    assert deal[3] == [[0], [3], [1, 2, 4]]
+    assert deal[6][-1] == [] and sorted(sum(deal[6], [])) == list(range(5))
+    with pytest.raises(ValueError, match="shard 3/2"):
+        shard_configs(c, 3, 2, 1000)

@@ -23,11 +23,12 @@ SMK_FILES = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.s
 TARGET_RULES = {"all", "dataset"}
 # stage modules with a command and no rule: run by hand (docs/quickstart.md, docs/synthetic.md)
 CLI_ONLY = {"verify", "example-data", "simulate-mct"}
-# what the shells' Python expressions name, as plain strings
+# what the shells' Python expressions name, as plain strings. Never a loop variable (`_kind`,
+# `_prefix`): Snakemake evaluates a shell expression again when the job runs, when a loop's
+# variables hold their last values, so a rule of a loop must take them through params
 SHELL_NAMES = {
     "PREDICT_SHARD_OPTION": " --shard {wildcards.shard}/2",
-    "_kind": "cgan",
-    "_prefix": "",
+    "SAMPLER_STUDY_OUTPUT_OPTIONS": " --shard {wildcards.shard}/2 --out-part {output.part:q}",
 }
 _RULE = re.compile(r"^(?P<indent>[ \t]*)rule(?:[ \t]+(?P<name>\w+))?[ \t]*:[ \t]*$", re.M)
 _USE_RULE = re.compile(r"^[ \t]*use rule (?P<base>\w+) as (?P<name>\w+) with:[ \t]*$", re.M)
@@ -105,6 +106,8 @@ def shell_command(block: str) -> str:
     strings for the names it uses)."""
     source = _section(block, "shell")
     assert source, "no shell"
+    loop_names = set(re.findall(r"\b_[a-z]\w*\b", source))
+    assert not loop_names, f"the shell names loop variables {loop_names}: pass them as params"
     shell = eval(f"({source})", {"__builtins__": {}}, dict(SHELL_NAMES))
     # the training rules' launcher param ends in `rocksr` (workflow/rules/resources.smk)
     shell = shell.replace("{params.launcher}", "OMP_NUM_THREADS=1 rocksr")
@@ -152,8 +155,9 @@ def test_each_rules_logs_and_benchmarks_carry_its_name(rule: str) -> None:
         text = _section(RULES[rule], directive)
         if text is None:
             continue
-        # the training loop's leak rules end their names in the wildcard (`{_suffix}`)
-        name = re.escape(rule) + (r"(\{_suffix\})?" if rule == TRAINING_LOOP_RULE else "")
+        # a sharded or leak-study job's log ends its rule's name in a constant (`{_suffix}`,
+        # `{SAMPLER_STUDY_PART}`) with the wildcards
+        name = re.escape(rule) + r"(\{[A-Za-z_]+\})?"
         assert re.fullmatch(rf'f"\{{R\}}/{root}/{name}[/.][^"]*",?', text), (
             rule,
             text,

@@ -446,8 +446,9 @@ def test_spelling_out_a_default_reruns_nothing(tiny_run):
 @pytest.mark.slow
 def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, tmp_path):
     """`evaluate.shards: 3` on the tiny run's trained models: three `predict` jobs per model and a
-    gather give prediction stores, per-tile metrics and Table 1 byte for byte those of one job;
-    the shard stores are temporary (gone after the gather)."""
+    gather give prediction stores, per-tile metrics and Table 1 byte for byte those of one job,
+    three `sampler_study` jobs and a gather its results CSV; the shard stores and parts are
+    temporary (gone after the gather)."""
     first = tiny_run[0]
     workdir = tmp_path / "sharded"
     shutil.copytree(first, workdir, ignore=shutil.ignore_patterns(".snakemake"))
@@ -455,10 +456,11 @@ def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, tmp_path
     # an up-to-date Table 1); the trained models, the dataset and the baselines stay
     for kind in ("cgan", "regress", "ddpm"):
         shutil.rmtree(workdir / "results" / "tiny" / "predictions" / f"{kind}.zarr")
-    for rel in ("table1.csv", "per_tile_metrics.csv"):
+    for rel in ("table1.csv", "per_tile_metrics.csv", "sampler_study.csv"):
         (workdir / "results" / "tiny" / "evaluation" / rel).unlink()
     write_config(workdir, {**TINY, "evaluate": {**TINY["evaluate"], "shards": 3}})
-    snakemake(workdir, "results/tiny/evaluation/table1.csv", "--rerun-triggers", "mtime")
+    targets = [f"results/tiny/evaluation/{n}.csv" for n in ("table1", "sampler_study")]
+    snakemake(workdir, *targets, "--rerun-triggers", "mtime")
     res_one, res_three = first / "results" / "tiny", workdir / "results" / "tiny"
     stores = sorted(p.name for p in (res_one / "predictions").glob("*.zarr"))
     assert stores == sorted(p.name for p in (res_three / "predictions").glob("*.zarr"))
@@ -475,3 +477,8 @@ def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, tmp_path
         assert (res_three / rel).read_bytes() == (res_one / rel).read_bytes(), rel
     assert not list((res_three / "predictions").glob("*.shards/*.zarr"))
     assert len(list((res_three / "benchmarks" / "predict").glob("*.shards/*.tsv"))) == 9
+    # the sampler study: 3 jobs of its configurations, gathered into one job's study
+    rel = "evaluation/sampler_study.csv"
+    assert (res_three / rel).read_bytes() == (res_one / rel).read_bytes()
+    assert not (res_three / "evaluation" / "sampler_study.shards").exists()
+    assert len(list((res_three / "benchmarks").glob("sampler_study.*-of-3.tsv"))) == 3

@@ -34,7 +34,10 @@ class PairSettings:
     def from_json(cls, text: str) -> PairSettings:
         """Settings from JSON text (``rocksr normalize --pair-settings``); an unknown key or a
         non-object is a ValueError naming it."""
-        values = json.loads(text) if text.strip() else {}
+        try:
+            values = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"pair settings are not valid JSON ({exc}): {text[:80]!r}") from exc
         if not isinstance(values, dict):
             raise ValueError(f"pair settings must be a JSON object, not {text!r}")
         unknown = sorted(set(values) - {f.name for f in fields(cls)})

@@ -35,24 +35,42 @@ RENAMED_RULES: dict[str, str] = {"metrics": "evaluate", "synthetic_sample": "syn
 LEAK_RULE_PREFIX = "leak_"
 
 
-def rule_resource(user: Mapping[str, Any], rule_name: str, key: str) -> Any:
-    """A rule's resource ``key``: the config's ``resources`` (``user``) for the rule, else (for a
-    leak study rule, ``leak_<base>``) for its base rule, else its ``default``, else the built-in
-    value of the (base) rule (of ``train`` for a ``train_<kind>`` rule without its own), else
-    the built-in default; None if none has ``key``."""
+def _sources(user: Mapping[str, Any], rule_name: str) -> list[Mapping[str, Any]]:
+    """Where a rule's resources come from, first first: the config's ``resources`` (``user``)
+    for the rule, for its base rule (a leak study rule ``leak_<base>``), its ``default``, the
+    built-in values of the (base) rule (of ``train`` for a ``train_<kind>`` rule without its
+    own), the built-in default."""
     # `leak_study` is a rule of its own, with its own built-in values
     base = rule_name if rule_name in RESOURCE_DEFAULTS else rule_name.removeprefix(LEAK_RULE_PREFIX)
     kind_rule = RESOURCE_DEFAULTS["train"] if base.startswith("train_") else {}
-    for source in (
+    return [
         user.get(rule_name, {}),
         user.get(base, {}),
         user.get("default", {}),
         RESOURCE_DEFAULTS.get(base, kind_rule),
         RESOURCE_DEFAULTS["default"],
-    ):
+    ]
+
+
+def rule_resource(user: Mapping[str, Any], rule_name: str, key: str) -> Any:
+    """A rule's resource ``key`` from the first of its sources (:func:`_sources`) that has it;
+    None if none has."""
+    for source in _sources(user, rule_name):
         if key in source:
             return source[key]
     return None
+
+
+def process_count(user: Mapping[str, Any], rule_name: str) -> int:
+    """Training processes of one job: ``nprocs``, else one per GPU (``gpu``), from the first
+    source that sets either, so that the processes match the GPUs of the same entry."""
+    for source in _sources(user, rule_name):
+        for key in ("nprocs", "gpu"):
+            if source.get(key):
+                return max(1, int(source[key]))
+        if "nprocs" in source or "gpu" in source:  # gpu: 0 here: one process
+            return 1
+    return 1
 
 
 def renamed_rule_problems(user: Mapping[str, Any]) -> list[str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -26,3 +28,14 @@ class Split:
     blocks: Blocks = field(default_factory=Blocks)
     holdout: Holdout = field(default_factory=Holdout)
     seed: int = 0
+
+
+# the keys of the section that a strategy reads besides strategy, fractions and seed
+STRATEGY_KEYS: dict[str, tuple[str, ...]] = {"blocks": ("blocks",), "holdout_sample": ("holdout",)}
+
+
+def strategy_params(split: Mapping[str, Any], strategy: str) -> dict[str, Any]:
+    """The ``split`` section as ``strategy`` reads it (the leak study's split with another
+    strategy): a key only another strategy reads is left out, so changing it re-runs nothing."""
+    keep = ("fractions", "seed", *STRATEGY_KEYS.get(strategy, ()))
+    return {"strategy": strategy, **{k: split[k] for k in keep if k in split}}

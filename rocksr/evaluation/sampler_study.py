@@ -38,6 +38,22 @@ DEFAULT_CONFIGS: list[dict] = SamplerStudy().configs
 # what the study measures of the machine, and the columns that name a row
 TIMING_COLUMNS = ("sec_per_image", "speedup_vs_ancestral")
 ROW_KEYS = ("sampler", "steps")
+# a shard's rows: the position of each configuration in the whole study
+CONFIG_POSITION = "config_position"
+# the columns of :func:`run_sampler_study`'s rows, in order
+ROW_COLUMNS = (
+    "sampler",
+    "steps",
+    "n_tiles",
+    "psnr_mean",
+    "psnr_std",
+    "psnr_n_inf",
+    "ssim_mean",
+    "ssim_std",
+    "sec_per_image",
+    "device",
+    "batch_size",
+)
 
 
 def expand_configs(configs: list[dict] | None, timesteps: int) -> list[tuple[str, int | None]]:
@@ -56,6 +72,24 @@ def expand_configs(configs: list[dict] | None, timesteps: int) -> list[tuple[str
     return out
 
 
+def shard_configs(
+    configs: list[tuple[str, int | None]], index: int, count: int, timesteps: int
+) -> list[int]:
+    """The positions in ``configs`` of shard ``index`` (1-based) of ``count``, in order: the
+    configurations dealt out by cost, the network evaluations (``timesteps`` for ancestral),
+    largest first, each to the shard with the least cost so far (the lower index on a tie), so
+    that ancestral sampling gets a shard of its own; a shard may be empty."""
+    if count < 1 or not 1 <= index <= count:
+        raise ValueError(f"shard {index}/{count}: want 1 <= i <= n")
+    costs = [timesteps if steps is None else int(steps) for _, steps in configs]
+    load, owner = [0] * count, [0] * len(configs)
+    for pos in sorted(range(len(configs)), key=lambda i: (-costs[i], i)):
+        shard = min(range(count), key=lambda j: (load[j], j))
+        load[shard] += costs[pos]
+        owner[pos] = shard + 1
+    return [pos for pos in range(len(configs)) if owner[pos] == index]
+
+
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         import torch
@@ -72,15 +106,23 @@ def run_sampler_study(
     seed: int = 0,
     batch_size: int = 8,
     device: str = "cpu",
+    shard: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
-    """Score a loaded DDPM on uint8 tiles ``mct``/``sem`` (N,S,S) for every (sampler, steps)."""
+    """Score a loaded DDPM on uint8 tiles ``mct``/``sem`` (N,S,S) for every (sampler, steps),
+    or for those of ``shard = (i, n)`` only (:func:`shard_configs`; its rows carry their
+    ``config_position``). Each configuration is seeded alone (per batch), so a shard's rows are
+    those of the whole study."""
     schedule = cfg.get("schedule") or (cfg.get("ddpm") or {}).get("schedule") or {}
     timesteps = int(schedule.get("timesteps", 1000))
     truth = M.to_unit(sem)
     rows = []
     warm = make_predictor("ddpm", model, cfg, sampler="ddim", steps=1)
     warm(to_model(mct[:1], device), batch_generator(seed, 0, device))
-    for sampler, steps in expand_configs(configs, timesteps):
+    todo = list(enumerate(expand_configs(configs, timesteps)))
+    if shard is not None:
+        mine = shard_configs([c for _, c in todo], *shard, timesteps)
+        todo = [todo[pos] for pos in mine]
+    for position, (sampler, steps) in todo:
         run = make_predictor("ddpm", model, cfg, sampler=sampler, steps=steps)
         preds = []
         _sync(device)
@@ -106,9 +148,12 @@ def run_sampler_study(
                 "sec_per_image": dt / len(mct),
                 "device": device,
                 "batch_size": batch_size,
+                CONFIG_POSITION: position,
             }
         )
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows, columns=[*ROW_COLUMNS, CONFIG_POSITION])
+    # a shard's rows keep their positions (the gather puts them back in order)
+    return df if shard is not None else df.drop(columns=CONFIG_POSITION)
 
 
 def add_ancestral_gaps(df: pd.DataFrame) -> pd.DataFrame:

@@ -25,6 +25,18 @@ def pair_settings_arg(text: str) -> PairSettings:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def shard_arg(text: str) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)`` with ``1 <= i <= n`` (argparse type of ``--shard``)."""
+    index, sep, count = text.partition("/")
+    try:
+        parsed = (int(index), int(count))
+    except ValueError:
+        parsed = (0, 0)
+    if not sep or not 1 <= parsed[0] <= parsed[1]:
+        raise argparse.ArgumentTypeError(f"expected i/n with 1 <= i <= n, got {text!r}")
+    return parsed
+
+
 def positive_int(text: str) -> int:
     """An integer >= 1."""
     try:

@@ -24,6 +24,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
         "--own-predictions", required=True, help="the model's predictions on the run's own split"
     )
     s.add_argument("--strategy", required=True, help="the run's own split strategy")
+    s.add_argument("--counts", required=True, help="the run's own split_counts.csv")
     s.add_argument("--leaky-splits", required=True, help="the leak run's split table")
     s.add_argument("--leaky-counts", required=True, help="the leak run's split_counts.csv")
     s.add_argument("--leaky-predictions", required=True, help="the leak run's model's predictions")
@@ -53,6 +54,7 @@ def run(a: argparse.Namespace) -> None:
         a.strategy,
         shared_pixels(a.leaky_counts),
         leaky_strategy=a.leaky_strategy,
+        leak_free_shared_pixels=shared_pixels(a.counts),
     )
     write_table(table, a.out_csv)
     write_text(leak_markdown(table), a.out_md)

@@ -21,7 +21,7 @@ from rocksr.data.predstore import (
 from rocksr.data.splits import split_tile_ids
 from rocksr.data.tilestore import open_tiles
 from rocksr.devices import resolve_device
-from rocksr.stages.args import json_arg, positive_int
+from rocksr.stages.args import json_arg, positive_int, shard_arg
 
 
 def write_predictions(
@@ -166,18 +166,6 @@ def predict(
         progress=progress,
         shard=shard,
     )
-
-
-def shard_arg(text: str) -> tuple[int, int]:
-    """``"i/n"`` -> ``(i, n)`` with ``1 <= i <= n`` (argparse type of ``--shard``)."""
-    index, sep, count = text.partition("/")
-    try:
-        parsed = (int(index), int(count))
-    except ValueError:
-        parsed = (0, 0)
-    if not sep or not 1 <= parsed[0] <= parsed[1]:
-        raise argparse.ArgumentTypeError(f"expected i/n with 1 <= i <= n, got {text!r}")
-    return parsed
 
 
 COMMAND = "predict"

@@ -71,7 +71,8 @@ use rule split as leak_split with:
     wildcard_constraints:
         strategy="|".join(STRATEGIES),
     params:
-        split=lambda wc: as_json({**config["split"], "strategy": wc.strategy}),
+        # only what this strategy reads: a change to another's keys re-runs nothing here
+        split=lambda wc: as_json(strategy_params(config["split"], wc.strategy)),
         code=stage_hash("split"),
 
 

@@ -304,22 +304,21 @@ rule sampler_study:
         store=rules.build_dataset.output.store,
         splits=rules.split.output.splits,
     output:
-        csv=report(
-            f"{R}/evaluation/sampler_study.csv",
-            caption="../report/sampler_study.rst",
-            category="Results",
-        ),
-        timing=f"{R}/evaluation/sampler_study_timing.csv",
-        md=f"{R}/evaluation/sampler_study.md",
-        png=report(
-            f"{R}/figures/sampler_study.png",
-            caption="../report/sampler_study.rst",
-            category="Results",
+        **(
+            {
+                "part": temp(
+                    f"{R}/evaluation/sampler_study.shards/{{shard}}-of-{PREDICT_SHARDS}.csv"
+                )
+            }
+            if SHARDED
+            else sampler_study_outputs()
         ),
     log:
-        f"{R}/logs/sampler_study.log",
+        f"{R}/logs/sampler_study{SAMPLER_STUDY_PART}.log",
     benchmark:
-        f"{R}/benchmarks/sampler_study.tsv"
+        f"{R}/benchmarks/sampler_study{SAMPLER_STUDY_PART}.tsv"
+    wildcard_constraints:
+        shard=r"\d+",
     conda:
         "../../envs/rocksr.yaml"
     threads: res("sampler_study", "threads")
@@ -339,17 +338,37 @@ rule sampler_study:
         "OMP_NUM_THREADS={threads} rocksr sampler-study --checkpoint {input.checkpoint:q} "
         "--store {input.store:q} --splits {input.splits:q} --configs {params.configs:q} "
         "--n-tiles {params.n_tiles} --seed {params.seed} --batch-size {params.batch} "
-        "--tolerance-db {params.tolerance} --out-csv {output.csv:q} "
-        "--out-timing {output.timing:q} --out-md {output.md:q} --out-png {output.png:q} "
-        "> {log:q} 2>&1"
+        "--tolerance-db {params.tolerance}"
+        + SAMPLER_STUDY_OUTPUT_OPTIONS
+        + " > {log:q} 2>&1"
 
 
+if SHARDED:
+
+    rule gather_sampler_study:
+        input:
+            parts=sampler_study_parts(),
+        output:
+            **sampler_study_outputs(),
+        log:
+            f"{R}/logs/gather_sampler_study.log",
+        conda:
+            "../../envs/rocksr.yaml"
+        params:
+            tolerance=STUDY["tolerance_db"],
+            code=stage_hash("gather_sampler_study"),
+        shell:
+            "rocksr gather-sampler-study --parts {input.parts:q} --tolerance-db "
+            "{params.tolerance} --out-csv {output.csv:q} --out-timing {output.timing:q} "
+            "--out-md {output.md:q} --out-png {output.png:q} > {log:q} 2>&1"
+
+
+# the leak model's predictions alone (of both runs): a change to another model leaves it be
 rule leak_study:
     input:
         **leak_study_inputs(),
         store=rules.build_dataset.output.store,
         manifest=rules.build_dataset.output.manifest,
-        # the leak model's predictions alone: a change to another model leaves it be
     output:
         csv=f"{R}/evaluation/leak_study.csv",
         md=report(
@@ -380,7 +399,7 @@ rule leak_study:
     shell:
         "rocksr leak-study --kind {params.kind} --store {input.store:q} "
         "--manifest {input.manifest:q} --splits {input.splits:q} "
-        "--own-predictions {input.own:q} --strategy {params.strategy} "
+        "--own-predictions {input.own:q} --strategy {params.strategy} --counts {input.counts:q} "
         "--leaky-splits {input.leaky_splits:q} --leaky-counts {input.leaky_counts:q} "
         "--leaky-predictions {input.leaky:q} --leaky-strategy {params.leaky_strategy} "
         "--out-csv {output.csv:q} --out-md {output.md:q} --out-png {output.png:q} "

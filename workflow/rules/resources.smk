@@ -1,10 +1,12 @@
-# Resources per job (threads, mem_mb, runtime, gpu): `resources.<rule>` in the config, else
-# `resources.default`, else the built-in values (rocksr.config.resources.RESOURCE_DEFAULTS);
-# the GPU helpers and the launcher of multi-process training.
+# Resources per job (threads, mem_mb, runtime, gpu): `resources.<rule>` in the config (for a
+# leak study rule `leak_<base>`, else `resources.<base>`), else `resources.default`, else the
+# built-in values (rocksr.config.resources); the GPU helpers and the launcher of multi-process
+# training.
 import sys
 
 from rocksr.config.resources import (
     RESOURCE_DEFAULTS,
+    process_count,
     renamed_rule_problems,
     rule_resource,
 )
@@ -44,8 +46,8 @@ def warn_threads_above_cores():
 
 
 def nprocs(rule_name):
-    """Training processes of one job: `resources.<rule>.nprocs`, else one per GPU (`gpu`)."""
-    return max(1, int(res(rule_name, "nprocs") or res(rule_name, "gpu") or 1))
+    """Training processes of one job: `nprocs`, else one per GPU (`gpu`), of the same entry."""
+    return process_count(config.get("resources", {}), rule_name)
 
 
 def train_launcher(rule_name, threads):

@@ -3,6 +3,7 @@
 from rocksr.codehash import kind_hash, stage_hash
 from rocksr.config.leak import LEAKY_STRATEGY
 from rocksr.config.pair_settings import PairSettings
+from rocksr.config.split import strategy_params
 from rocksr.config.sections import SECTIONS
 from rocksr.config.training import resolve_training
 from rocksr.data.masks import is_mask_path
@@ -65,6 +66,7 @@ def leak_study_inputs():
     leaky = leak_run(LEAKY_STRATEGY)
     return {
         "splits": rules.split.output.splits,
+        "counts": rules.split.output.counts,
         "own": prediction_stores()[LEAK["model"]],
         "leaky_splits": f"{leaky}/splits/splits.csv",
         "leaky_counts": f"{leaky}/splits/split_counts.csv",
@@ -140,6 +142,47 @@ def predict_shards(kind, what):
         PREDICT_PART.format(model=kind, shard=i) for i in range(1, PREDICT_SHARDS + 1)
     ]
     return [what.format(part=p) for p in parts]
+
+
+# the sampler study likewise: one job writes the study, or (shards > 1) each of N jobs the
+# rows of its configurations (a temporary part) and `gather_sampler_study` writes the study
+# (the end of the job's log and benchmark names: `.<i>-of-<N>` for a shard)
+SAMPLER_STUDY_PART = f".{{shard}}-of-{PREDICT_SHARDS}" if SHARDED else ""
+
+
+def sampler_study_outputs():
+    """The sampler study's outputs (of `sampler_study`, or of `gather_sampler_study`)."""
+    return {
+        "csv": report(
+            f"{R}/evaluation/sampler_study.csv",
+            caption="../report/sampler_study.rst",
+            category="Results",
+        ),
+        "timing": f"{R}/evaluation/sampler_study_timing.csv",
+        "md": f"{R}/evaluation/sampler_study.md",
+        "png": report(
+            f"{R}/figures/sampler_study.png",
+            caption="../report/sampler_study.rst",
+            category="Results",
+        ),
+    }
+
+
+def sampler_study_parts():
+    """The parts of the N `sampler_study` jobs, in shard order."""
+    return [
+        f"{R}/evaluation/sampler_study.shards/{i}-of-{PREDICT_SHARDS}.csv"
+        for i in range(1, PREDICT_SHARDS + 1)
+    ]
+
+
+# what the `sampler_study` job writes: the study, or its part
+SAMPLER_STUDY_OUTPUT_OPTIONS = (
+    f" --shard {{wildcards.shard}}/{PREDICT_SHARDS} --out-part {{output.part:q}}"
+    if SHARDED
+    else " --out-csv {output.csv:q} --out-timing {output.timing:q} --out-md {output.md:q} "
+    "--out-png {output.png:q}"
+)
 
 
 def predict_n_samples(wildcards):
