@@ -1,8 +1,9 @@
 # The two commands of the README. Both install rocksr (and its pinned dependencies) first.
 PYTHON ?= python3
 CORES ?= all
-# test files run in parallel, one worker per CPU core (pytest-xdist; a file's tests stay on one
-# worker, so that its module fixtures, e.g. the tiny run, are built once); TEST_WORKERS=0: serial
+# tests run in parallel, one worker per CPU core (pytest-xdist): each test goes to the next free
+# worker, except those of a group (`xdist_group`: the tiny end-to-end run, the SLURM cluster),
+# which stay on one worker so that their fixture is built once; TEST_WORKERS=0: serial
 TEST_WORKERS ?= auto
 
 .PHONY: install demo test lint
@@ -14,7 +15,7 @@ demo: install
 	$(PYTHON) -m snakemake --cores $(CORES)
 
 test: install
-	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 lint:
 	ruff check rocksr tests benchmarks

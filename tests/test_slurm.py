@@ -34,6 +34,10 @@ SNAKEFILE = REPO / "Snakefile"
 TINY_CONFIG = REPO / "tests" / "data" / "tiny.yaml"
 STATE_DIR = Path(os.environ.get("ROCKSR_SLURM_STATE", "/var/lib/rocksr-slurm"))
 
+# one xdist worker runs this module (`make test`: --dist loadgroup), so that the session
+# fixture (slurm_cluster) starts the cluster once
+pytestmark = pytest.mark.xdist_group("slurm_cluster")
+
 # Hard limits (seconds).
 CLUSTER_START_TIMEOUT = 600  # includes apt-get on a fresh machine (~10-20 s normally)
 SNAKEMAKE_SLURM_TIMEOUT = 420

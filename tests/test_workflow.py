@@ -10,6 +10,10 @@ import pytest
 import yaml
 from helpers_workflow import REPO, TINY, planned_rules, snakemake, write_config
 
+# one xdist worker runs this module (`make test`: --dist loadgroup), so that its module /
+# session fixture (tiny_run) is built once
+pytestmark = pytest.mark.xdist_group("tiny_run")
+
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):

