@@ -111,15 +111,15 @@ def write_table(df: Any, path: str | os.PathLike) -> None:
     write_text(df.to_csv(index=False), path)
 
 
-def read_table(path: str | os.PathLike, what: str) -> Any:
-    """A CSV as a DataFrame, or a one-line ValueError naming the file (and ``what`` it should
-    hold) when it is missing or unreadable."""
+def read_table(path: str | os.PathLike, what: str, **read_csv: Any) -> Any:
+    """A CSV as a DataFrame (``read_csv``: options of ``pandas.read_csv``), or a one-line
+    ValueError naming the file (and ``what`` it should hold) when it is missing or unreadable."""
     import pandas as pd
 
     if not os.path.isfile(path):
         raise ValueError(f"{path}: {what} does not exist")
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(path, **read_csv)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: {what} is not a readable CSV ({type(exc).__name__})") from exc
 

@@ -191,7 +191,10 @@ def test_sampler_study_gather_refuses_missing_or_twice_given_parts(tmp_path: Pat
     for i, part in enumerate(parts, 1):
         study(tmp_path, None, shard=(i, 2), out_part=part)
     out = tmp_path / "s.csv"
-    for given, words in (([parts[0]], "shard(s) 2/2 missing"), (parts + parts[:1], "given twice")):
+    for given, words in (
+        ([parts[0]], "shard 2/2 missing"),
+        (parts + parts[:1], "shard 1/2 given twice"),
+    ):
         argv = ["gather-sampler-study", "--parts", *map(str, given), "--out-csv", str(out)]
         assert main([*argv, "--out-png", str(tmp_path / "s.png")]) == 2
         err = capsys.readouterr().err.strip()

@@ -21,16 +21,32 @@ from pathlib import Path
 import numpy as np
 
 
+def check_shard(index: int, count: int) -> None:
+    """Refuse a shard ``index/count`` outside ``1 <= index <= count``."""
+    if count < 1 or not 1 <= index <= count:
+        raise ValueError(f"shard {index}/{count}: want 1 <= i <= n")
+
+
 def shard_batches(n_tiles: int, batch_size: int, index: int, count: int) -> tuple[int, int]:
     """Batches ``[first, stop)`` of shard ``index`` (1-based) of ``count``: contiguous whole
     batches of ``batch_size`` tiles over ``n_tiles``, as even as possible (a shard may be empty
     when there are fewer batches than shards)."""
-    if count < 1 or not 1 <= index <= count:
-        raise ValueError(f"shard {index}/{count}: want 1 <= i <= n")
+    check_shard(index, count)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n_batches = -(-int(n_tiles) // int(batch_size))
     return (index - 1) * n_batches // count, index * n_batches // count
+
+
+def shard_set_problems(indices: Sequence[int], count: int) -> list[str]:
+    """What keeps the shards ``indices`` (1-based) from being each of ``count`` shards exactly
+    once: ``shard i/n given twice``, ``missing`` or ``out of range`` (empty: nothing). Every
+    gather (prediction stores, sampler study parts) checks its shards with it."""
+    idx = list(indices)
+    what = [f"shard {i}/{count} given twice" for i in sorted(set(idx)) if idx.count(i) > 1]
+    what += [f"shard {i}/{count} missing" for i in range(1, count + 1) if i not in idx]
+    what += [f"shard {i}/{count} out of range" for i in idx if not 1 <= i <= count]
+    return what
 
 
 SHARD_ATTR = "shard"
@@ -61,10 +77,7 @@ def _open_shards(shards: Sequence[str | os.PathLike]) -> list[_Shard]:
     count = int(parts[0][3]["count"])
     if any(int(info["count"]) != count for *_, info in parts):
         raise PredictionStoreError("the shards are of different shard counts")
-    indices = [i for i, *_ in parts]
-    what = [f"shard {i}/{count} given twice" for i in sorted(set(indices)) if indices.count(i) > 1]
-    what += [f"shard {i}/{count} missing" for i in range(1, count + 1) if i not in indices]
-    what += [f"shard {i}/{count} out of range" for i in indices if not 1 <= i <= count]
+    what = shard_set_problems([i for i, *_ in parts], count)
     if what:
         raise PredictionStoreError(f"cannot gather {len(parts)} shards: {', '.join(what)}")
     return sorted(parts, key=lambda part: part[0])

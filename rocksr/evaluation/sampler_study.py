@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from rocksr.config.evaluate import SamplerStudy
+from rocksr.data.predshards import check_shard
 from rocksr.data.values import from_model, to_model
 from rocksr.evaluation import metrics as M
 from rocksr.inference import batch_generator, make_predictor
@@ -79,8 +80,7 @@ def shard_configs(
     configurations dealt out by cost, the network evaluations (``timesteps`` for ancestral),
     largest first, each to the shard with the least cost so far (the lower index on a tie), so
     that ancestral sampling gets a shard of its own; a shard may be empty."""
-    if count < 1 or not 1 <= index <= count:
-        raise ValueError(f"shard {index}/{count}: want 1 <= i <= n")
+    check_shard(index, count)
     costs = [timesteps if steps is None else int(steps) for _, steps in configs]
     load, owner = [0] * count, [0] * len(configs)
     for pos in sorted(range(len(configs)), key=lambda i: (-costs[i], i)):

@@ -17,35 +17,31 @@ def read_parts(parts: Sequence[str | os.PathLike]):
     position columns."""
     import pandas as pd
 
+    from rocksr.data.predshards import shard_set_problems
     from rocksr.evaluation.sampler_study import CONFIG_POSITION
+    from rocksr.files import read_table
     from rocksr.stages.sampler_study import SHARD_COLUMN
 
-    frames: dict[int, object] = {}
-    counts = set()
+    labelled = []
     for path in parts:
-        if not os.path.isfile(path):
-            raise ValueError(f"{path}: sampler study part does not exist")
         # text columns as text (a one-tile study's tile_ids "7" is not a number); pandas reads
         # floats back exactly, so the gathered CSV is one job's byte for byte (tested)
-        df = pd.read_csv(
-            path, dtype={"sampler": str, "tile_ids": str, "device": str, SHARD_COLUMN: str}
-        )
+        text = {"sampler": str, "tile_ids": str, "device": str, SHARD_COLUMN: str}
+        df = read_table(path, "sampler study part", dtype=text)
         if SHARD_COLUMN not in df.columns:
             raise ValueError(f"{path}: not a sampler study part (no {SHARD_COLUMN!r} column)")
         # an empty part (more shards than configurations) names its shard in its file name
         label = df[SHARD_COLUMN].iloc[0] if len(df) else _label_of(path)
         index, count = (int(v) for v in label.split("/"))
-        counts.add(count)
-        if index in frames:
-            raise ValueError(f"{path}: shard {index}/{count} given twice")
-        frames[index] = df.drop(columns=SHARD_COLUMN)
+        labelled.append((index, count, df.drop(columns=SHARD_COLUMN)))
+    counts = sorted({count for _, count, _ in labelled})
     if len(counts) != 1:
-        raise ValueError(f"parts of different shard counts: {sorted(counts)}")
-    (count,) = counts
-    missing = [i for i in range(1, count + 1) if i not in frames]
-    if missing:
-        raise ValueError(f"shard(s) {', '.join(f'{i}/{count}' for i in missing)} missing")
-    rows = [frames[i] for i in range(1, count + 1) if len(frames[i])]
+        raise ValueError(f"parts of different shard counts: {counts}")
+    what = shard_set_problems([index for index, _, _ in labelled], counts[0])
+    if what:
+        raise ValueError(f"cannot gather {len(labelled)} sampler study parts: {', '.join(what)}")
+    frames = {index: df for index, _, df in labelled}
+    rows = [frames[i] for i in sorted(frames) if len(frames[i])]
     if not rows:
         raise ValueError("the parts hold no rows")
     df = pd.concat(rows, ignore_index=True)

@@ -305,11 +305,7 @@ rule sampler_study:
         splits=rules.split.output.splits,
     output:
         **(
-            {
-                "part": temp(
-                    f"{R}/evaluation/sampler_study.shards/{{shard}}-of-{PREDICT_SHARDS}.csv"
-                )
-            }
+            {"part": temp(SAMPLER_STUDY_PART_CSV)}
             if SHARDED
             else sampler_study_outputs()
         ),

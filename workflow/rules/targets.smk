@@ -168,12 +168,15 @@ def sampler_study_outputs():
     }
 
 
+# a `sampler_study` job's part (shards > 1)
+SAMPLER_STUDY_PART_CSV = (
+    f"{R}/evaluation/sampler_study.shards/{{shard}}-of-{PREDICT_SHARDS}.csv"
+)
+
+
 def sampler_study_parts():
     """The parts of the N `sampler_study` jobs, in shard order."""
-    return [
-        f"{R}/evaluation/sampler_study.shards/{i}-of-{PREDICT_SHARDS}.csv"
-        for i in range(1, PREDICT_SHARDS + 1)
-    ]
+    return expand(SAMPLER_STUDY_PART_CSV, shard=range(1, PREDICT_SHARDS + 1))
 
 
 # what the `sampler_study` job writes: the study, or its part
