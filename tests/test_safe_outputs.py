@@ -305,3 +305,27 @@ def test_a_stale_partial_folder_of_an_interrupted_build_is_cleared(tmp_path, cap
     assert build_cli(capsys, pair, store, tmp_path / "m.csv")[0] == 0
     open_tiles(store)
     assert not partial.exists()
+
+
+def test_a_partial_store_is_removed_after_zarrs_writes_in_flight(tmp_path):
+    """A SIGTERM that cuts the main thread's wait on a zarr call leaves the write running on
+    zarr's event loop; the cleanup must wait for it, or the write recreates the removed folder."""
+    import asyncio
+
+    import zarr
+    from zarr.core import sync as zarr_sync
+
+    from rocksr.data.zarr_io import remove_store_tree
+
+    partial = tmp_path / ".tiles.zarr.partial"
+    zarr.open_group(str(partial), mode="w", zarr_format=3)  # starts zarr's loop
+
+    async def late_write() -> None:
+        await asyncio.sleep(0.5)
+        (partial / "sem").mkdir(parents=True, exist_ok=True)
+        (partial / "sem" / "zarr.json").write_text("{}")
+
+    in_flight = asyncio.run_coroutine_threadsafe(late_write(), zarr_sync.loop[0])
+    remove_store_tree(partial)
+    assert in_flight.done()
+    assert not partial.exists()

@@ -16,7 +16,6 @@ import contextlib
 import logging
 import math
 import os
-import shutil
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ from rocksr import digests
 from rocksr.config.merge import section_defaults
 from rocksr.config.store import Store
 from rocksr.data.tiling import TileView, extract_view
+from rocksr.data.zarr_io import remove_store_tree
 from rocksr.errors import RocksrError, one_line
 from rocksr.files import write_table
 from rocksr.lifecycle import check_parent
@@ -163,13 +163,6 @@ def _tmp_path(out: Path) -> Path:
     return out.with_name(f".{out.name}.partial")
 
 
-def _remove_tree(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.exists():
-        shutil.rmtree(path)
-
-
 @contextlib.contextmanager
 def building_group(out: str | os.PathLike) -> Iterator:
     """A new Zarr v3 group at ``.<name>.partial`` next to ``out``.
@@ -188,7 +181,7 @@ def building_group(out: str | os.PathLike) -> Iterator:
     tmp = _tmp_path(out)
     check_store_target(tmp, partial=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_tree(tmp)
+    remove_store_tree(tmp)
     try:
         group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         group.attrs[STORE_MARK] = 1
@@ -207,11 +200,12 @@ def building_group(out: str | os.PathLike) -> Iterator:
                 os.replace(old, out)  # put the previous store back
             raise
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the error being raised matters more
+            remove_store_tree(tmp)  # after zarr's writes in flight (a SIGTERM may cut one)
         raise
     # published: removing the replaced store is housekeeping, not a reason to fail the job
     try:
-        _remove_tree(old)
+        remove_store_tree(old)
     except OSError as exc:
         log.warning(
             "%s: could not remove the replaced store %s (%s); delete it by hand", out, old, exc

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from rocksr.data.zarr_io import remove_store_tree
 from rocksr.enhance.errors import EnhanceError
 from rocksr.outputs import UnsafeOutputError
 
@@ -183,10 +184,7 @@ class OutputWriter:
             )
 
     def _remove_tmp(self) -> None:
-        if self.tmp.is_dir() and not self.tmp.is_symlink():
-            shutil.rmtree(self.tmp)
-        elif self.tmp.exists() or self.tmp.is_symlink():
-            self.tmp.unlink()
+        remove_store_tree(self.tmp)  # after zarr's writes in flight (a SIGTERM may cut one)
 
     def write(self, z: int, arr: np.ndarray) -> None:
         if z != self.written or arr.shape != self.shape[-2:] or arr.dtype != np.dtype(self.dtype):
