@@ -19,6 +19,16 @@ TINY = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
 SCALE_OUT_TARGET = "results/tiny/predictions/regress.zarr"
 
 
+# where a run's timings and location go (docs/outputs.md#timings-and-locations): all that may
+# differ between two runs of one config
+TIMING_FILES = ("*_timing.csv", "timing.json", "enhanced/*/*.json", "warnings.txt")
+
+
+def timing_file(rel: Path) -> bool:
+    """Whether ``rel`` (relative to ``results/<run>``) is one of the documented timing files."""
+    return rel.parts[0] in ("logs", "benchmarks") or any(rel.match(p) for p in TIMING_FILES)
+
+
 def scale_out_config() -> dict:
     """The tiny config with 2 training processes for `regress` and `evaluate.shards: 3`; small
     CPU-only jobs (on the test SLURM node, 2 CPUs, several of them run at once)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers_workflow import REPO, TINY, planned_rules, snakemake, write_config
+from helpers_workflow import REPO, TINY, planned_rules, snakemake, timing_file, write_config
 
 # one xdist worker runs this module (`make test`: --dist loadgroup), so that its module /
 # session fixture (tiny_run) is built once
@@ -192,16 +192,6 @@ def test_budget_table_agrees_with_checkpoints_and_benchmarks(tiny_run):
     assert "### What each model was given" in md and "ddpm, prior regress" in md
 
 
-# where a run's timings and location go (docs/outputs.md#timings-and-locations): all that may
-# differ between two runs of one config
-TIMING_FILES = ("*_timing.csv", "timing.json", "enhanced/*/*.json", "warnings.txt")
-
-
-def _timing_file(rel: Path) -> bool:
-    """Whether ``rel`` (relative to ``results/<run>``) is one of the documented timing files."""
-    return rel.parts[0] in ("logs", "benchmarks") or any(rel.match(p) for p in TIMING_FILES)
-
-
 @pytest.mark.slow
 def test_results_are_byte_identical_across_folders(tiny_run, tmp_path, monkeypatch):
     """The same config in a second folder writes every result byte for byte as the first: the
@@ -227,8 +217,8 @@ def test_results_are_byte_identical_across_folders(tiny_run, tmp_path, monkeypat
     compared, timed = [], []
     for path in sorted(p for p in second.rglob("*") if p.is_file()):
         rel = path.relative_to(second)
-        (timed if _timing_file(rel) else compared).append(rel)
-        if not _timing_file(rel):
+        (timed if timing_file(rel) else compared).append(rel)
+        if not timing_file(rel):
             assert path.read_bytes() == (first / rel).read_bytes(), f"{rel} differs"
     for rel in [
         "models/cgan/best.pt",
