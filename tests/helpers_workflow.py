@@ -21,12 +21,32 @@ SCALE_OUT_TARGET = "results/tiny/predictions/regress.zarr"
 
 # where a run's timings and location go (docs/outputs.md#timings-and-locations): all that may
 # differ between two runs of one config
-TIMING_FILES = ("*_timing.csv", "timing.json", "enhanced/*/*.json", "warnings.txt")
+TIMING_FILES = (
+    "*_timing.csv",
+    "timing.json",
+    "enhanced/*/*.json",
+    "enhanced_stacks/*/*.json",
+    "warnings.txt",
+)
 
 
 def timing_file(rel: Path) -> bool:
     """Whether ``rel`` (relative to ``results/<run>``) is one of the documented timing files."""
     return rel.parts[0] in ("logs", "benchmarks") or any(rel.match(p) for p in TIMING_FILES)
+
+
+def write_stack(path: Path, n: int = 4, size: int = 96) -> Path:
+    """A raw 16-bit micro-CT-like stack of ``n`` pages (for `enhance.stacks`)."""
+    import numpy as np
+    import tifffile
+
+    yy, xx = np.mgrid[0:size, 0:size]
+    pages = [
+        (20000 + 8000 * np.sin(yy / (5.0 + z)) * np.cos(xx / 7.0) + 500 * z).astype(np.uint16)
+        for z in range(n)
+    ]
+    tifffile.imwrite(path, np.stack(pages), photometric="minisblack")
+    return path
 
 
 def scale_out_config() -> dict:

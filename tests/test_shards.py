@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers_workflow import REPO, snakemake
+from helpers_workflow import REPO, snakemake, write_stack
 from test_predict import (  # noqa: F401 (one_torch_thread is an autouse fixture)
     make_checkpoint,
     make_dataset,
@@ -99,6 +99,8 @@ def dry_run(tmp_path: Path, shards: int) -> dict[str, int]:
     cfg["evaluate"]["shards"] = shards
     workdir = tmp_path / f"shards{shards}"
     workdir.mkdir()
+    write_stack(workdir / "core.tif")
+    cfg["enhance"] = {"stacks": [{"name": "core", "path": "core.tif", "pages": "1-3"}]}
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     r = snakemake(workdir, "-n", "--quiet", "rules")
     counts: dict[str, int] = {}
@@ -112,7 +114,8 @@ def dry_run(tmp_path: Path, shards: int) -> dict[str, int]:
 def test_dry_run_plans_one_predict_job_per_shard(tmp_path: Path) -> None:
     """shards: 1 (the default) plans today's jobs; shards: 3 three `predict` jobs per model
     and one `gather_predictions` each (the same for the leak study's model), three
-    `sampler_study` jobs and a `gather_sampler_study`, and nothing else changes."""
+    `sampler_study` jobs and a `gather_sampler_study`, three `stack_enhance` jobs per model
+    and stack and a `gather_enhance` each, and nothing else changes."""
     from rocksr.models.registry import kind_names
 
     one, three = (dry_run(tmp_path, s) for s in (1, 3))
@@ -125,8 +128,10 @@ def test_dry_run_plans_one_predict_job_per_shard(tmp_path: Path) -> None:
     assert three["leak_predict"] == 3 and three["leak_gather_predictions"] == 1
     assert one["sampler_study"] == 1 and "gather_sampler_study" not in one
     assert three["sampler_study"] == 3 and three["gather_sampler_study"] == 1
+    assert one["stack_enhance"] == n_models and "gather_enhance" not in one
+    assert three["stack_enhance"] == 3 * n_models and three["gather_enhance"] == n_models
     sharded = ("predict", "gather_predictions", "leak_predict", "leak_gather_predictions")
-    sharded += ("sampler_study", "gather_sampler_study")
+    sharded += ("sampler_study", "gather_sampler_study", "stack_enhance", "gather_enhance")
     rest = {r: c for r, c in three.items() if r not in sharded}
     assert rest == {r: c for r, c in one.items() if r not in sharded}
 

@@ -128,6 +128,7 @@ def test_the_sources_are_read() -> None:
         "leak_split": "split",
         "leak_predict": "predict",
         "leak_gather_predictions": "gather_predictions",
+        "stack_enhance": "enhance",
     }
     assert COMMANDS["evaluate"] == "evaluate" and COMMANDS["train"] == "train"
     # the target rules run nothing

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
-from helpers_workflow import REPO, TINY, planned_rules, snakemake, timing_file, write_config
+from helpers_workflow import (
+    REPO,
+    TINY,
+    planned_rules,
+    snakemake,
+    timing_file,
+    write_config,
+    write_stack,
+)
 
 # one xdist worker runs this module (`make test`: --dist loadgroup), so that its module /
 # session fixture (tiny_run) is built once
@@ -452,9 +461,13 @@ def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, tmp_path
         shutil.rmtree(workdir / "results" / "tiny" / "predictions" / f"{kind}.zarr")
     for rel in ("table1.csv", "per_tile_metrics.csv", "sampler_study.csv"):
         (workdir / "results" / "tiny" / "evaluation" / rel).unlink()
-    write_config(workdir, {**TINY, "evaluate": {**TINY["evaluate"], "shards": 3}})
+    write_stack(workdir / "core.tif")
+    stacks = {"stacks": [{"name": "core", "path": "core.tif", "pages": "1-3"}]}
+    sharded = {**TINY, "evaluate": {**TINY["evaluate"], "shards": 3}, "enhance": stacks}
+    write_config(workdir, sharded)
     targets = [f"results/tiny/evaluation/{n}.csv" for n in ("table1", "sampler_study")]
-    snakemake(workdir, *targets, "--rerun-triggers", "mtime")
+    stack_outputs = [f"results/tiny/enhanced_stacks/core/{m}.tif" for m in ("cgan", "ddpm")]
+    snakemake(workdir, *targets, *stack_outputs, "--rerun-triggers", "mtime")
     res_one, res_three = first / "results" / "tiny", workdir / "results" / "tiny"
     stores = sorted(p.name for p in (res_one / "predictions").glob("*.zarr"))
     assert stores == sorted(p.name for p in (res_three / "predictions").glob("*.zarr"))
@@ -476,3 +489,14 @@ def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, tmp_path
     assert (res_three / rel).read_bytes() == (res_one / rel).read_bytes()
     assert not (res_three / "evaluation" / "sampler_study.shards").exists()
     assert len(list((res_three / "benchmarks").glob("sampler_study.*-of-3.tsv"))) == 3
+    # a stack of `enhance.stacks`: 3 `stack_enhance` parts and a gather write the bytes one
+    # `stack_enhance` job writes (run next, with shards: 1)
+    gathered = {p: (workdir / p).read_bytes() for p in stack_outputs}
+    assert not list((res_three / "enhanced_stacks" / "core").glob("*.shards/*"))
+    write_config(workdir, {**sharded, "evaluate": TINY["evaluate"]})
+    snakemake(workdir, *stack_outputs, "--forcerun", "stack_enhance", "--rerun-triggers", "mtime")
+    for path, data in gathered.items():
+        assert (workdir / path).read_bytes() == data, f"{path}: gathered != one job's"
+    report = json.loads((res_three / "enhanced_stacks" / "core" / "ddpm.json").read_text())
+    assert report["pages"] == [1, 3] and report["shape"] == [3, 96, 96]
+    assert report["normalization"]["mode"] == "from-checkpoint"

@@ -55,6 +55,18 @@ def output_paths(output: str | os.PathLike, uncertainty: bool) -> dict[str, Path
     return paths
 
 
+def array_role(key: str, stochastic: bool) -> str:
+    """What output ``key`` holds, as its provenance's ``array`` says."""
+    if key == "pred":
+        return "sample 0" if stochastic else "prediction"
+    return {"mean": "mean", "std": "std (population, grey levels 0..255, float32)"}[key]
+
+
+def array_dtype(key: str) -> str:
+    """The dtype of output ``key``: the std is float32, everything else uint8."""
+    return "float32" if key == "std" else "uint8"
+
+
 ROLES = {"pred": "output", "mean": "_mean output", "std": "_std output", "report": "report"}
 _RELATION = {
     "same": "would overwrite",
@@ -267,7 +279,7 @@ def _is_enhance_record(rec: Any) -> bool:
     return isinstance(rec, dict) and rec.get("tool") == ENHANCE_TOOL
 
 
-def _read_record(path: Path, fmt: str) -> Any:
+def read_record(path: Path, fmt: str) -> Any:
     """The provenance record where ``enhance`` stores it in a ``fmt`` file (``json``: the
     report itself); raises on anything unreadable."""
     if fmt == "tiff":
@@ -293,7 +305,7 @@ def written_by_enhance(path: Path, fmt: str) -> bool:
     PNG text chunk, OME-Zarr attributes ``rocksr_store: enhance``, or a report's JSON, each with
     ``tool: rocksr enhance``); a file without it is the user's."""
     try:
-        return _is_enhance_record(_read_record(path, fmt))
+        return _is_enhance_record(read_record(path, fmt))
     except Exception:  # noqa: BLE001 (unreadable, foreign or another format: not ours)
         return False
 

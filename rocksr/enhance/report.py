@@ -87,6 +87,22 @@ def consistency(diffs_out: list[float], diffs_in: list[float]) -> dict | None:
     }
 
 
+# what the report adds to the provenance (run_report); the rest of a report is the provenance
+RUN_KEYS = (
+    "outputs",
+    "format",
+    "shape",
+    "dtype",
+    "n_tiles_per_slice",
+    "seconds",
+    "megapixels_per_s",
+    "consistency",
+    "working_directory",
+    "shards",
+    "gather_seconds",
+)
+
+
 def run_report(
     prov: dict,
     targets: dict[str, Path],

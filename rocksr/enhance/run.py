@@ -23,6 +23,8 @@ from rocksr.enhance.model import check_samples, load_model, resolve_device, tili
 from rocksr.enhance.normalization import NORMALIZE_MODES, Normalizer, mct_scale_factor
 from rocksr.enhance.outputs import (
     OutputWriter,
+    array_dtype,
+    array_role,
     check_holds_stack,
     check_outputs,
     output_paths,
@@ -34,6 +36,7 @@ from rocksr.enhance.report import (
     report_text,
     run_report,
 )
+from rocksr.enhance.shards import PART, Part
 from rocksr.enhance.slices import Sampling, SliceRunner, SliceSettings
 
 __all__ = ["enhance", "report_text"]
@@ -78,11 +81,14 @@ def enhance(
     progress: bool = True,
     report: str | os.PathLike | None = None,
     overwrite: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> dict:
     """Enhance a micro-CT slice or stack with a trained checkpoint; returns a report dict.
 
     The options are the command's (``docs/enhance.md``); ``tile`` overrides the checkpoint's
     tile size, ``overlap`` defaults to half a tile, ``report`` also writes the report as JSON.
+    ``shard = (i, N)``: only part ``i`` of ``N`` of a stack (:class:`.shards.Part`; gathered by
+    :func:`.shards.gather_enhance`).
     Every path written is checked first (:func:`check_outputs`); every user error is a
     :class:`rocksr.errors.RocksrError` naming the file, raised before any model work where it
     can be known then; no partial output is ever left behind.
@@ -99,6 +105,7 @@ def enhance(
     src = open_input(in_path, pages)
     try:
         check_holds_stack(fmts["pred"], out_path, src.stack)
+        part = None if shard is None else Part.plan(shard, src, fmts["pred"], out_path, report)
         kind, model, cfg = load_model(ckpt_path, dev)
         stochastic = check_samples(kind, samples, ckpt_path)  # a DDPM: K samples, fused steps
         factor = mct_scale_factor(mct_scale, normalize, cfg, ckpt_path)
@@ -125,14 +132,34 @@ def enhance(
             kind, ckpt_path, src, norm, settings, mct_scale=factor, tile_source=tile_source
         )
         runner = SliceRunner(kind, model, cfg, settings)
-        shape, stack_consistency = write_outputs(src, norm, runner, targets, fmts, prov, progress)
+        result = run_slices(src, norm, runner, targets, fmts, prov, part, progress, t_start)
     finally:
         src.close()
-    result = run_report(
-        prov, targets, fmts["pred"], shape, runner, src.n, t_start, stack_consistency
-    )
     if report is not None:
         write_text(report_text(result), report)
+    return result
+
+
+def run_slices(
+    src: Source,
+    norm: Normalizer,
+    runner: SliceRunner,
+    targets: dict[str, Path],
+    fmts: dict[str, str],
+    prov: dict,
+    part: Part | None,
+    progress: bool,
+    t_start: float,
+) -> dict:
+    """Write the outputs of every slice of ``src`` (or of ``part``'s); returns the run's report
+    (with the part's record for a part)."""
+    prov, slices = (prov, None) if part is None else (part.provenance(prov), part.slices)
+    shape, d_out, d_in = write_outputs(src, norm, runner, targets, fmts, prov, progress, slices)
+    n = src.n if slices is None else len(slices)
+    stack = consistency(d_out, d_in) if src.stack else None
+    result = run_report(prov, targets, fmts["pred"], shape, runner, n, t_start, stack)
+    if part is not None:
+        result[PART] = part.record(d_out, d_in, norm)
     return result
 
 
@@ -144,39 +171,36 @@ def write_outputs(
     fmts: dict[str, str],
     prov: dict,
     progress: bool,
-) -> tuple[tuple[int, ...], dict | None]:
-    """Enhance every slice and write every output (temporary names, renamed at the end; all
-    removed on any error); returns (output shape, the stack's consistency or None)."""
+    slices: range | None = None,
+) -> tuple[tuple[int, ...], list[float], list[float]]:
+    """Enhance the ``slices`` of ``src`` (default: all) and write every output (temporary names,
+    renamed at the end; all removed on any error); returns (output shape, the mean absolute
+    slice-to-slice differences of the output and of the normalized input)."""
     from rocksr.progress import progress as progress_bar
 
+    slices = range(src.n) if slices is None else slices
     h, w = src.shape
-    ddpm = runner.stochastic
-    fused = f", fuse {runner.settings.fuse}" if ddpm else ""
+    fused = f", fuse {runner.settings.fuse}" if runner.stochastic else ""
     bar = progress_bar(
-        runner.tile_calls(h, w) * src.n,
+        runner.tile_calls(h, w) * len(slices),
         f"enhance {src.path.name} ({runner.kind}{fused})",
         unit="tile",
         disable=not progress,
     )
-    shape = (src.n, h, w) if src.stack else (h, w)
-    role = {
-        "pred": "sample 0" if ddpm else "prediction",
-        "mean": "mean",
-        "std": "std (population, grey levels 0..255, float32)",
-    }
+    shape = (len(slices), h, w) if src.stack else (h, w)
     outs: dict[str, OutputWriter] = {}
     diffs_out: list[float] = []
     diffs_in: list[float] = []
     try:
         for key, p in targets.items():
-            dtype = "float32" if key == "std" else "uint8"
-            outs[key] = OutputWriter(p, fmts[key], shape, dtype, {**prov, "array": role[key]})
+            role = array_role(key, runner.stochastic)
+            outs[key] = OutputWriter(p, fmts[key], shape, array_dtype(key), {**prov, "array": role})
         prev_out = prev_in = None
-        for i in range(src.n):
+        for j, i in enumerate(slices):
             img = norm.slice(i)
             results = runner(img, src.first + i, bar.update)
             for key, o in outs.items():
-                o.write(i, results[key])
+                o.write(j, results[key])
             if prev_out is not None:
                 diffs_out.append(mean_abs_diff(results["pred"], prev_out))
                 diffs_in.append(mean_abs_diff(img, prev_in))
@@ -189,4 +213,4 @@ def write_outputs(
         raise
     finally:
         bar.close()
-    return shape, consistency(diffs_out, diffs_in) if src.stack else None
+    return shape, diffs_out, diffs_in

@@ -10,7 +10,7 @@ import argparse
 
 from rocksr.config.choices import ENHANCE_NORMALIZE, FUSE_MODES, SAMPLERS, SLICE_NOISE, WINDOWS
 from rocksr.config.enhance import Enhance
-from rocksr.stages.args import positive_int
+from rocksr.stages.args import positive_int, shard_arg
 
 COMMAND = "enhance"
 HELP = "enhance a whole micro-CT slice or TIFF/Zarr stack with a trained model (any kind)"
@@ -60,6 +60,14 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
         help="replace an existing output or report that rocksr enhance did not write (by "
         "default only files and stores enhance wrote are replaced)",
     )
+    s.add_argument(
+        "--shard",
+        type=shard_arg,
+        default=None,
+        metavar="I/N",
+        help="enhance only part I of N of a stack's pages (normalized and seeded as in one run) "
+        "into a TIFF --output, with --report; `rocksr gather-enhance` assembles the N parts",
+    )
     s.add_argument("--no-progress", action="store_true")
 
 
@@ -87,5 +95,6 @@ def run(a: argparse.Namespace) -> None:
         progress=not a.no_progress,
         report=a.report,
         overwrite=a.overwrite,
+        shard=a.shard,
     )
     print(report_text(report))

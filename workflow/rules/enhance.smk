@@ -31,6 +31,50 @@ rule enhance:
         "{params.options} --no-progress > {log:q} 2>&1"
 
 
+# a stack of `enhance.stacks`: the `enhance` rule on its raw pages (a part of them per shard)
+use rule enhance as stack_enhance with:
+    input:
+        checkpoint=f"{R}/models/{{model}}/best.pt",
+        mct=lambda wc: STACKS[wc.stack]["path"],
+    output:
+        image=stack_part("tif"),
+        report=stack_part("json"),
+    log:
+        f"{R}/logs/stack_enhance/{STACK_PART}.log",
+    benchmark:
+        f"{R}/benchmarks/stack_enhance/{STACK_PART}.tsv"
+    wildcard_constraints:
+        stack=STACK_NAMES,
+        model="|".join(MODELS),
+        shard=r"\d+",
+    params:
+        options=stack_enhance_options,
+        code=lambda wc: kind_hash("enhance", wc.model),
+
+
+if SHARDED:
+
+    rule gather_enhance:
+        input:
+            parts=lambda wc: stack_parts(wc, "tif"),
+            reports=lambda wc: stack_parts(wc, "json"),
+        output:
+            image=STACK_OUTPUT.replace("{ext}", "tif"),
+            report=STACK_OUTPUT.replace("{ext}", "json"),
+        log:
+            f"{R}/logs/gather_enhance/{{stack}}/{{model}}.log",
+        wildcard_constraints:
+            stack=STACK_NAMES,
+            model="|".join(MODELS),
+        conda:
+            "../../envs/rocksr.yaml"
+        params:
+            code=stage_hash("gather_enhance"),
+        shell:
+            "rocksr gather-enhance --parts {input.parts:q} --part-reports {input.reports:q} "
+            "--output {output.image:q} --report {output.report:q} > {log:q} 2>&1"
+
+
 rule seam_study:
     input:
         checkpoints=expand(f"{R}/models/{{model}}/best.pt", model=MODELS),

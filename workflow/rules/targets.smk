@@ -1,6 +1,9 @@
 # What the rules build: the model kinds and baselines, the inputs and params the rules share,
 # the prediction (sharded or not) and enhance helpers, and the target lists of `all`/`dataset`.
+import re
+
 from rocksr.codehash import kind_hash, stage_hash
+from rocksr.config.enhance import stack_entries
 from rocksr.config.leak import LEAKY_STRATEGY
 from rocksr.config.pair_settings import PairSettings
 from rocksr.config.split import strategy_params
@@ -225,13 +228,54 @@ def enhance_targets():
     ) + expand(f"{R}/figures/enhance_{{sample}}.png", sample=list(SAMPLES))
     if ENHANCE["seam_study"]:
         targets.append(f"{R}/evaluation/seam_study.md")
-    return targets
+    return targets + expand(STACK_OUTPUT, stack=list(STACKS), model=MODELS, ext="tif")
 
 
-def enhance_options(wildcards):
-    """`rocksr enhance` options of the `enhance` rule (DDPM sampling as in `evaluate`)."""
+# micro-CT stacks (`enhance.stacks`): `stack_enhance` runs `rocksr enhance` on each with every
+# model; with shards > 1 each of N jobs enhances a run of its pages into a temporary TIFF part
+# and report, and `gather_enhance` writes the stack one job writes, byte for byte
+# (rocksr.enhance.shards)
+STACKS = stack_entries(ENHANCE["stacks"])
+STACK_NAMES = "|".join(map(re.escape, STACKS)) or "(?!)"  # the wildcard's pattern
+STACK_OUTPUT = f"{R}/enhanced_stacks/{{stack}}/{{model}}.{{ext}}"
+STACK_PART = (
+    "{stack}/{model}.shards/{shard}-of-%d" % PREDICT_SHARDS
+    if SHARDED
+    else "{stack}/{model}"
+)
+
+
+def stack_part(ext):
+    """The `stack_enhance` job's output with extension `ext`: a shard's part is temporary."""
+    path = f"{R}/enhanced_stacks/{STACK_PART}.{ext}"
+    return temp(path) if SHARDED else path
+
+
+def stack_parts(wildcards, ext):
+    """The N `stack_enhance` parts (extension `ext`) of a stack and model, in shard order."""
+    return [
+        f"{R}/enhanced_stacks/"
+        + STACK_PART.format(stack=wildcards.stack, model=wildcards.model, shard=i)
+        + f".{ext}"
+        for i in range(1, PREDICT_SHARDS + 1)
+    ]
+
+
+def stack_enhance_options(wildcards):
+    """`rocksr enhance` options of the `stack_enhance` rule: the `enhance` rule's on the stack's
+    raw pages, normalized as the training data were, and the job's shard."""
+    pages = STACKS[wildcards.stack]["pages"]
+    opts = [enhance_options(wildcards, normalize="from-checkpoint")]
+    opts += [f"--pages {pages}"] if pages is not None else []
+    opts += [f"--shard {wildcards.shard}/{PREDICT_SHARDS}"] if SHARDED else []
+    return " ".join(opts)
+
+
+def enhance_options(wildcards, normalize="none"):
+    """`rocksr enhance` options of the `enhance` rule (DDPM sampling as in `evaluate`); its
+    input is the sample's normalized micro-CT (`normalize` none)."""
     opts = [
-        "--normalize none",  # the input is the sample's normalized micro-CT
+        f"--normalize {normalize}",
         f"--fuse {ENHANCE['fuse']}",
         f"--sampler {EVAL['sampler']} --seed {ENHANCE['seed']}",
         f"--batch-size {ENHANCE['batch_size']}",

@@ -1,0 +1,261 @@
+"""``rocksr enhance`` of one stack over many jobs: :class:`Part` (what ``--shard i/N`` enhances)
+and :func:`gather_enhance` (the parts -> the output an unsharded run writes).
+
+Shard ``i`` of ``N`` enhances the ``i``-th of ``N`` contiguous runs of the selected pages (their
+sizes differ by at most one) into a TIFF *part*. Everything a slice's output depends on is
+decided over the whole selection, as in one job: the black/white points of a stack are taken over
+every selected page and the field of view on the first, and a slice's noise is seeded by its page
+index, not by its place in a part. The part's report records its slices and the slice-to-slice
+differences the stack's ``consistency`` needs (the input's across the part's first boundary too).
+:func:`gather_enhance` checks that the parts are one run's complete set and writes, with the same
+writer, the output and report one job writes: the same bytes, the report's timing aside.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rocksr.enhance.errors import EnhanceError
+from rocksr.enhance.inputs import Source
+from rocksr.enhance.normalization import Normalizer
+from rocksr.enhance.outputs import (
+    ENHANCE_TOOL,
+    OutputWriter,
+    array_dtype,
+    array_role,
+    check_holds_stack,
+    check_outputs,
+    output_paths,
+    read_record,
+)
+from rocksr.enhance.report import RUN_KEYS, consistency, mean_abs_diff, report_text
+
+PART = "part"  # the provenance and report key of a part
+GATHER = "rocksr gather-enhance"
+
+
+@dataclass(frozen=True)
+class Part:
+    """Shard ``index`` of ``count``: the selected slices ``slices`` (positions in the selection)."""
+
+    index: int
+    count: int
+    slices: range
+
+    @classmethod
+    def plan(cls, shard: tuple[int, int], src: Source, fmt: str, output: Path, report) -> Part:
+        """The part of ``src`` that shard ``(i, N)`` enhances; refuses a 2-D input, a part that is
+        not a TIFF, a missing ``report`` (it carries what the gather needs) and more shards
+        than selected slices."""
+        index, count = shard
+        if not src.stack:
+            raise EnhanceError(f"{src.path}: --shard splits a stack's pages; this is one image")
+        if fmt != "tiff":
+            raise EnhanceError(f"{output}: a shard's part is written as TIFF (.tif)")
+        if report is None:
+            raise EnhanceError(
+                f"{output}: --shard needs --report (the part's report holds what "
+                "`rocksr gather-enhance` needs)"
+            )
+        if count > src.n:
+            raise EnhanceError(
+                f"{src.path}: the selected pages hold {src.n} slice(s), fewer than the {count} "
+                f"shards; use at most {src.n} shards"
+            )
+        base, extra = divmod(src.n, count)
+        start = (index - 1) * base + min(index - 1, extra)
+        return cls(index, count, range(start, start + base + (index <= extra)))
+
+    def provenance(self, prov: dict) -> dict:
+        """The provenance the part's files carry: the whole run's and which part this is."""
+        return {**prov, PART: {"shard": [self.index, self.count], "slices": self.span}}
+
+    @property
+    def span(self) -> list[int]:
+        return [self.slices.start, self.slices.stop]
+
+    def record(self, diffs_out: list[float], diffs_in: list[float], norm: Normalizer) -> dict:
+        """The report's ``part``: which part, and the slice-to-slice differences inside it and
+        (the input's) from the slice before it."""
+        first = self.slices.start
+        before = None
+        if first > 0:
+            before = mean_abs_diff(norm.slice(first), norm.slice(first - 1))
+        return {
+            "shard": [self.index, self.count],
+            "slices": self.span,
+            "output_diffs": diffs_out,
+            "input_diffs": diffs_in,
+            "input_diff_before": before,
+        }
+
+
+def _read_part_report(path: Path) -> dict:
+    what = f"{path}: is not the report of a `rocksr enhance --shard` part"
+    try:
+        rec = read_record(path, "json")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EnhanceError(f"{what} ({exc})") from exc
+    if not isinstance(rec, dict) or rec.get("tool") != ENHANCE_TOOL or PART not in rec:
+        raise EnhanceError(what)
+    return rec
+
+
+def run_provenance(report: dict) -> dict:
+    """The provenance one job writes, from a part's report (run fields and part removed)."""
+    return {k: v for k, v in report.items() if k not in RUN_KEYS and k != PART}
+
+
+def _check_parts(parts: Sequence[Path], reports: Sequence[dict]) -> list[int]:
+    """The order of ``parts`` by shard index; refuses anything but one run's complete set of
+    contiguous parts, each TIFF carrying its own report's provenance."""
+    count = len(parts)
+    indexes = []
+    for path, rec in zip(parts, reports, strict=True):
+        i, n = rec[PART]["shard"]
+        if n != count:
+            raise EnhanceError(f"{path}: is part {i} of {n}, but {count} part(s) were given")
+        indexes.append(i)
+    if sorted(indexes) != list(range(1, count + 1)):
+        missing = sorted(set(range(1, count + 1)) - set(indexes))
+        raise EnhanceError(f"parts {missing} of {count} are missing (a part was given twice)")
+    base = run_provenance(reports[0])
+    for path, rec in zip(parts, reports, strict=True):
+        prov = run_provenance(rec)
+        if prov != base:
+            keys = sorted(k for k in base.keys() | prov.keys() if base.get(k) != prov.get(k))
+            raise EnhanceError(
+                f"{path}: is a part of another run than {parts[0]} (they differ in {keys})"
+            )
+    order = sorted(range(count), key=lambda k: indexes[k])
+    first, last = base["pages"]
+    stop = 0
+    for k in order:
+        lo, hi = reports[k][PART]["slices"]
+        if lo != stop or hi <= lo:
+            raise EnhanceError(f"{parts[k]}: holds slices {lo}-{hi - 1}, expected from {stop}")
+        stop = hi
+    if stop != last - first + 1:
+        raise EnhanceError(f"the parts hold {stop} slices, the run {last - first + 1}")
+    return order
+
+
+def _part_files(part: Path, rec: dict) -> dict[str, Path]:
+    """The part's files by output key, each checked to carry the part's provenance."""
+    files = output_paths(part, rec["samples"] > 1)
+    prov = {**run_provenance(rec), PART: {k: rec[PART][k] for k in ("shard", "slices")}}
+    for path in files.values():
+        try:
+            found = read_record(path, "tiff")
+        except Exception as exc:  # noqa: BLE001 (missing, not a TIFF, no record: not this part)
+            raise EnhanceError(f"{path}: cannot read the part ({exc})") from exc
+        found = {k: v for k, v in found.items() if k != "array"}
+        if found != prov:
+            raise EnhanceError(f"{path}: does not carry the provenance its report records")
+    return files
+
+
+def gather_enhance(
+    parts: Sequence[str | os.PathLike],
+    part_reports: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    report: str | os.PathLike | None = None,
+    overwrite: bool = False,
+) -> dict:
+    """Assemble the TIFF parts of ``rocksr enhance --shard i/N`` (any order, with their reports)
+    into ``output`` (TIFF or OME-Zarr, with ``_mean``/``_std`` for K > 1) as one job writes it;
+    returns the report (also written to ``report``): one job's, with ``seconds`` the parts' sum."""
+    import tifffile
+
+    from rocksr.files import write_text
+
+    t_start = time.perf_counter()
+    parts, rep_paths = [Path(p) for p in parts], [Path(p) for p in part_reports]
+    if not parts or len(parts) != len(rep_paths):
+        raise EnhanceError(f"{len(parts)} part(s) and {len(rep_paths)} report(s): give one each")
+    reports = [_read_part_report(p) for p in rep_paths]
+    order = _check_parts(parts, reports)
+    prov = run_provenance(reports[0])
+    files = [_part_files(parts[k], reports[k]) for k in order]
+    out_path = Path(output)
+    targets = output_paths(out_path, prov["samples"] > 1)
+    written = {**targets, **({"report": Path(report)} if report is not None else {})}
+    sources = {f"part {p}": p for p in [*parts, *rep_paths]}
+    fmts = check_outputs(written, sources, overwrite)
+    check_holds_stack(fmts["pred"], out_path, True)
+    h, w = reports[0]["shape"][-2:]
+    shape = (prov["pages"][1] - prov["pages"][0] + 1, h, w)
+    stochastic = prov["sampler"] is not None
+    outs: dict[str, OutputWriter] = {}
+    diffs_out: list[float] = []
+    diffs_in: list[float] = []
+    try:
+        for key, p in targets.items():
+            role = array_role(key, stochastic)
+            outs[key] = OutputWriter(p, fmts[key], shape, array_dtype(key), {**prov, "array": role})
+        z, prev = 0, None
+        for k, part_files in zip(order, files, strict=True):
+            rec = reports[k][PART]
+            n = rec["slices"][1] - rec["slices"][0]
+            tifs = {key: tifffile.TiffFile(p) for key, p in part_files.items()}
+            try:
+                if any(len(t.pages) != n for t in tifs.values()):
+                    raise EnhanceError(f"{parts[k]}: holds other than its {n} slice(s)")
+                if prev is not None:  # the differences across the part's first boundary
+                    diffs_out.append(mean_abs_diff(tifs["pred"].pages[0].asarray(), prev))
+                    diffs_in.append(rec["input_diff_before"])
+                diffs_out += rec["output_diffs"]
+                diffs_in += rec["input_diffs"]
+                for j in range(n):
+                    for key, o in outs.items():
+                        o.write(z, tifs[key].pages[j].asarray())
+                    z += 1
+                prev = tifs["pred"].pages[n - 1].asarray()
+            finally:
+                for t in tifs.values():
+                    t.close()
+        for o in outs.values():
+            o.commit()
+    except BaseException:
+        for o in outs.values():
+            o.abort()
+        raise
+    result = _gathered_report(prov, reports, targets, fmts["pred"], shape, diffs_out, diffs_in)
+    result["gather_seconds"] = time.perf_counter() - t_start
+    if report is not None:
+        write_text(report_text(result), report)
+    return result
+
+
+def _gathered_report(
+    prov: dict,
+    reports: list[dict],
+    targets: dict[str, Path],
+    fmt: str,
+    shape: tuple[int, ...],
+    diffs_out: list[float],
+    diffs_in: list[float],
+) -> dict:
+    """One job's report of the gathered run; ``seconds`` is the parts' sum."""
+    from rocksr.files import recorded_path
+
+    seconds = sum(r["seconds"] for r in reports)
+    n, h, w = shape
+    return {
+        **prov,
+        "outputs": {k: recorded_path(p) for k, p in targets.items()},
+        "format": fmt,
+        "shape": list(shape),
+        "dtype": "uint8",
+        "n_tiles_per_slice": reports[0]["n_tiles_per_slice"],
+        "seconds": seconds,
+        "megapixels_per_s": n * h * w / 1e6 / seconds if seconds > 0 else None,
+        "consistency": consistency(diffs_out, diffs_in),
+        "working_directory": os.getcwd(),
+        "shards": len(reports),
+    }
