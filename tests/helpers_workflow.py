@@ -16,7 +16,6 @@ TINY = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
 
 # a run that scales out: the regression U-Net trained by 2 processes in one job (torchrun, gloo
 # on a CPU) and every model's prediction split into 3 jobs; what the scale-out tests build
-SCALE_OUT_TARGET = "results/tiny/predictions/regress.zarr"
 
 
 # where a run's timings and location go (docs/outputs.md#timings-and-locations): all that may
@@ -50,15 +49,33 @@ def write_stack(path: Path, n: int = 4, size: int = 96) -> Path:
 
 
 def scale_out_config() -> dict:
-    """The tiny config with 2 training processes for `regress` and `evaluate.shards: 3`; small
-    CPU-only jobs (on the test SLURM node, 2 CPUs, several of them run at once)."""
+    """The tiny config with 2 training processes for `regress`, `evaluate.shards: 3` and a stack
+    of 3 pages to enhance (`core.tif`, :func:`write_scale_out`); small CPU-only jobs (on the
+    test SLURM node, 2 CPUs, several of them run at once)."""
     cfg = yaml.safe_load(yaml.safe_dump(TINY))
     cfg["resources"] = {
         "default": {"threads": 1, "mem_mb": 1000, "runtime": 10, "gpu": 0},
         "train_regress": {"nprocs": 2, "threads": 2, "mem_mb": 2000, "gpu": 0},
     }
     cfg["evaluate"] = {**cfg["evaluate"], "shards": 3}
+    cfg["enhance"] = {"stacks": [{"name": "core", "path": "core.tif", "pages": "1-3"}]}
     return cfg
+
+
+# what the scale-out run builds: the regression U-Net (2 processes), its predictions (3 shard
+# jobs and a gather) and the stack enhanced by it (3 part jobs and a gather)
+SCALE_OUT_TARGETS = [
+    "results/tiny/predictions/regress.zarr",
+    "results/tiny/enhanced_stacks/core/regress.tif",
+]
+
+
+def write_scale_out(workdir: Path) -> Path:
+    """The scale-out run's config and stack in ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_config(workdir, scale_out_config())
+    write_stack(workdir / "core.tif")
+    return workdir
 
 
 def planned_rules(output: str) -> set[str]:

@@ -19,7 +19,7 @@ from helpers_train import (  # noqa: F401 (single_thread is an autouse fixture)
     single_thread,
     train_paths,
 )
-from helpers_workflow import REPO, SCALE_OUT_TARGET, scale_out_config, snakemake
+from helpers_workflow import REPO, snakemake
 
 from rocksr.checkpoints import load_checkpoint
 from rocksr.data.torchdata import EpochSampler
@@ -135,19 +135,25 @@ def test_dry_run_prints_the_torchrun_command(tmp_path, resources):
 
 
 @pytest.mark.slow
-def test_two_training_processes_and_three_shards_through_the_workflow(tmp_path):
+@pytest.mark.xdist_group("slurm_cluster")  # with the SLURM test, which reads the same run
+def test_two_training_processes_and_three_shards_through_the_workflow(scale_out_local_run):
     """The training rule launches torchrun with 2 processes (gloo on this CPU); the regression
-    U-Net's predictions are 3 `predict` jobs gathered into one store, shard stores deleted."""
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(scale_out_config(), sort_keys=False))
-    snakemake(tmp_path, SCALE_OUT_TARGET, timeout=600)
-    res = tmp_path / "results" / "tiny"
+    U-Net's predictions are 3 `predict` jobs gathered into one store, and a stack 3
+    `stack_enhance` parts gathered into one TIFF; the shards and parts are deleted."""
+    res = scale_out_local_run / "results" / "tiny"
     log = (res / "logs" / "train_regress.log").read_text()
     assert "over 2 process(es)" in log, log[-2000:]
     shards = sorted((res / "benchmarks" / "predict" / "regress.shards").glob("*.tsv"))
     assert [p.name for p in shards] == [f"{i}-of-3.tsv" for i in (1, 2, 3)]
     assert not (res / "predictions" / "regress.shards").exists()
+    import tifffile
     import zarr
 
     store = zarr.open(res / "predictions" / "regress.zarr", mode="r")
     n_test = int((pd.read_csv(res / "splits" / "splits.csv")["split"] == "test").sum())
     assert store["pred"].shape[0] == n_test > 0
+    stack = res / "enhanced_stacks" / "core"
+    parts = sorted((res / "benchmarks" / "stack_enhance" / "core").glob("regress.shards/*.tsv"))
+    assert [p.name for p in parts] == [f"{i}-of-3.tsv" for i in (1, 2, 3)]
+    assert not (stack / "regress.shards").exists()
+    assert tifffile.imread(stack / "regress.tif").shape == (3, 96, 96)

@@ -41,7 +41,6 @@ pytestmark = pytest.mark.xdist_group("slurm_cluster")
 # Hard limits (seconds).
 CLUSTER_START_TIMEOUT = 600  # includes apt-get on a fresh machine (~10-20 s normally)
 SNAKEMAKE_SLURM_TIMEOUT = 420
-SNAKEMAKE_LOCAL_TIMEOUT = 420
 DRY_RUN_TIMEOUT = 120
 
 
@@ -271,19 +270,19 @@ def _job_times() -> dict[str, tuple[str, str]]:
 
 
 @pytest.mark.slurm
-def test_two_process_training_and_three_shards_on_slurm_equal_local(slurm_cluster, tmp_path):
-    """The real workflow from the synthetic sample to the gathered predictions through the SLURM
-    plugin: the dataset stage, the regression U-Net trained by 2 processes inside one SLURM job
-    (torchrun) and its predictions as 3 SLURM jobs, some at once, then gathered. Every output
-    (files byte for byte, Zarr stores by values and attributes) is that of the same run on the
-    local executor, and every non-local job really went through SLURM."""
-    from helpers_workflow import SCALE_OUT_TARGET, scale_out_config
+def test_two_process_training_and_three_shards_on_slurm_equal_local(
+    slurm_cluster, scale_out_local_run, tmp_path
+):
+    """The real workflow from the synthetic sample through the SLURM plugin: the dataset stage,
+    the regression U-Net trained by 2 processes inside one SLURM job (torchrun), its predictions
+    as 3 SLURM jobs, some at once, and a stack enhanced as 3 SLURM part jobs, each gathered.
+    Every output (files byte for byte, Zarr stores by values and attributes) is that of the
+    same run on the local executor (``scale_out_local_run``), and every non-local job really
+    went through SLURM."""
+    from helpers_workflow import SCALE_OUT_TARGETS, write_scale_out
 
     _require_real_workflow()
-    runs = {"slurm": tmp_path / "slurm", "local": tmp_path / "local"}
-    for d in runs.values():
-        d.mkdir()
-        (d / "config.yaml").write_text(yaml.safe_dump(scale_out_config(), sort_keys=False))
+    runs = {"slurm": write_scale_out(tmp_path / "slurm"), "local": scale_out_local_run}
     res, dt_slurm = _run(
         _snakemake(
             "-s",
@@ -293,46 +292,32 @@ def test_two_process_training_and_three_shards_on_slurm_equal_local(slurm_cluste
             "--workflow-profile",
             TEST_PROFILE,
             "--",
-            SCALE_OUT_TARGET,
+            *SCALE_OUT_TARGETS,
         ),  # fmt: skip
         timeout=SNAKEMAKE_SLURM_TIMEOUT,
     )
     assert res.returncode == 0, res.stdout[-10000:]
-    res_local, dt_local = _run(
-        _snakemake(
-            "-s",
-            SNAKEFILE,
-            "-d",
-            runs["local"],
-            "--workflow-profile",
-            "none",
-            "--cores",
-            "2",
-            "--",
-            SCALE_OUT_TARGET,
-        ),  # fmt: skip
-        timeout=SNAKEMAKE_LOCAL_TIMEOUT,
-    )
-    assert res_local.returncode == 0, res_local.stdout[-10000:]
-    print(f"scale-out run: SLURM {dt_slurm:.1f} s, local {dt_local:.1f} s")
+    print(f"scale-out run on SLURM: {dt_slurm:.1f} s")
 
     local = _localrules()
-    remote = {"synthesize", "normalize", "build_dataset", "train_regress", "predict"} - local
-    jobs = _assert_through_slurm(runs["slurm"], remote | {"gather_predictions"} - local)
+    remote = {"synthesize", "normalize", "build_dataset", "train_regress", "predict"}
+    remote |= {"gather_predictions", "stack_enhance", "gather_enhance"}
+    jobs = _assert_through_slurm(runs["slurm"], remote - local)
     assert not set(jobs) & local, f"localrules were submitted to SLURM: {set(jobs) & local}"
     assert len(jobs["train_regress"]) == 1 and len(jobs["predict"]) == 3, jobs
+    assert len(jobs["stack_enhance"]) == 3, jobs
     # at least two of the three shard jobs ran at once on the 2-CPU node
     times = _job_times()
     spans = sorted(times[j] for j in jobs["predict"])
     assert any(b[0] < a[1] for a, b in itertools.pairwise(spans)), spans
-    for name, d in runs.items():
-        log = (d / "results" / "tiny" / "logs" / "train_regress.log").read_text()
-        assert "over 2 process(es)" in log, (name, log[-2000:])
+    log = (runs["slurm"] / "results" / "tiny" / "logs" / "train_regress.log").read_text()
+    assert "over 2 process(es)" in log, log[-2000:]
     zarr_roots, plain = _compare_results(runs["slurm"] / "results", runs["local"] / "results")
     stores = {str(z) for z in zarr_roots}
     assert {"tiny/dataset/tiles.zarr", "tiny/predictions/regress.zarr"} <= stores, stores
-    models = {"tiny/models/regress/best.pt", "tiny/models/regress/history.csv"}
-    assert models | {"tiny/splits/splits.csv"} <= set(plain), sorted(plain)
+    compared = {"tiny/models/regress/best.pt", "tiny/models/regress/history.csv"}
+    compared |= {"tiny/splits/splits.csv", "tiny/enhanced_stacks/core/regress.tif"}
+    assert compared <= set(plain), sorted(plain)
     a = runs["slurm"] / "results" / "tiny"
     assert not (a / "predictions" / "regress.shards").exists()
     print(f"identical: {len(zarr_roots)} Zarr store(s) and {len(plain)} files")
