@@ -48,7 +48,9 @@ class Part:
     slices: range
 
     @classmethod
-    def plan(cls, shard: tuple[int, int], src: Source, fmt: str, output: Path, report) -> Part:
+    def plan(
+        cls, shard: tuple[int, int], src: Source, fmt: str, output: Path, report: object
+    ) -> Part:
         """The part of ``src`` that shard ``(i, N)`` enhances; refuses a 2-D input, a part that is
         not a TIFF, a missing ``report`` (it carries what the gather needs) and more shards
         than selected slices."""
