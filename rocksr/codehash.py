@@ -39,7 +39,14 @@ def _packages(name: str) -> list[str]:
 
 
 def imported_modules(path: Path, name: str) -> set[str]:
-    """The ``rocksr`` modules that the source of module ``name`` at ``path`` imports."""
+    """The ``rocksr`` modules that the source of module ``name`` at ``path`` imports (each
+    source is parsed once per process while its size and modification time stay the same)."""
+    stat = path.stat()
+    return set(_imported_modules(path, name, (stat.st_mtime_ns, stat.st_size)))
+
+
+@cache
+def _imported_modules(path: Path, name: str, stamp: tuple[int, int]) -> frozenset[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     is_pkg = path.name == "__init__.py"
     found: set[str] = set()
@@ -62,7 +69,7 @@ def imported_modules(path: Path, name: str) -> set[str]:
         if mod.split(".")[0] == PACKAGE and module_file(mod) is not None:
             out.add(mod)
             out.update(_packages(mod))
-    return out
+    return frozenset(out)
 
 
 @cache
