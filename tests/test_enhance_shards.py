@@ -94,7 +94,14 @@ def test_wrong_parts_are_refused_and_nothing_is_written(tmp_path, ckpts) -> None
     parts, reports = enhance_parts(ckpts["cgan"], stack, tmp_path / "p", 3)
     other, other_reports = enhance_parts(ckpts["cgan"], stack, tmp_path / "q", 3, seed=1, tile=16)
     out = tmp_path / "out.tif"
+    damaged = []
+    for i, change in enumerate(({"output_diffs": "x"}, {"shard": [1]}, {"input_diff_before": 1.0})):
+        rec = json.loads(reports[0].read_text())
+        rec["part"].update(change)
+        damaged.append(tmp_path / f"damaged{i}.json")
+        damaged[-1].write_text(json.dumps(rec))
     cases = [
+        *[([parts[0]], [d], "part report is damaged") for d in damaged],
         (parts[:2], reports[:2], r"part 1 of 3, but 2 part\(s\) were given"),
         ([parts[0], parts[0], parts[2]], [reports[0], reports[0], reports[2]], "missing"),
         ([other[0], *parts[1:]], [other_reports[0], *reports[1:]], "another run"),

@@ -14,6 +14,7 @@ writer, the output and report one job writes: the same bytes, the report's timin
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -105,7 +106,50 @@ def _read_part_report(path: Path) -> dict:
         raise EnhanceError(f"{what} ({exc})") from exc
     if not isinstance(rec, dict) or rec.get("tool") != ENHANCE_TOOL or PART not in rec:
         raise EnhanceError(what)
+    problem = _report_problem(rec)
+    if problem:
+        raise EnhanceError(
+            f"{path}: the part report is damaged ({problem}); re-run its `rocksr enhance --shard`"
+        )
     return rec
+
+
+def _ints(value: object, n: int) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == n
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    )
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _report_problem(rec: dict) -> str | None:
+    """What is wrong with a part report's fields that the gather reads (None: nothing)."""
+    part = rec[PART]
+    if not isinstance(part, dict):
+        return "part is not a mapping"
+    if not _ints(part.get("shard"), 2) or not 1 <= part["shard"][0] <= part["shard"][1]:
+        return f"shard {part.get('shard')!r}"
+    if not _ints(part.get("slices"), 2) or not 0 <= part["slices"][0] < part["slices"][1]:
+        return f"slices {part.get('slices')!r}"
+    n = part["slices"][1] - part["slices"][0]
+    for key in ("output_diffs", "input_diffs"):
+        diffs = part.get(key)
+        if not isinstance(diffs, list) or len(diffs) != n - 1 or not all(map(_number, diffs)):
+            return f"{key} is not a list of {n - 1} number(s)"
+    before = part.get("input_diff_before")
+    if (before is None) != (part["slices"][0] == 0) or not (before is None or _number(before)):
+        return f"input_diff_before {before!r}"
+    if not _ints(rec.get("pages"), 2) or not _ints(rec.get("shape"), 3):
+        return "pages or shape"
+    if not _ints([rec.get("samples"), rec.get("n_tiles_per_slice")], 2):
+        return "samples or n_tiles_per_slice"
+    if not _number(rec.get("seconds")) or "sampler" not in rec:
+        return "seconds or sampler"
+    return None
 
 
 def run_provenance(report: dict) -> dict:
