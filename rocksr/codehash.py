@@ -42,11 +42,17 @@ def imported_modules(path: Path, name: str) -> set[str]:
     """The ``rocksr`` modules that the source of module ``name`` at ``path`` imports (each
     source is parsed once per process while its size and modification time stay the same)."""
     stat = path.stat()
-    return set(_imported_modules(path, name, (stat.st_mtime_ns, stat.st_size)))
+    out = set()
+    for mod in _imports_in_source(path, name, (stat.st_mtime_ns, stat.st_size)):
+        if mod.split(".")[0] == PACKAGE and module_file(mod) is not None:
+            out.add(mod)
+            out.update(_packages(mod))
+    return out
 
 
 @cache
-def _imported_modules(path: Path, name: str, stamp: tuple[int, int]) -> frozenset[str]:
+def _imports_in_source(path: Path, name: str, stamp: tuple[int, int]) -> frozenset[str]:
+    """Every dotted name the source at ``path`` imports (``stamp``: its mtime and size)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     is_pkg = path.name == "__init__.py"
     found: set[str] = set()
@@ -64,12 +70,13 @@ def _imported_modules(path: Path, name: str, stamp: tuple[int, int]) -> frozense
             found.add(mod)
             # `from rocksr.data import splits` imports the submodule rocksr.data.splits
             found.update(f"{mod}.{a.name}" for a in node.names)
-    out = set()
-    for mod in found:
-        if mod.split(".")[0] == PACKAGE and module_file(mod) is not None:
-            out.add(mod)
-            out.update(_packages(mod))
-    return frozenset(out)
+    return frozenset(found)
+
+
+def forget_sources() -> None:
+    """Drop what this process has read of the sources (for a caller that edits them)."""
+    _imports_in_source.cache_clear()
+    import_closure.cache_clear()
 
 
 @cache

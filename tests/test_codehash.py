@@ -23,13 +23,13 @@ def pkg(tmp_path, monkeypatch) -> Path:
     (root / "y.py").write_text("def g():\n    return 1\n")
     (root / "z.py").write_text("")
     monkeypatch.setattr(codehash, "PACKAGE_ROOT", root)
-    codehash.import_closure.cache_clear()
+    codehash.forget_sources()
     yield root
-    codehash.import_closure.cache_clear()
+    codehash.forget_sources()
 
 
 def _hash(stage: str) -> str:
-    codehash.import_closure.cache_clear()
+    codehash.forget_sources()
     return codehash.stage_hash(stage)
 
 
@@ -58,7 +58,7 @@ def test_unknown_module_is_an_error(pkg) -> None:
 
 
 def test_real_stages_keep_figures_out_of_training() -> None:
-    codehash.import_closure.cache_clear()
+    codehash.forget_sources()
     train = set(codehash.import_closure("rocksr.stages.train"))
     cgan = train | set(codehash.import_closure("rocksr.kinds.cgan"))
     ddpm = train | set(codehash.import_closure("rocksr.kinds.ddpm"))

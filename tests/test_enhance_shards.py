@@ -85,8 +85,20 @@ def test_cgan_parts_gather_to_ome_zarr_like_one_job(tmp_path, ckpts) -> None:
     parts, reports = enhance_parts(ckpts["cgan"], stack, tmp_path / "parts", 2)
     gather_enhance(parts, reports, tmp_path / "all.ome.zarr")
     a, b = (zarr.open_group(str(tmp_path / f"{n}.ome.zarr"), mode="r") for n in ("one", "all"))
-    assert dict(a.attrs) | {"ome": None} == dict(b.attrs) | {"ome": None}
     assert np.array_equal(a["0"][...], b["0"][...]) and a["0"].shape == (5, 24, 32)
+    # every file of the store, its attributes (zarr.json) included, byte for byte
+    one, all_ = (tmp_path / f"{n}.ome.zarr" for n in ("one", "all"))
+    files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(all_) for p in all_.rglob("*") if p.is_file())
+    for rel in files:
+        if rel.name == "zarr.json" and rel.parent == Path("."):
+            a_attrs, b_attrs = (json.loads((d / rel).read_text()) for d in (one, all_))
+            # the OME name is the output's file name
+            for attrs in (a_attrs, b_attrs):
+                attrs["attributes"]["ome"]["multiscales"][0].pop("name")
+            assert json.dumps(a_attrs) == json.dumps(b_attrs)
+        else:
+            assert (one / rel).read_bytes() == (all_ / rel).read_bytes(), rel
 
 
 def test_wrong_parts_are_refused_and_nothing_is_written(tmp_path, ckpts) -> None:
@@ -115,6 +127,14 @@ def test_wrong_parts_are_refused_and_nothing_is_written(tmp_path, ckpts) -> None
     shutil.copy(parts[0], parts[1])  # a part replaced by another
     with pytest.raises(EnhanceError, match="provenance its report"):
         gather_enhance(parts, reports, out)
+    # a part whose pixel data is damaged after its description
+    part = enhance_parts(ckpts["cgan"], stack, tmp_path / "r", 1)
+    data = bytearray(part[0][0].read_bytes())
+    data[-200:-100] = bytes(100)
+    part[0][0].write_bytes(bytes(data))
+    with pytest.raises(EnhanceError, match=r"1-of-1.tif: cannot read slice \d"):
+        gather_enhance(*part, out)
+    assert not out.exists() and not list(tmp_path.glob(".out*"))
 
 
 def test_bad_shard_requests_are_refused_before_any_work(tmp_path, ckpts) -> None:

@@ -56,5 +56,9 @@ def stack_entries(stacks: object, what: str = "enhance.stacks") -> dict[str, dic
             raise ConfigError(f"{where}: {path} does not exist")
         if pages is not None and not re.fullmatch(r"\d+(-\d+)?", str(pages)):
             raise ConfigError(f"{where}: pages {pages!r} is not a range like 100-199")
-        out[name] = {"name": name, "path": str(path), "pages": pages}
+        out[name] = {
+            "name": name,
+            "path": str(path),
+            "pages": None if pages is None else str(pages),
+        }
     return out

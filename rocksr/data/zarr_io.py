@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import logging
 import shutil
+import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -28,18 +29,16 @@ async def _wait_for_other_tasks() -> None:
 
 def settle_zarr_writes(timeout: float = SETTLE_TIMEOUT_S) -> None:
     """Wait until zarr's event loop has no pending reads or writes (no-op when zarr never ran)."""
-    try:
-        from zarr.core import sync as zarr_sync
-    except ImportError:
-        return
+    zarr_sync = sys.modules.get("zarr.core.sync")  # not imported: zarr never ran here
     loop = getattr(zarr_sync, "loop", [None])[0]  # zarr keeps its loop in a one-item list
     if loop is None or loop.is_closed() or not loop.is_running():
         return
-    future = asyncio.run_coroutine_threadsafe(_wait_for_other_tasks(), loop)
     try:
-        future.result(timeout)
+        asyncio.run_coroutine_threadsafe(_wait_for_other_tasks(), loop).result(timeout)
     except concurrent.futures.TimeoutError:
         log.warning("zarr writes still pending after %.0f s; removing the folder anyway", timeout)
+    except RuntimeError as exc:  # the loop closed meanwhile: nothing is left to wait for
+        log.debug("zarr's event loop: %s", exc)
 
 
 def remove_store_tree(path: Path) -> None:

@@ -249,7 +249,8 @@ class OutputWriter:
                             }
                         ],
                     },
-                    "rocksr": self.prov,
+                    # sorted as in a TIFF description: the same bytes whatever the dict order
+                    "rocksr": json.loads(json.dumps(self.prov, sort_keys=True)),
                     "rocksr_store": "enhance",
                 }
             )

@@ -154,12 +154,13 @@ def run_slices(
     """Write the outputs of every slice of ``src`` (or of ``part``'s); returns the run's report
     (with the part's record for a part)."""
     prov, slices = (prov, None) if part is None else (part.provenance(prov), part.slices)
+    before = None if part is None else part.input_diff_before(norm)  # before any output
     shape, d_out, d_in = write_outputs(src, norm, runner, targets, fmts, prov, progress, slices)
     n = src.n if slices is None else len(slices)
     stack = consistency(d_out, d_in) if src.stack else None
     result = run_report(prov, targets, fmts["pred"], shape, runner, n, t_start, stack)
     if part is not None:
-        result[PART] = part.record(d_out, d_in, norm)
+        result[PART] = part.record(d_out, d_in, before)
     return result
 
 

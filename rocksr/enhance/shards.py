@@ -13,11 +13,12 @@ writer, the output and report one job writes: the same bytes, the report's timin
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from rocksr.enhance.outputs import (
     read_record,
 )
 from rocksr.enhance.report import RUN_KEYS, consistency, mean_abs_diff, report_text
+from rocksr.errors import one_line
 
 PART = "part"  # the provenance and report key of a part
 GATHER = "rocksr gather-enhance"
@@ -56,6 +58,8 @@ class Part:
         not a TIFF, a missing ``report`` (it carries what the gather needs) and more shards
         than selected slices."""
         index, count = shard
+        if not 1 <= index <= count:
+            raise EnhanceError(f"shard {index}/{count}: expected I/N with 1 <= I <= N")
         if not src.stack:
             raise EnhanceError(f"{src.path}: --shard splits a stack's pages; this is one image")
         if fmt != "tiff":
@@ -82,13 +86,15 @@ class Part:
     def span(self) -> list[int]:
         return [self.slices.start, self.slices.stop]
 
-    def record(self, diffs_out: list[float], diffs_in: list[float], norm: Normalizer) -> dict:
-        """The report's ``part``: which part, and the slice-to-slice differences inside it and
-        (the input's) from the slice before it."""
+    def input_diff_before(self, norm: Normalizer) -> float | None:
+        """The normalized input's mean |slice - slice before| at the part's first slice (None
+        for the first part); read before any output is written."""
         first = self.slices.start
-        before = None
-        if first > 0:
-            before = mean_abs_diff(norm.slice(first), norm.slice(first - 1))
+        return None if first == 0 else mean_abs_diff(norm.slice(first), norm.slice(first - 1))
+
+    def record(self, diffs_out: list[float], diffs_in: list[float], before: float | None) -> dict:
+        """The report's ``part``: which part, and the slice-to-slice differences inside it and
+        (the input's, ``before``) from the slice before it."""
         return {
             "shard": [self.index, self.count],
             "slices": self.span,
@@ -172,6 +178,11 @@ def _check_parts(parts: Sequence[Path], reports: Sequence[dict]) -> list[int]:
         raise EnhanceError(f"parts {missing} of {count} are missing (a part was given twice)")
     base = run_provenance(reports[0])
     for path, rec in zip(parts, reports, strict=True):
+        if rec["shape"][1:] != reports[0]["shape"][1:]:
+            raise EnhanceError(
+                f"{path}: holds slices of {rec['shape'][1:]} px, {parts[0]} of "
+                f"{reports[0]['shape'][1:]} (parts of different inputs)"
+            )
         prov = run_provenance(rec)
         if prov != base:
             keys = sorted(k for k in base.keys() | prov.keys() if base.get(k) != prov.get(k))
@@ -216,7 +227,6 @@ def gather_enhance(
     """Assemble the TIFF parts of ``rocksr enhance --shard i/N`` (any order, with their reports)
     into ``output`` (TIFF or OME-Zarr, with ``_mean``/``_std`` for K > 1) as one job writes it;
     returns the report (also written to ``report``): one job's, with ``seconds`` the parts' sum."""
-    import tifffile
 
     from rocksr.files import write_text
 
@@ -231,7 +241,8 @@ def gather_enhance(
     out_path = Path(output)
     targets = output_paths(out_path, prov["samples"] > 1)
     written = {**targets, **({"report": Path(report)} if report is not None else {})}
-    sources = {f"part {p}": p for p in [*parts, *rep_paths]}
+    part_paths = [p for f in files for p in f.values()]
+    sources = {f"part {p}": p for p in [*part_paths, *rep_paths]}
     fmts = check_outputs(written, sources, overwrite)
     check_holds_stack(fmts["pred"], out_path, True)
     h, w = reports[0]["shape"][-2:]
@@ -248,23 +259,18 @@ def gather_enhance(
         for k, part_files in zip(order, files, strict=True):
             rec = reports[k][PART]
             n = rec["slices"][1] - rec["slices"][0]
-            tifs = {key: tifffile.TiffFile(p) for key, p in part_files.items()}
-            try:
-                if any(len(t.pages) != n for t in tifs.values()):
-                    raise EnhanceError(f"{parts[k]}: holds other than its {n} slice(s)")
-                if prev is not None:  # the differences across the part's first boundary
-                    diffs_out.append(mean_abs_diff(tifs["pred"].pages[0].asarray(), prev))
-                    diffs_in.append(rec["input_diff_before"])
-                diffs_out += rec["output_diffs"]
-                diffs_in += rec["input_diffs"]
-                for j in range(n):
-                    for key, o in outs.items():
-                        o.write(z, tifs[key].pages[j].asarray())
-                    z += 1
-                prev = tifs["pred"].pages[n - 1].asarray()
-            finally:
-                for t in tifs.values():
-                    t.close()
+            slices = _read_part(part_files, n, (h, w))
+            first = next(slices)
+            if prev is not None:  # the differences across the part's first boundary
+                diffs_out.append(mean_abs_diff(first["pred"], prev))
+                diffs_in.append(rec["input_diff_before"])
+            diffs_out += rec["output_diffs"]
+            diffs_in += rec["input_diffs"]
+            for arrays in itertools.chain([first], slices):
+                for key, o in outs.items():
+                    o.write(z, arrays[key])
+                z += 1
+                prev = arrays["pred"]
         for o in outs.values():
             o.commit()
     except BaseException:
@@ -276,6 +282,37 @@ def gather_enhance(
     if report is not None:
         write_text(report_text(result), report)
     return result
+
+
+def _read_part(files: dict[str, Path], n: int, size: tuple[int, int]) -> Iterator[dict]:
+    """The ``n`` slices of a part, one ``{key: array}`` at a time; a file that does not hold
+    ``n`` slices of ``size`` or does not decode is a one-line error naming it."""
+    import tifffile
+
+    tifs: dict[str, tifffile.TiffFile] = {}
+    try:
+        for key, path in files.items():
+            try:
+                tifs[key] = tifffile.TiffFile(path)
+            except Exception as exc:  # noqa: BLE001 (tifffile raises many types)
+                raise EnhanceError(f"{path}: cannot read the part ({one_line(exc)})") from exc
+            if len(tifs[key].pages) != n:
+                raise EnhanceError(f"{path}: holds {len(tifs[key].pages)} slice(s), not {n}")
+        for j in range(n):
+            arrays = {}
+            for key, tif in tifs.items():
+                try:
+                    arrays[key] = tif.pages[j].asarray()
+                except Exception as exc:  # noqa: BLE001 (damaged data: zlib, tifffile errors)
+                    raise EnhanceError(
+                        f"{files[key]}: cannot read slice {j} ({one_line(exc)})"
+                    ) from exc
+                if arrays[key].shape != size:
+                    raise EnhanceError(f"{files[key]}: slice {j} is not {size[0]}x{size[1]}")
+            yield arrays
+    finally:
+        for tif in tifs.values():
+            tif.close()
 
 
 def _gathered_report(
