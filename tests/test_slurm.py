@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import SLURM_STOP_MARK, STATE_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_SH = REPO / "tests" / "slurm" / "cluster.sh"
@@ -32,7 +33,6 @@ TEST_PROFILE = REPO / "profiles" / "slurm-test"
 SLURM_PROFILE = REPO / "profiles" / "slurm"
 SNAKEFILE = REPO / "Snakefile"
 TINY_CONFIG = REPO / "tests" / "data" / "tiny.yaml"
-STATE_DIR = Path(os.environ.get("ROCKSR_SLURM_STATE", "/var/lib/rocksr-slurm"))
 
 # one xdist worker runs this module (`make test`: --dist loadgroup), so that the session
 # fixture (slurm_cluster) starts the cluster once
@@ -79,7 +79,10 @@ def _snakemake(*args):
 # --------------------------------------------------------------------------- cluster fixture
 @pytest.fixture(scope="session")
 def slurm_cluster():
-    """Start the one-node cluster (idempotent); stop it afterwards if this fixture started it."""
+    """Start the one-node cluster (idempotent); if this fixture started it, conftest's
+    ``pytest_sessionfinish`` stops it once every xdist worker is done (not at this worker's end:
+    with `scontrol` installed and no controller, every `snakemake` start waits 9 s, because the
+    SLURM plugin runs `scontrol show config` when Snakemake imports it)."""
     if os.geteuid() != 0:
         reason = "SLURM tests need root (tests/slurm/cluster.sh installs and starts slurm+munge)"
         print(f"SKIP: {reason}")
@@ -92,10 +95,8 @@ def slurm_cluster():
         if not was_running:
             _run(["bash", CLUSTER_SH, "stop"], timeout=120)
         pytest.fail(f"cluster.sh start failed (rc={res.returncode}, {dt:.1f} s):\n{res.stdout}")
-    yield
     if not was_running:
-        res, _ = _run(["bash", CLUSTER_SH, "stop"], timeout=120)
-        print(res.stdout)
+        SLURM_STOP_MARK.write_text("tests/slurm/cluster.sh stop after the test session\n")
 
 
 def _jobcomp_states() -> dict[str, str]:
