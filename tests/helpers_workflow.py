@@ -58,7 +58,10 @@ def scale_out_config() -> dict:
         "train_regress": {"nprocs": 2, "threads": 2, "mem_mb": 2000, "gpu": 0},
     }
     cfg["evaluate"] = {**cfg["evaluate"], "shards": 3}
-    cfg["enhance"] = {"stacks": [{"name": "core", "path": "core.tif", "pages": "1-3"}]}
+    cfg["enhance"] = {
+        **cfg["enhance"],
+        "stacks": [{"name": "core", "path": "core.tif", "pages": "1-3"}],
+    }
     return cfg
 
 

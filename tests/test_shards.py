@@ -100,7 +100,10 @@ def dry_run(tmp_path: Path, shards: int) -> dict[str, int]:
     workdir = tmp_path / f"shards{shards}"
     workdir.mkdir()
     write_stack(workdir / "core.tif")
-    cfg["enhance"] = {"stacks": [{"name": "core", "path": "core.tif", "pages": "1-3"}]}
+    cfg["enhance"] = {
+        **cfg["enhance"],
+        "stacks": [{"name": "core", "path": "core.tif", "pages": "1-3"}],
+    }
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     r = snakemake(workdir, "-n", "--quiet", "rules")
     counts: dict[str, int] = {}

@@ -463,7 +463,11 @@ def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, tmp_path
         (workdir / "results" / "tiny" / "evaluation" / rel).unlink()
     write_stack(workdir / "core.tif")
     stacks = {"stacks": [{"name": "core", "path": "core.tif", "pages": "1-3"}]}
-    sharded = {**TINY, "evaluate": {**TINY["evaluate"], "shards": 3}, "enhance": stacks}
+    sharded = {
+        **TINY,
+        "evaluate": {**TINY["evaluate"], "shards": 3},
+        "enhance": {**TINY["enhance"], **stacks},
+    }
     write_config(workdir, sharded)
     targets = [f"results/tiny/evaluation/{n}.csv" for n in ("table1", "sampler_study")]
     stack_outputs = ["results/tiny/enhanced_stacks/core/ddpm.tif"]  # the seeded model
