@@ -201,14 +201,9 @@ def test_budget_table_agrees_with_checkpoints_and_benchmarks(tiny_run):
     assert "### What each model was given" in md and "ddpm, prior regress" in md
 
 
-@pytest.mark.slow
-def test_results_are_byte_identical_across_folders(tiny_run, tmp_path, monkeypatch):
-    """The same config in a second folder writes every result byte for byte as the first: the
-    checkpoints (state and published), history.csv, the stores with their attributes, the
-    enhanced TIFF; only the documented timing files differ. The second folder builds one model
-    (dataset, train_cgan, predict, enhance: ~45 s); the studies and `enhance` / `predict` with
-    absolute paths run in-process in two folders (~10 s)."""
-    import pandas as pd
+def in_two_folders(first: Path, second: Path, tmp_path: Path, monkeypatch) -> dict[str, Path]:
+    """`enhance`, `predict`, the sampler and seam studies run in-process in folders x and y on
+    the checkpoints and data of the runs ``first`` and ``second``; {name: folder}."""
     import tifffile
 
     from rocksr.cli import main
@@ -216,35 +211,6 @@ def test_results_are_byte_identical_across_folders(tiny_run, tmp_path, monkeypat
     from rocksr.stages.predict import predict
     from rocksr.stages.sampler_study import sampler_study
 
-    first = tiny_run[0] / "results" / "tiny"
-    workdir = tmp_path / "second"
-    workdir.mkdir()
-    write_config(workdir, TINY)
-    targets = ["models/cgan/best.pt", "predictions/cgan.zarr", "enhanced/tiny0/cgan.tif"]
-    snakemake(workdir, *[f"results/tiny/{t}" for t in targets])
-    second = workdir / "results" / "tiny"
-    compared, timed = [], []
-    for path in sorted(p for p in second.rglob("*") if p.is_file()):
-        rel = path.relative_to(second)
-        (timed if timing_file(rel) else compared).append(rel)
-        if not timing_file(rel):
-            assert path.read_bytes() == (first / rel).read_bytes(), f"{rel} differs"
-    for rel in [
-        "models/cgan/best.pt",
-        "models/cgan/history.csv",
-        "state/cgan/last.pt",
-        "predictions/cgan.zarr/zarr.json",
-        "enhanced/tiny0/cgan.tif",
-        "dataset/tiles.zarr/zarr.json",
-    ]:
-        assert Path(rel) in compared, rel
-    for rel in ["models/cgan/history_timing.csv", "state/cgan/timing.json"]:
-        assert Path(rel) in timed and (first / rel).is_file(), rel
-    # the timings are where the docs say, and nowhere else
-    assert not {"wall_s", "img_per_s"} & set(pd.read_csv(second / "models/cgan/history.csv"))
-    assert "wall_s" in pd.read_csv(second / "models/cgan/history_timing.csv").columns
-
-    # in two folders: the studies (timings apart), enhance and predict given absolute paths
     outs = {}
     for name, res in (("x", first), ("y", second)):
         here = tmp_path / name
@@ -279,6 +245,57 @@ def test_results_are_byte_identical_across_folders(tiny_run, tmp_path, monkeypat
         argv += ["--device", "cpu", "--out-csv", "seams.csv", "--out-md", "seams.md"]
         assert main(argv) == 0
         outs[name] = here
+    return outs
+
+
+@pytest.mark.slow
+def test_results_are_byte_identical_across_folders(tiny_run, tmp_path, monkeypatch):
+    """The same config in a second folder writes every result byte for byte as the first: the
+    checkpoints (state and published), history.csv, the stores with their attributes, the
+    enhanced TIFF; only the documented timing files differ. The second folder builds one model
+    (dataset, train_cgan, predict, enhance: ~45 s); the studies and `enhance` / `predict` with
+    absolute paths run in-process in two folders (~10 s)."""
+    import pandas as pd
+
+    first = tiny_run[0] / "results" / "tiny"
+    workdir = tmp_path / "second"
+    workdir.mkdir()
+    write_config(workdir, TINY)
+    targets = ["models/cgan/best.pt", "predictions/cgan.zarr", "enhanced/tiny0/cgan.tif"]
+    snakemake(workdir, *[f"results/tiny/{t}" for t in targets])
+    second = workdir / "results" / "tiny"
+    compared, timed = [], []
+    for path in sorted(p for p in second.rglob("*") if p.is_file()):
+        rel = path.relative_to(second)
+        (timed if timing_file(rel) else compared).append(rel)
+        if not timing_file(rel):
+            assert path.read_bytes() == (first / rel).read_bytes(), f"{rel} differs"
+    for rel in [
+        "models/cgan/best.pt",
+        "models/cgan/history.csv",
+        "state/cgan/last.pt",
+        "predictions/cgan.zarr/zarr.json",
+        "enhanced/tiny0/cgan.tif",
+        "dataset/tiles.zarr/zarr.json",
+    ]:
+        assert Path(rel) in compared, rel
+    for rel in ["models/cgan/history_timing.csv", "state/cgan/timing.json"]:
+        assert Path(rel) in timed and (first / rel).is_file(), rel
+    # the timings are where the docs say, and nowhere else
+    assert not {"wall_s", "img_per_s"} & set(pd.read_csv(second / "models/cgan/history.csv"))
+    assert "wall_s" in pd.read_csv(second / "models/cgan/history_timing.csv").columns
+
+    # in two folders: the studies (timings apart), enhance and predict given absolute paths;
+    # on one torch thread, as the workflow's jobs here: with two, torch's CPU kernels vary
+    # between runs by a grey level at a few pixels (docs/outputs.md#timings-and-locations)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        outs = in_two_folders(first, second, tmp_path, monkeypatch)
+    finally:
+        torch.set_num_threads(threads)
     x, y = outs["x"], outs["y"]
     for rel in [
         "out.tif",
