@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +270,30 @@ class OutputWriter:
             self._tw = None
         with contextlib.suppress(OSError):
             self._remove_tmp()
+
+
+@contextlib.contextmanager
+def output_writers(
+    targets: dict[str, Path],
+    fmts: dict[str, str],
+    shape: tuple[int, ...],
+    prov: dict,
+    stochastic: bool,
+) -> Iterator[dict[str, OutputWriter]]:
+    """An :class:`OutputWriter` per target, its provenance naming its array; all committed when
+    the block ends, all aborted (nothing left behind) on any error."""
+    outs: dict[str, OutputWriter] = {}
+    try:
+        for key, p in targets.items():
+            role = array_role(key, stochastic)
+            outs[key] = OutputWriter(p, fmts[key], shape, array_dtype(key), {**prov, "array": role})
+        yield outs
+        for o in outs.values():
+            o.commit()
+    except BaseException:
+        for o in outs.values():
+            o.abort()
+        raise
 
 
 ENHANCE_TOOL = "rocksr enhance"  # provenance "tool" of every output and report enhance writes

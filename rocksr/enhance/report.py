@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import numpy as np
 from rocksr.enhance.inputs import Source
 from rocksr.enhance.normalization import Normalizer
 from rocksr.enhance.outputs import ENHANCE_TOOL
-from rocksr.enhance.slices import SliceRunner, SliceSettings
+from rocksr.enhance.slices import SliceSettings
 from rocksr.inference import SAMPLE_SEEDING
 
 
@@ -108,17 +107,16 @@ def run_report(
     targets: dict[str, Path],
     fmt: str,
     shape: tuple[int, ...],
-    runner: SliceRunner,
+    n_tiles_per_slice: int,
     n_slices: int,
-    t_start: float,
+    seconds: float,
     stack_consistency: dict | None,
 ) -> dict[str, Any]:
     """The report ``enhance`` returns: the provenance, the outputs, their shape, and what the
-    outputs leave out: the speed since ``t_start`` (:func:`time.perf_counter`) and the working
-    directory (which the recorded relative paths are relative to)."""
+    outputs leave out: the speed (``n_slices`` in ``seconds``) and the working directory (which
+    the recorded relative paths are relative to)."""
     from rocksr.files import recorded_path
 
-    seconds = time.perf_counter() - t_start
     h, w = shape[-2:]
     return {
         **prov,
@@ -126,7 +124,7 @@ def run_report(
         "format": fmt,
         "shape": list(shape),
         "dtype": "uint8",
-        "n_tiles_per_slice": runner.n_tiles(h, w),
+        "n_tiles_per_slice": n_tiles_per_slice,
         "seconds": seconds,
         "megapixels_per_s": n_slices * h * w / 1e6 / seconds if seconds > 0 else None,
         "consistency": stack_consistency,

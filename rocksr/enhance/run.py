@@ -22,12 +22,10 @@ from rocksr.enhance.inputs import Source, open_input, scale_input
 from rocksr.enhance.model import check_samples, load_model, resolve_device, tiling
 from rocksr.enhance.normalization import NORMALIZE_MODES, Normalizer, mct_scale_factor
 from rocksr.enhance.outputs import (
-    OutputWriter,
-    array_dtype,
-    array_role,
     check_holds_stack,
     check_outputs,
     output_paths,
+    output_writers,
 )
 from rocksr.enhance.report import (
     consistency,
@@ -158,7 +156,9 @@ def run_slices(
     shape, d_out, d_in = write_outputs(src, norm, runner, targets, fmts, prov, progress, slices)
     n = src.n if slices is None else len(slices)
     stack = consistency(d_out, d_in) if src.stack else None
-    result = run_report(prov, targets, fmts["pred"], shape, runner, n, t_start, stack)
+    tiles = runner.n_tiles(*shape[-2:])
+    seconds = time.perf_counter() - t_start
+    result = run_report(prov, targets, fmts["pred"], shape, tiles, n, seconds, stack)
     if part is not None:
         result[PART] = part.record(d_out, d_in, before)
     return result
@@ -189,29 +189,20 @@ def write_outputs(
         disable=not progress,
     )
     shape = (len(slices), h, w) if src.stack else (h, w)
-    outs: dict[str, OutputWriter] = {}
     diffs_out: list[float] = []
     diffs_in: list[float] = []
     try:
-        for key, p in targets.items():
-            role = array_role(key, runner.stochastic)
-            outs[key] = OutputWriter(p, fmts[key], shape, array_dtype(key), {**prov, "array": role})
-        prev_out = prev_in = None
-        for j, i in enumerate(slices):
-            img = norm.slice(i)
-            results = runner(img, src.first + i, bar.update)
-            for key, o in outs.items():
-                o.write(j, results[key])
-            if prev_out is not None:
-                diffs_out.append(mean_abs_diff(results["pred"], prev_out))
-                diffs_in.append(mean_abs_diff(img, prev_in))
-            prev_out, prev_in = results["pred"], img
-        for o in outs.values():
-            o.commit()
-    except BaseException:
-        for o in outs.values():
-            o.abort()
-        raise
+        with output_writers(targets, fmts, shape, prov, runner.stochastic) as outs:
+            prev_out = prev_in = None
+            for j, i in enumerate(slices):
+                img = norm.slice(i)
+                results = runner(img, src.first + i, bar.update)
+                for key, o in outs.items():
+                    o.write(j, results[key])
+                if prev_out is not None:
+                    diffs_out.append(mean_abs_diff(results["pred"], prev_out))
+                    diffs_in.append(mean_abs_diff(img, prev_in))
+                prev_out, prev_in = results["pred"], img
     finally:
         bar.close()
     return shape, diffs_out, diffs_in

@@ -27,15 +27,19 @@ from rocksr.enhance.inputs import Source
 from rocksr.enhance.normalization import Normalizer
 from rocksr.enhance.outputs import (
     ENHANCE_TOOL,
-    OutputWriter,
-    array_dtype,
-    array_role,
     check_holds_stack,
     check_outputs,
     output_paths,
+    output_writers,
     read_record,
 )
-from rocksr.enhance.report import RUN_KEYS, consistency, mean_abs_diff, report_text
+from rocksr.enhance.report import (
+    RUN_KEYS,
+    consistency,
+    mean_abs_diff,
+    report_text,
+    run_report,
+)
 from rocksr.errors import one_line
 
 PART = "part"  # the provenance and report key of a part
@@ -248,13 +252,9 @@ def gather_enhance(
     h, w = reports[0]["shape"][-2:]
     shape = (prov["pages"][1] - prov["pages"][0] + 1, h, w)
     stochastic = prov["sampler"] is not None
-    outs: dict[str, OutputWriter] = {}
     diffs_out: list[float] = []
     diffs_in: list[float] = []
-    try:
-        for key, p in targets.items():
-            role = array_role(key, stochastic)
-            outs[key] = OutputWriter(p, fmts[key], shape, array_dtype(key), {**prov, "array": role})
+    with output_writers(targets, fmts, shape, prov, stochastic) as outs:
         z, prev = 0, None
         for k, part_files in zip(order, files, strict=True):
             rec = reports[k][PART]
@@ -271,13 +271,11 @@ def gather_enhance(
                     o.write(z, arrays[key])
                 z += 1
                 prev = arrays["pred"]
-        for o in outs.values():
-            o.commit()
-    except BaseException:
-        for o in outs.values():
-            o.abort()
-        raise
-    result = _gathered_report(prov, reports, targets, fmts["pred"], shape, diffs_out, diffs_in)
+    seconds = sum(r["seconds"] for r in reports)  # the parts' compute time
+    stack = consistency(diffs_out, diffs_in)
+    tiles = reports[0]["n_tiles_per_slice"]
+    result = run_report(prov, targets, fmts["pred"], shape, tiles, shape[0], seconds, stack)
+    result["shards"] = len(reports)
     result["gather_seconds"] = time.perf_counter() - t_start
     if report is not None:
         write_text(report_text(result), report)
@@ -313,32 +311,3 @@ def _read_part(files: dict[str, Path], n: int, size: tuple[int, int]) -> Iterato
     finally:
         for tif in tifs.values():
             tif.close()
-
-
-def _gathered_report(
-    prov: dict,
-    reports: list[dict],
-    targets: dict[str, Path],
-    fmt: str,
-    shape: tuple[int, ...],
-    diffs_out: list[float],
-    diffs_in: list[float],
-) -> dict:
-    """One job's report of the gathered run; ``seconds`` is the parts' sum."""
-    from rocksr.files import recorded_path
-
-    seconds = sum(r["seconds"] for r in reports)
-    n, h, w = shape
-    return {
-        **prov,
-        "outputs": {k: recorded_path(p) for k, p in targets.items()},
-        "format": fmt,
-        "shape": list(shape),
-        "dtype": "uint8",
-        "n_tiles_per_slice": reports[0]["n_tiles_per_slice"],
-        "seconds": seconds,
-        "megapixels_per_s": n * h * w / 1e6 / seconds if seconds > 0 else None,
-        "consistency": consistency(diffs_out, diffs_in),
-        "working_directory": os.getcwd(),
-        "shards": len(reports),
-    }
