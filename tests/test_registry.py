@@ -122,6 +122,28 @@ def test_builtin_kinds_come_from_their_modules() -> None:
     assert get_kind("ddpm").stochastic and not get_kind("cgan").stochastic
 
 
+def test_model_kinds_are_dispatched_by_the_registry_not_by_name() -> None:
+    """At most 5 comparisons of a kind with a model kind's name remain in the package and the
+    workflow (the registry dispatches; a kind's own module may name itself)."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    names = "|".join(kind_names())
+    kind = r"\b\w*kind\w*(?:\[[^]]*\]|\.\w+)*"
+    literal = rf"[\"']({names}|baseline)[\"']"
+    pattern = re.compile(rf"{kind}\s*(?:==|!=)\s*{literal}|{literal}\s*(?:==|!=)\s*{kind}")
+    sources = [*(root / "rocksr").rglob("*.py"), *(root / "workflow").rglob("*.smk")]
+    hits = [
+        f"{path.relative_to(root)}:{n}"
+        for path in sources
+        if "kinds" not in path.parts
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert len(hits) <= 5, hits
+    assert pattern.search('if r.kind == "baseline":') and pattern.search("kind != 'ddpm'")
+
+
 def test_unknown_kind_is_one_line_with_a_suggestion() -> None:
     with pytest.raises(ValueError, match=r"unknown model kind 'ddmp'.*did you mean 'ddpm'"):
         get_kind("ddmp")

@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from rocksr.config.choices import is_baseline, row_label
+
 #: Name of the constant mean-grey baseline that Table 1 flags models against.
 MEAN_BASELINE = "mean"
 
@@ -103,8 +105,8 @@ def table1_findings(
     comparisons; a PSNR that is infinite on every tile ranks as +inf.
     """
     rows = list(table.itertuples(index=False))
-    models = [i for i, r in enumerate(rows) if r.kind != "baseline"]
-    bases = [i for i, r in enumerate(rows) if r.kind == "baseline"]
+    models = [i for i, r in enumerate(rows) if not is_baseline(r)]
+    bases = [i for i, r in enumerate(rows) if is_baseline(r)]
     flags, lines = _constant_image_findings(rows, models, bases, rock)
 
     def best_of(idx: list[int], metric: str) -> int | None:
@@ -118,7 +120,7 @@ def table1_findings(
         if b is None:
             best_parts.append(f"best {label}: n/a")
             continue
-        who = rows[b].model + (" (baseline)" if rows[b].kind == "baseline" else "")
+        who = row_label(rows[b])
         best_parts.append(f"best {label}: {who} {_fmt(metric, _score(rows[b], metric))}")
     if rows:
         text = "; ".join(best_parts)
@@ -178,7 +180,7 @@ def _texture_sentence(rows: list, rock: bool = True) -> str:
         if not vals:
             continue
         i, v = min(vals, key=lambda t: t[1])
-        who = rows[i].model + (" (baseline)" if rows[i].kind == "baseline" else "")
+        who = row_label(rows[i])
         parts.append(f"best {label}: {who} {v:{fmt}}")
     return ("Texture: " + "; ".join(parts) + ".") if parts else ""
 

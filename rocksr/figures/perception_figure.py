@@ -10,12 +10,13 @@ import os
 
 import pandas as pd
 
+from rocksr.config.choices import is_baseline
 from rocksr.files import save_figure
 
 
 def _style(row) -> tuple[str, str, str]:
     """(marker, colour, legend group) of a Table 1 row."""
-    if row.kind == "baseline":
+    if is_baseline(row):
         return "X", "0.45", "baseline"
     if getattr(row, "array", "pred") == "mean":
         return "s", "tab:blue", "mean of K samples"

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from rocksr.config.choices import BASELINE_KIND
 from rocksr.data.predstore import iter_tiles, write_prediction_store
 from rocksr.data.splits import split_tile_ids
 from rocksr.evaluation.baselines import (
@@ -51,7 +52,7 @@ def predict_baseline(
     const: int | None = None
     attrs: dict = {
         "model": name,
-        "kind": "baseline",
+        "kind": BASELINE_KIND,
         "sampler": None,
         "steps": None,
         "seed": None,

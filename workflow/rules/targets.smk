@@ -79,9 +79,9 @@ def leak_study_inputs():
 
 def prior_checkpoint(kind, run=R):
     """The checkpoint a kind's training starts from: the regress model's of the same run, for a
-    DDPM with `prior: regress` (predict-and-refine); else None."""
+    kind with `prior: regress` (the DDPM's predict-and-refine); else None."""
     section = config.get(kind) or {}
-    if kind == "ddpm" and section.get("prior") == "regress":
+    if section.get("prior") == "regress":
         return section.get("prior_checkpoint") or f"{run}/models/regress/best.pt"
     return None
 
