@@ -18,6 +18,7 @@ from rocksr.stages import (
     baseline,
     budget,
     build_dataset,
+    compare_runs,
     enhance,
     enhance_figure,
     evaluate,
@@ -74,6 +75,7 @@ STAGES: tuple[ModuleType, ...] = (
     seam_study,
     enhance_figure,
     verify,
+    compare_runs,
 )
 COMMANDS: dict[str, ModuleType] = {m.COMMAND: m for m in STAGES}
 

@@ -18,22 +18,6 @@ TINY = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
 # on a CPU) and every model's prediction split into 3 jobs; what the scale-out tests build
 
 
-# where a run's timings and location go (docs/outputs.md#timings-and-locations): all that may
-# differ between two runs of one config
-TIMING_FILES = (
-    "*_timing.csv",
-    "timing.json",
-    "enhanced/*/*.json",
-    "enhanced_stacks/*/*.json",
-    "warnings.txt",
-)
-
-
-def timing_file(rel: Path) -> bool:
-    """Whether ``rel`` (relative to ``results/<run>``) is one of the documented timing files."""
-    return rel.parts[0] in ("logs", "benchmarks") or any(rel.match(p) for p in TIMING_FILES)
-
-
 def write_stack(path: Path, n: int = 4, size: int = 96) -> Path:
     """A raw 16-bit micro-CT-like stack of ``n`` pages (for `enhance.stacks`)."""
     import numpy as np

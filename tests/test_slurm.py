@@ -203,7 +203,7 @@ def _zarr_roots(root: Path) -> list[Path]:
 
 def _plain_files(root: Path) -> dict[str, Path]:
     """Files under ``root`` (``results/``) outside Zarr stores, less the documented timing files."""
-    from helpers_workflow import timing_file
+    from rocksr.run_diff import timing_file
 
     zroots = _zarr_roots(root)
     out = {}

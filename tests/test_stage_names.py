@@ -22,7 +22,7 @@ SMK_FILES = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.s
 
 TARGET_RULES = {"all", "dataset"}
 # stage modules with a command and no rule: run by hand (docs/quickstart.md, docs/synthetic.md)
-CLI_ONLY = {"verify", "example-data", "simulate-mct"}
+CLI_ONLY = {"verify", "example-data", "simulate-mct", "compare-runs"}
 # what the shells' Python expressions name, as plain strings. Never a loop variable (`_kind`,
 # `_prefix`): Snakemake evaluates a shell expression again when the job runs, when a loop's
 # variables hold their last values, so a rule of a loop must take them through params

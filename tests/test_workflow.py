@@ -14,10 +14,11 @@ from helpers_workflow import (
     TINY,
     planned_rules,
     snakemake,
-    timing_file,
     write_config,
     write_stack,
 )
+
+from rocksr.run_diff import timing_file
 
 # one xdist worker runs this module (`make test`: --dist loadgroup), so that its module /
 # session fixture (tiny_run) is built once
