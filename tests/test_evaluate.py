@@ -562,3 +562,27 @@ def test_pore_columns_worse_than_the_constant_image_are_flagged() -> None:
     no_pores = {"bimodal": False, "reason": "no pore mode"}
     md2 = table1_markdown(table, 0.3, pore_mode=no_pores)
     assert "S2 distance 0.349 is worse" not in md2
+
+
+def test_a_distance_finite_on_few_tiles_is_neither_best_nor_a_flag() -> None:
+    """The semi-real run's constant image: no pores, so its chord W1 is 0 on the 4 pore-free
+    tiles of 1127 and inf on the rest; a mean over 4 tiles ranked first and flagged every model."""
+    rows = []
+    for model, kind, chord, n_inf in (
+        ("regress", "regress", 12.23, 22),
+        ("ddpm", "ddpm", 11.20, 5),  # 5 of 10: half, still ranked
+        ("mean", "baseline", 0.0, 9),  # 9 of 10 tiles inf
+    ):
+        r = _row(model, kind, 0.7, 22.0)
+        r.update(chord_distance_mean=chord, chord_distance_std=0.5, chord_distance_n_inf=n_inf)
+        r.update(s2_distance_mean=0.1, s2_distance_std=0.01, s2_distance_n_inf=0)
+        rows.append(r)
+    rows[0]["count"] = 1127
+    md = table1_markdown(pd.DataFrame(rows), 0.3)
+    assert "best chord W1: ddpm 11.20" in md
+    assert "chord W1 11.20 is worse than the constant" not in md
+    assert "⚠ 12.23" not in md and "⚠ 11.20" not in md
+    mean_line = next(ln for ln in md.splitlines() if ln.startswith("| mean"))
+    assert "0.00 ± 0.50 (9 × inf excluded; not ranked)" in mean_line
+    ddpm_line = next(ln for ln in md.splitlines() if ln.startswith("| ddpm"))
+    assert "(5 × inf excluded)" in ddpm_line

@@ -20,6 +20,7 @@ from rocksr.evaluation.spectrum import SPECTRUM_BAND
 from rocksr.evaluation.verdicts import (
     ROCK_ERRORS,
     as_number,
+    column_mean,
     pore_mode_sentence,
     table1_findings,
 )
@@ -58,7 +59,8 @@ def _with_inf(r: Any, name: str, fmt: str) -> str:
     text = _pm(getattr(r, f"{name}_mean", math.nan), getattr(r, f"{name}_std", 0), fmt)
     n_inf = int(as_number(getattr(r, f"{name}_n_inf", 0), 0.0))
     if n_inf:
-        text += f" ({n_inf} × inf excluded)"
+        unranked = math.isnan(column_mean(r, name)) and not text.startswith("n/a")
+        text += f" ({n_inf} × inf excluded{'; not ranked' if unranked else ''})"
     return text
 
 
@@ -119,7 +121,9 @@ def _methods_note(porosity_threshold: float | None) -> str:
         "its MSE (Blau & Michaeli 2018), so judge deterministic and mean-of-K rows on the "
         "first and single samples on both. "
         "⚠: worse than the constant mean-grey image (the `mean` baseline) on that metric. "
-        "“mean of K”: the per-pixel mean of K DDPM samples; the plain DDPM row is one sample."
+        "“mean of K”: the per-pixel mean of K DDPM samples; the plain DDPM row is one sample. "
+        "A distance infinite (pores in only one of prediction and truth) on more than half of "
+        "a row's tiles is not ranked or flagged: its mean is over a few tiles only."
     )
 
 

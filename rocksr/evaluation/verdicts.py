@@ -40,6 +40,19 @@ def as_number(value: Any, default: float = math.nan) -> float:
     return default if math.isnan(v) else v
 
 
+def column_mean(row: Any, stem: str) -> float:
+    """A row's mean of a lower-is-better column for ranking and flags: NaN (not comparable) when
+    the distance was infinite (pores in only one of prediction and truth) on more than half of
+    the row's tiles, since its mean is then over a few tiles that other rows' means are not (a
+    constant image has no pores: its chord W1 is 0 on the few pore-free tiles and inf elsewhere)."""
+    v = as_number(getattr(row, f"{stem}_mean", math.nan))
+    n_inf = as_number(getattr(row, f"{stem}_n_inf", 0), 0.0)
+    count = as_number(getattr(row, "count", math.nan))
+    if n_inf and not math.isnan(count) and n_inf > count / 2:
+        return math.nan
+    return v
+
+
 def _score(row: Any, metric: str) -> float:
     """A row's mean for ranking: NaN when unknown, +inf for a PSNR that is inf on every tile."""
     v = as_number(getattr(row, f"{metric}_mean"))
@@ -80,8 +93,7 @@ def _constant_image_findings(
                     "constant."
                 )
         for metric, label, fmt in ROCK_ERRORS if rock else ():
-            v = as_number(getattr(rows[i], f"{metric}_mean", math.nan))
-            c = as_number(getattr(ref, f"{metric}_mean", math.nan))
+            v, c = column_mean(rows[i], metric), column_mean(ref, metric)
             if not (math.isnan(v) or math.isnan(c)) and v > c:
                 flags.add((i, metric))
                 lines.append(
@@ -175,7 +187,7 @@ def _texture_sentence(rows: list, rock: bool = True) -> str:
     for stem, label, fmt, pores in _TEXTURE:
         if pores and not rock:
             continue
-        vals = [(i, as_number(getattr(r, f"{stem}_mean", math.nan))) for i, r in enumerate(rows)]
+        vals = [(i, column_mean(r, stem)) for i, r in enumerate(rows)]
         vals = [(i, v) for i, v in vals if not math.isnan(v)]
         if not vals:
             continue
