@@ -586,3 +586,42 @@ def test_a_distance_finite_on_few_tiles_is_neither_best_nor_a_flag() -> None:
     assert "0.00 ± 0.50 (9 × inf excluded; not ranked)" in mean_line
     ddpm_line = next(ln for ln in md.splitlines() if ln.startswith("| ddpm"))
     assert "(5 × inf excluded)" in ddpm_line
+
+
+def test_perception_figure_labels_close_rows_apart(tmp_path: Path) -> None:
+    """Rows that sit close in the plane (one sample beside histmatch, as on the semi-real pair)
+    get labels that overlap neither each other nor another row's point."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rocksr.figures import perception_figure as pf
+
+    rows = [
+        _row("regress", "regress", 0.700, 22.89, spectrum_distance_mean=2.27),
+        _row("ddpm", "ddpm", 0.659, 22.51, spectrum_distance_mean=1.58, sampler="ddim"),
+        _row("histmatch", "baseline", 0.633, 22.45, spectrum_distance_mean=1.54),
+        _row("ddpm (mean of 2)", "ddpm", 0.675, 22.68, spectrum_distance_mean=1.75, array="mean"),
+        _row("cgan", "cgan", 0.600, 20.50, spectrum_distance_mean=1.21),
+    ]
+    labels: dict = {}
+    real_place = pf._place_labels
+
+    def spy(fig, ax, points):
+        real_place(fig, ax, points)
+        r = fig.canvas.get_renderer()
+        labels[ax] = [t.get_window_extent(r) for t in ax.texts]
+        marks = [ax.transData.transform((x, y)) for x, y, _ in points]
+        for i, box in enumerate(labels[ax]):
+            assert not any(box.overlaps(o) for o in labels[ax][:i]), points[i][2]
+            assert not any(box.contains(*m) for j, m in enumerate(marks) if j != i), points[i][2]
+
+    pf._place_labels = spy
+    try:
+        pf.plot_perception_distortion(pd.DataFrame(rows), tmp_path / "pd.png")
+    finally:
+        pf._place_labels = real_place
+        plt.close("all")
+    assert (tmp_path / "pd.png").is_file() and len(labels) == 2
+    assert all(len(boxes) == 5 for boxes in labels.values())
