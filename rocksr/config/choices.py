@@ -3,8 +3,6 @@ the config checks and the modules that implement them all read these)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 SAMPLERS = ("ancestral", "ddim", "dpmsolver")  # rocksr.diffusion.sampling
 WINDOWS = ("gaussian", "cosine", "constant")  # tile blending weights, rocksr.enhance.blending
 FUSE_MODES = ("step", "end")  # DDPM tile fusion in rocksr enhance
@@ -16,8 +14,3 @@ BASELINE_KIND = "baseline"  # the `kind` of a baseline's prediction store and Ta
 def is_baseline(row: object) -> bool:
     """Whether a Table 1 row (anything with a ``kind``) is a baseline's, not a trained model's."""
     return getattr(row, "kind", None) == BASELINE_KIND
-
-
-def row_label(row: Any) -> str:
-    """A Table 1 row's name as the verdict sentences write it: ``histmatch (baseline)``."""
-    return str(row.model) + (" (baseline)" if is_baseline(row) else "")

@@ -20,7 +20,7 @@ from rocksr.evaluation.spectrum import SPECTRUM_BAND
 from rocksr.evaluation.verdicts import (
     ROCK_ERRORS,
     as_number,
-    column_mean,
+    mostly_infinite,
     pore_mode_sentence,
     table1_findings,
 )
@@ -59,7 +59,7 @@ def _with_inf(r: Any, name: str, fmt: str) -> str:
     text = _pm(getattr(r, f"{name}_mean", math.nan), getattr(r, f"{name}_std", 0), fmt)
     n_inf = int(as_number(getattr(r, f"{name}_n_inf", 0), 0.0))
     if n_inf:
-        unranked = math.isnan(column_mean(r, name)) and not text.startswith("n/a")
+        unranked = mostly_infinite(r, name) and text != "n/a"  # n/a: no mean to rank anyway
         text += f" ({n_inf} × inf excluded{'; not ranked' if unranked else ''})"
     return text
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from rocksr.config.choices import is_baseline, row_label
+from rocksr.config.choices import is_baseline
 
 #: Name of the constant mean-grey baseline that Table 1 flags models against.
 MEAN_BASELINE = "mean"
@@ -40,17 +40,29 @@ def as_number(value: Any, default: float = math.nan) -> float:
     return default if math.isnan(v) else v
 
 
-def column_mean(row: Any, stem: str) -> float:
-    """A row's mean of a lower-is-better column for ranking and flags: NaN (not comparable) when
-    the distance was infinite (pores in only one of prediction and truth) on more than half of
-    the row's tiles, since its mean is then over a few tiles that other rows' means are not (a
-    constant image has no pores: its chord W1 is 0 on the few pore-free tiles and inf elsewhere)."""
-    v = as_number(getattr(row, f"{stem}_mean", math.nan))
+def mostly_infinite(row: Any, stem: str) -> bool:
+    """Whether a row's distance column was infinite (pores in only one of prediction and truth)
+    on more than half of its tiles: its mean is then over a few tiles that other rows' means are
+    not (a constant image has no pores: its chord W1 is 0 on the few pore-free tiles and inf
+    elsewhere), so it is neither ranked nor used to flag other rows."""
     n_inf = as_number(getattr(row, f"{stem}_n_inf", 0), 0.0)
     count = as_number(getattr(row, "count", math.nan))
-    if n_inf and not math.isnan(count) and n_inf > count / 2:
-        return math.nan
-    return v
+    return bool(n_inf) and not math.isnan(count) and n_inf > count / 2
+
+
+def column_mean(row: Any, stem: str) -> float:
+    """A row's mean of a lower-is-better column for ranking and flags: NaN (not comparable) when
+    unknown or :func:`mostly_infinite`."""
+    return (
+        math.nan
+        if mostly_infinite(row, stem)
+        else as_number(getattr(row, f"{stem}_mean", math.nan))
+    )
+
+
+def _label(row: Any) -> str:
+    """A Table 1 row's name as the sentences write it: ``histmatch (baseline)``."""
+    return str(row.model) + (" (baseline)" if is_baseline(row) else "")
 
 
 def _score(row: Any, metric: str) -> float:
@@ -132,7 +144,7 @@ def table1_findings(
         if b is None:
             best_parts.append(f"best {label}: n/a")
             continue
-        who = row_label(rows[b])
+        who = _label(rows[b])
         best_parts.append(f"best {label}: {who} {_fmt(metric, _score(rows[b], metric))}")
     if rows:
         text = "; ".join(best_parts)
@@ -192,7 +204,7 @@ def _texture_sentence(rows: list, rock: bool = True) -> str:
         if not vals:
             continue
         i, v = min(vals, key=lambda t: t[1])
-        who = row_label(rows[i])
+        who = _label(rows[i])
         parts.append(f"best {label}: {who} {v:{fmt}}")
     return ("Texture: " + "; ".join(parts) + ".") if parts else ""
 
