@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from rocksr.config.enhance import Enhance
 from rocksr.config.merge import ConfigError, suggest
 
 RUN_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
@@ -150,6 +151,13 @@ def precheck_config(config: dict, schema: dict) -> None:
         and all(isinstance(v, int | float) for v in fractions.values())
     ):
         check_fractions(fractions)
+    enhance = _section(config, "enhance")
+    crop, figure_crop = enhance.get("crop"), enhance.get("figure_crop", Enhance().figure_crop)
+    if isinstance(crop, int) and isinstance(figure_crop, int) and crop < figure_crop:
+        raise ConfigError(
+            f"config: enhance.crop {crop} is smaller than enhance.figure_crop {figure_crop}: the "
+            "figure shows a crop of the enhanced square; raise crop or lower figure_crop"
+        )
 
 
 def _section(config: dict, key: str) -> dict:

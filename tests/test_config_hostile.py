@@ -121,6 +121,11 @@ def test_non_finite_numbers_are_refused_by_key(changes: dict, message: str) -> N
     assert message in refused(_with(**changes))
 
 
+def test_an_enhance_crop_smaller_than_the_figure_crop_is_refused() -> None:
+    message = refused(_with(enhance__crop=64, enhance__figure_crop=96))
+    assert message.startswith("config: enhance.crop 64 is smaller than enhance.figure_crop 96")
+
+
 def test_yaml_and_json_spellings_of_infinity_are_refused() -> None:
     text = yaml.safe_dump(TINY).replace("lr: 0.001", "lr: .inf")
     assert "config: ddpm.lr = inf:" in refused(yaml.safe_load(text))

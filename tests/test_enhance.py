@@ -186,6 +186,24 @@ def test_identity_model_returns_the_input_exactly(tmp_path, monkeypatch) -> None
                 assert json.loads(im.text["rocksr"])["normalization"]["mode"] == "none"
 
 
+def test_crop_enhances_the_central_square_of_the_slice(tmp_path, monkeypatch) -> None:
+    """``crop``: the identity model's output is the input's central square, for an even and an
+    odd margin, and the provenance records where the square lies."""
+    identity_cgan(monkeypatch, {"tile_size": TILE})
+    (tmp_path / "c.pt").write_bytes(b"x")
+    for h, w, size in ((64, 64, 40), (50, 71, 33)):
+        img = smooth_image(h, w, seed=h)
+        tifffile.imwrite(tmp_path / "in.tif", img)
+        report = run(tmp_path / "c.pt", tmp_path / "in.tif", tmp_path / "o.tif",
+                     normalize="none", crop=size, overwrite=True)  # fmt: skip
+        y0, x0 = (h - size) // 2, (w - size) // 2
+        np.testing.assert_array_equal(
+            tifffile.imread(tmp_path / "o.tif"), img[y0 : y0 + size, x0 : x0 + size]
+        )
+        assert description(tmp_path / "o.tif")["crop"] == {"size": size, "origin": [y0, x0]}
+        assert report["crop"]["origin"] == [y0, x0] and report["shape"] == [size, size]
+
+
 def normalize_raw(tmp_path: Path, params: dict | None = None, **settings) -> dict:
     """``normalize_pair`` of ``tmp_path/{mct,sem}_raw.tif`` into ``tmp_path/{mct,sem}.tif``."""
     from rocksr.config.pair_settings import PairSettings
@@ -536,6 +554,8 @@ def _bad_inputs(tmp_path: Path, ckpts) -> list[tuple[dict, str, str]]:
         ({"checkpoint": c, "input": mixed, "output": out}, "mixed.tif", "colour"),
         ({"checkpoint": c, "input": good, "output": out, "overlap": TILE}, "overlap",
          "overlap"),
+        ({"checkpoint": c, "input": good, "output": out, "crop": 33}, "good.tif",
+         "--crop 33 is larger than the input"),
         ({"checkpoint": c, "input": tifffile_u16(tmp_path), "output": out, "normalize": "none"},
          "u16.tif", "8-bit"),
     ]  # fmt: skip
@@ -556,3 +576,31 @@ def test_bad_inputs_are_one_line_errors_naming_the_file_and_leave_nothing(tmp_pa
         msg = str(e.value)
         assert name in msg and words in msg and "\n" not in msg, msg
         assert only(tmp_path / "out") == [], (msg, only(tmp_path / "out"))
+
+
+def test_enhance_figure_shows_the_same_pixels_of_a_cropped_enhancement(tmp_path, monkeypatch):
+    """The figure's truth panels come from the same square as an enhanced image of the slice's
+    centre only (``enhance.crop``), for even and odd margins."""
+    import argparse
+
+    import rocksr.figures.enhance_figure as fig_mod
+    from rocksr.stages import enhance_figure as stage
+
+    seen, titles = {}, []
+    monkeypatch.setattr(
+        fig_mod, "enhance_figure", lambda panels, t, p: (seen.update(panels), titles.append(t))
+    )
+    img = smooth_image(64, 71, seed=3)
+    tifffile.imwrite(tmp_path / "mct.tif", img)
+    tifffile.imwrite(tmp_path / "sem.tif", img)
+    for size, figure in ((40, 20), (33, 21), (40, 40)):
+        y0, x0 = (64 - size) // 2, (71 - size) // 2
+        tifffile.imwrite(tmp_path / "e.tif", img[y0 : y0 + size, x0 : x0 + size])
+        stage.run(argparse.Namespace(mct=str(tmp_path / "mct.tif"), sem=str(tmp_path / "sem.tif"),
+                                     enhanced=[f"m={tmp_path / 'e.tif'}"], crop=figure, title=None,
+                                     out=str(tmp_path / "f.png")))  # fmt: skip
+        panels = list(seen.values())
+        assert panels[0].shape == (figure, figure)
+        for p in panels[1:]:
+            np.testing.assert_array_equal(p, panels[0])
+        assert f"central {size}x{size} px (of 64x71" in titles[-1]

@@ -229,3 +229,24 @@ def test_no_wanted_split_is_left_empty_when_the_views_allow_it():
     assert len(manifest) == 3
     splits = make_splits(manifest, "regions", {"train": 0.8, "val": 0.1, "test": 0.1}, 0)
     assert sorted(splits["split"]) == ["test", "train", "val"]
+
+
+def test_limit_test_views_keeps_an_even_spread_and_touches_nothing_else() -> None:
+    import pandas as pd
+
+    from rocksr.data.splits import limit_test_views, split_tile_ids
+
+    labels = ["train"] * 5 + ["test"] * 10 + ["val"] * 3 + ["excluded"] * 2 + ["test"] * 3
+    splits = pd.DataFrame({"tile_id": np.arange(len(labels)), "split": labels})
+    out = limit_test_views(splits, 4)
+    test = split_tile_ids(splits, "test")
+    assert list(split_tile_ids(out, "test")) == [test[0], test[4], test[8], test[12]]
+    for name in ("train", "val"):
+        assert list(split_tile_ids(out, name)) == list(split_tile_ids(splits, name))
+    assert (out["split"] == "excluded").sum() == 2 + 9
+    assert list(out["tile_id"]) == list(splits["tile_id"])
+    for limit in (None, 13, 50):
+        pd.testing.assert_frame_equal(limit_test_views(splits, limit), splits)
+    assert list(splits["split"]) == labels  # the input is not changed
+    with pytest.raises(ValueError, match="test_views"):
+        limit_test_views(splits, 0)

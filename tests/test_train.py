@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 import signal
@@ -59,6 +60,28 @@ def test_dataset_reads_only_its_split(tiles):
     m5, s5 = ds[(0, 5)]  # same transform applied to both images
     assert torch.equal(m5[0], torch.from_numpy(dihedral(m0[0].numpy(), 5).copy()))
     assert torch.equal(s5[0], torch.from_numpy(dihedral(s0[0].numpy(), 5).copy()))
+
+
+def test_in_memory_split_gives_the_same_values_and_is_not_pickled(tiles, monkeypatch):
+    """``in_memory``: the split is read once; every view (and transform) equals the tile-by-tile
+    read; workers get the dataset without the cached arrays; ``auto`` caches up to the limit."""
+    import rocksr.data.torchdata as td
+
+    store, splits = tiles
+    plain = TileDataset(store, splits, "train")
+    cached = TileDataset(store, splits, "train", in_memory=True)
+    for index in (0, 3, (2, 6), len(plain) - 1):
+        for a, b in zip(plain[index], cached[index], strict=True):
+            assert torch.equal(a, b)
+    assert cached._tiles is not None and plain._tiles is None
+    assert pickle.loads(pickle.dumps(cached))._tiles is None
+    tile_bytes = 2 * 32 * 32 * len(plain)
+    monkeypatch.setattr(td, "IN_MEMORY_AUTO_BYTES", tile_bytes)
+    assert TileDataset(store, splits, "train", in_memory="auto").cached()
+    monkeypatch.setattr(td, "IN_MEMORY_AUTO_BYTES", tile_bytes - 1)
+    assert not TileDataset(store, splits, "train", in_memory="auto").cached()
+    with pytest.raises(ValueError, match="in_memory"):
+        TileDataset(store, splits, "train", in_memory="yes")
 
 
 def test_epoch_order_is_a_function_of_seed_and_epoch():
@@ -209,7 +232,7 @@ def test_resume_after_sigterm_is_exact(tmp_path, tiles, monkeypatch, variant, ki
     store, splits = tiles
     kind = variant[:4]
     params = {
-        "cgan": cgan_params(),
+        "cgan": cgan_params(lr_decay="cosine"),  # the trainer's schedule on two optimizers
         "ddpm": ddpm_params(),
         "ddpm-eps-minsnr-crop-warmup": ddpm_params(
             prediction="epsilon",
@@ -452,6 +475,40 @@ def test_ddpm_checkpoint_records_the_recipe_and_refuses_another_prediction(tmp_p
         )
 
 
+def test_lr_factor_warms_up_then_stays_or_follows_a_half_cosine():
+    from rocksr.training.lr_schedule import lr_factor
+
+    assert [lr_factor(s, 10, warmup=4) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, None]
+    assert [lr_factor(s, 10) for s in (0, 5, 9)] == [None, None, None]
+    cos = [lr_factor(s, 10, decay="cosine") for s in range(10)]
+    assert cos[0] == 1.0 and cos[5] == pytest.approx(0.5) and 0 < cos[9] < 0.03
+    assert all(a > b for a, b in zip(cos, cos[1:], strict=False))
+    warm = [lr_factor(s, 12, warmup=2, decay="cosine") for s in range(12)]
+    assert warm[:3] == [0.5, 1.0, 1.0] and warm[7] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="lr_decay"):
+        lr_factor(0, 10, decay="linear")
+
+
+def test_cosine_decay_reaches_the_optimizer_and_refuses_a_plateau(tmp_path, tiles):
+    """The regress task's rate at the last step is the configured one times the half cosine;
+    the DDPM refuses ``lr_decay`` beside its plateau scheduler, and an unknown decay."""
+    store, splits = tiles
+    params = {"batch_size": 4, "max_steps": 4, "val_every": 4, "ckpt_every": 4, "lr": 1e-3,
+              "lr_decay": "cosine", "unet": dict(ddpm_params()["unet"]), "n_val_samples": 0}  # fmt: skip
+    paths = train_paths(tmp_path / "regress")
+    train("regress", store, splits, **paths, params=params, seed=0, device="cpu")
+    last = load_checkpoint(paths["state_dir"] / "last.pt")
+    lr = last["optimizers"]["net"]["param_groups"][0]["lr"]
+    assert lr == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 3 / 4)))
+    with pytest.raises(ValueError, match="plateau"):
+        train("ddpm", store, splits, **train_paths(tmp_path / "ddpm"),
+              params=ddpm_params(lr_decay="cosine", plateau={"enabled": True}), seed=0,
+              device="cpu")  # fmt: skip
+    with pytest.raises(ValueError, match="regress.lr_decay must be one of"):
+        train("regress", store, splits, **train_paths(tmp_path / "bad"),
+              params={**params, "lr_decay": "linear"}, seed=0, device="cpu")  # fmt: skip
+
+
 def test_random_crops_are_aligned_and_seeded():
     from rocksr.training.crops import random_crops
 
@@ -462,6 +519,25 @@ def test_random_crops_are_aligned_and_seeded():
     assert a[0].shape == (2, 1, 8, 8) and torch.equal(a[0], b[0])
     assert torch.equal(a[1], a[0] + 0.5)  # the same window of both images
     assert random_crops(mct, sem, 16, torch.Generator())[0] is mct
+
+
+def test_cgan_trains_on_crops_and_refuses_a_crop_too_small(tmp_path):
+    """``cgan.crop``: both networks see the crops (the budget's pixels per image is the crop);
+    a crop below the PatchGAN's 32 px, or above the tile, is refused before any step."""
+    from rocksr.evaluation.budget import model_budget
+
+    store, splits = make_store(tmp_path / "data", n=8, size=64)
+    paths = train_paths(tmp_path / "run")
+    train("cgan", store, splits, **paths, params=cgan_params(crop=32, max_steps=2), seed=0,
+          device="cpu")  # fmt: skip
+    ckpt = load_checkpoint(paths["best_ckpt"])
+    assert ckpt["config"]["crop"] == 32
+    row = model_budget("cgan", paths["best_ckpt"], paths["history_csv"])
+    assert row["train_pixels_per_image"] == 32 * 32
+    for crop in (16, 96):
+        with pytest.raises(ValueError, match=f"cgan.crop {crop} must be between 32"):
+            train("cgan", store, splits, **train_paths(tmp_path / f"bad{crop}"),
+                  params=cgan_params(crop=crop), seed=0, device="cpu")  # fmt: skip
 
 
 def test_bad_crop_is_refused_before_training(tmp_path, tiles):

@@ -394,6 +394,24 @@ def test_changing_a_ddpm_parameter_reruns_only_ddpm_and_downstream(tiny_run):
 
 
 @pytest.mark.slow
+def test_limiting_the_test_views_reruns_evaluation_only(tiny_run):
+    """`evaluate.test_views`: the test_views table (with the limit) and every evaluation rule
+    re-run; the split and the training do not."""
+    workdir, _ = tiny_run
+    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    cfg["evaluate"]["test_views"] = 5
+    write_config(workdir, cfg)
+    try:
+        r = snakemake(workdir, "-n", "-p")
+    finally:
+        write_config(workdir, TINY)
+    rules = planned_rules(r.stdout)
+    assert {"test_views", "predict", "baseline", "evaluate", "figures", "leak_study"} <= rules
+    assert not rules & {"split", "train_cgan", "train_regress", "train_ddpm", "leak_split"}
+    assert "--limit 5 --out" in r.stdout
+
+
+@pytest.mark.slow
 def test_changing_the_angles_reruns_the_dataset_but_not_normalization(tiny_run):
     workdir, _ = tiny_run
     cfg = yaml.safe_load(yaml.safe_dump(TINY))

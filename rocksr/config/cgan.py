@@ -12,3 +12,4 @@ class CGAN(Loop):
     lr: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     lambda_l1: float = 100.0
+    crop: int | None = None  # random training crops (both networks are fully convolutional)

@@ -8,6 +8,7 @@ WINDOWS = ("gaussian", "cosine", "constant")  # tile blending weights, rocksr.en
 FUSE_MODES = ("step", "end")  # DDPM tile fusion in rocksr enhance
 SLICE_NOISE = ("shared", "independent")  # a stack's DDPM noise per slice
 ENHANCE_NORMALIZE = ("from-checkpoint", "percentile", "none")
+LR_DECAYS = ("none", "cosine")  # the learning rate after warm-up, rocksr.training.lr_schedule
 BASELINE_KIND = "baseline"  # the `kind` of a baseline's prediction store and Table 1 row
 
 

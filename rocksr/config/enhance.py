@@ -30,6 +30,9 @@ class Enhance:
     seam_study: bool = True  # the seam study (rule seam_study) on the first sample
     seam_crop: int = 512  # side of the crop the seam study enhances in every mode
     figure_crop: int = 384  # side of the full-resolution crop in figures/enhance.png
+    # the `enhance` rule enhances only the central crop x crop px of each sample's slice (None:
+    # the whole slice; at least figure_crop); stacks are always enhanced whole
+    crop: int | None = None
     # micro-CT stacks enhanced with every model (rule stack_enhance), each as evaluate.shards
     # jobs over its pages: [{name, path, pages}] (pages "a-b", 0-based, optional)
     stacks: list = field(default_factory=list)

@@ -26,6 +26,9 @@ class Evaluate:
     batch_size: int = 16
     seed: int = 0
     n_samples: int = 1
+    # at most this many test views are predicted and scored (rule test_views), spread evenly
+    # over the test split; None: all
+    test_views: int | None = None
     shards: int = 1
     porosity_threshold: float | None = None
     figure_seed: int = 0

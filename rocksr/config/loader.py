@@ -12,7 +12,10 @@ class Data:
     persistent_workers: bool = False
     prefetch_factor: int = 2
     train_flips: bool = False
+    in_memory: bool | str = "auto"  # read a split's tiles once (auto: when they fit 512 MiB)
 
 
 # loader settings change how batches are fetched, never which ones: not part of an experiment
-LOADER_KEYS = frozenset({"num_workers", "pin_memory", "persistent_workers", "prefetch_factor"})
+LOADER_KEYS = frozenset(
+    {"num_workers", "pin_memory", "persistent_workers", "prefetch_factor", "in_memory"}
+)

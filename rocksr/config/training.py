@@ -40,6 +40,7 @@ class Loop:
     n_val_samples: int = 4
     val_batch_size: int | None = None  # None: batch_size
     val_max_batches: int | None = None
+    lr_decay: str = "none"  # none | cosine: from lr down to 0 over the run (lr_schedule)
     precision: str = "auto"
     channels_last: bool | str = "auto"
     compile: bool = False
@@ -49,6 +50,7 @@ class Loop:
 def resolve_training(section: type, params: dict, what: str) -> dict:
     """A model section plus its ``data`` section (the trainer's ``params``), every default filled:
     the resolved config that checkpoints record and fingerprints hash."""
+    from rocksr.config.choices import LR_DECAYS
     from rocksr.config.loader import Data
     from rocksr.config.merge import resolve
 
@@ -56,4 +58,6 @@ def resolve_training(section: type, params: dict, what: str) -> dict:
     data = params.pop("data", None)
     cfg = resolve(section, params, what)
     cfg["data"] = resolve(Data, data, "data")
+    if cfg["lr_decay"] not in LR_DECAYS:
+        raise ValueError(f"{what}.lr_decay must be one of {LR_DECAYS}, got {cfg['lr_decay']!r}")
     return cfg

@@ -321,3 +321,22 @@ def split_tile_ids(
     if ids.size == 0 and not allow_empty:
         raise ValueError(f"{where} has no {split!r} tiles")
     return np.sort(ids)
+
+
+def limit_test_views(splits: pd.DataFrame, limit: int | None) -> pd.DataFrame:
+    """The split table evaluation reads: ``splits`` with at most ``limit`` test views, spread
+    evenly over the test views in ``tile_id`` order (so over locations and angles); the other
+    test views become ``excluded`` (in no split). ``limit`` None keeps every test view; train
+    and val are never touched."""
+    out = splits.copy()
+    if limit is None:
+        return out
+    if int(limit) < 1:
+        raise ValueError(f"evaluate.test_views must be >= 1 or null, got {limit}")
+    test = np.sort(out.loc[out["split"] == "test", "tile_id"].to_numpy(np.int64))
+    if test.size <= int(limit):
+        return out
+    keep = test[np.unique(np.linspace(0, test.size - 1, int(limit)).round().astype(np.int64))]
+    dropped = (out["split"] == "test") & ~out["tile_id"].isin(keep)
+    out.loc[dropped, "split"] = "excluded"
+    return out

@@ -155,20 +155,31 @@ class InputSource:
             self._closer()
 
 
-class ScaledSource:
+class _Derived:
+    """A source read through another (``inner``): the same file, slices, pages and type."""
+
+    def __init__(self, inner: InputSource | _Derived) -> None:
+        self.inner = inner
+        self.path, self.n, self.stack, self.dtype, self.first = (
+            inner.path,
+            inner.n,
+            inner.stack,
+            inner.dtype,
+            inner.first,
+        )
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class ScaledSource(_Derived):
     """An :class:`InputSource` up-sampled by an integer ``factor`` on every read, exactly as
     training's ``mct_scale`` brought the micro-CT onto the SEM grid
     (:func:`rocksr.data.registration.upsample`)."""
 
     def __init__(self, src: InputSource, factor: int) -> None:
-        self.inner, self.factor = src, int(factor)
-        self.path, self.n, self.stack, self.dtype, self.first = (
-            src.path,
-            src.n,
-            src.stack,
-            src.dtype,
-            src.first,
-        )
+        super().__init__(src)
+        self.factor = int(factor)
         self.shape = (src.shape[0] * self.factor, src.shape[1] * self.factor)
         self._last: tuple[int, np.ndarray] | None = None
 
@@ -181,12 +192,46 @@ class ScaledSource:
             self._last = (i, upsample(self.inner.read(i), self.factor))
         return self._last[1]
 
-    def close(self) -> None:
-        self.inner.close()
+
+class CroppedSource(_Derived):
+    """A :class:`Source`'s central ``size`` x ``size`` square of every slice: ``rocksr enhance
+    --crop``, to try a model on part of a large slice (the demo's whole-slice figure shows
+    only the centre). ``origin`` is the square's top-left corner in the source's pixels."""
+
+    def __init__(self, src: InputSource | ScaledSource, size: int) -> None:
+        h, w = src.shape
+        if size > min(h, w):
+            raise EnhanceError(
+                f"{src.path}: --crop {size} is larger than the input ({h}x{w} after --mct-scale)"
+            )
+        super().__init__(src)
+        self.size = int(size)
+        self.origin = ((h - self.size) // 2, (w - self.size) // 2)
+        self.shape = (self.size, self.size)
+
+    def read(self, i: int) -> np.ndarray:
+        y, x = self.origin
+        return self.inner.read(i)[y : y + self.size, x : x + self.size]
 
 
-Source = InputSource | ScaledSource
-"""An input as ``enhance`` reads it: as stored, or up-sampled onto the model's grid."""
+Source = InputSource | ScaledSource | CroppedSource
+"""An input as ``enhance`` reads it: as stored, up-sampled onto the model's grid, cropped."""
+
+
+def crop_input(src: InputSource | ScaledSource, size: int | None) -> Source:
+    """``src``'s central ``size`` x ``size`` square (a :class:`CroppedSource`, logged), or
+    ``src`` itself for None."""
+    if size is None:
+        return src
+    cropped = CroppedSource(src, size)
+    log.info(
+        "%s: enhancing only the central %dx%d square (top-left corner at y=%d, x=%d)",
+        src.path,
+        size,
+        size,
+        *cropped.origin,
+    )
+    return cropped
 
 
 def scale_input(src: InputSource, factor: int) -> Source:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rocksr.enhance.inputs import Source
+from rocksr.enhance.inputs import CroppedSource, Source
 from rocksr.enhance.normalization import Normalizer
 from rocksr.enhance.outputs import ENHANCE_TOOL
 from rocksr.enhance.slices import SliceSettings
@@ -50,6 +50,11 @@ def provenance(
         "pages": [src.first, src.first + src.n - 1] if src.stack else None,
         "normalization": norm.record,
         "mct_scale": mct_scale,
+        "crop": (
+            {"size": src.size, "origin": list(src.origin)}
+            if isinstance(src, CroppedSource)
+            else None
+        ),
         "tile": settings.tile,
         "tile_source": tile_source,
         "overlap": settings.overlap,

@@ -18,7 +18,7 @@ from rocksr.config.choices import FUSE_MODES, SLICE_NOISE
 from rocksr.config.enhance import Enhance
 from rocksr.enhance.blending import WINDOWS
 from rocksr.enhance.errors import EnhanceError, check_choice
-from rocksr.enhance.inputs import Source, open_input, scale_input
+from rocksr.enhance.inputs import Source, crop_input, open_input, scale_input
 from rocksr.enhance.model import check_samples, load_model, resolve_device, tiling
 from rocksr.enhance.normalization import NORMALIZE_MODES, Normalizer, mct_scale_factor
 from rocksr.enhance.outputs import (
@@ -65,6 +65,7 @@ def enhance(
     pages: str | None = None,
     normalize: str = "from-checkpoint",
     mct_scale: str | int = "auto",
+    crop: int | None = None,
     tile: int | None = None,
     overlap: int | None = None,
     window: str | None = None,
@@ -84,7 +85,8 @@ def enhance(
     """Enhance a micro-CT slice or stack with a trained checkpoint; returns a report dict.
 
     The options are the command's (``docs/enhance.md``); ``tile`` overrides the checkpoint's
-    tile size, ``overlap`` defaults to half a tile, ``report`` also writes the report as JSON.
+    tile size, ``crop`` enhances only the central ``crop`` x ``crop`` square of each slice
+    (after up-sampling), ``overlap`` defaults to half a tile, ``report`` also writes the report as JSON.
     ``shard = (i, N)``: only part ``i`` of ``N`` of a stack (:class:`.shards.Part`; gathered by
     :func:`.shards.gather_enhance`).
     Every path written is checked first (:func:`check_outputs`); every user error is a
@@ -107,7 +109,7 @@ def enhance(
         kind, model, cfg = load_model(ckpt_path, dev)
         stochastic = check_samples(kind, samples, ckpt_path)  # a DDPM: K samples, fused steps
         factor = mct_scale_factor(mct_scale, normalize, cfg, ckpt_path)
-        src = scale_input(src, factor)
+        src = crop_input(scale_input(src, factor), crop)
         tile_size, tile_source, ov, window = tiling(
             kind, cfg, tile, overlap, window, ckpt_path, src
         )

@@ -38,6 +38,14 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
         "auto: the checkpoint's recorded factor for a raw input (--normalize from-checkpoint "
         "or percentile), 1 with --normalize none",
     )
+    s.add_argument(
+        "--crop",
+        type=positive_int,
+        default=None,
+        metavar="SIZE",
+        help="enhance only the central SIZE x SIZE px of each slice (after --mct-scale; "
+        "normalized as if the crop were the input)",
+    )
     s.add_argument("--tile", type=positive_int, default=None, help="default: the training tile")
     s.add_argument("--overlap", type=int, default=d.overlap, help="px; default half a tile")
     s.add_argument(
@@ -81,6 +89,7 @@ def run(a: argparse.Namespace) -> None:
         pages=a.pages,
         normalize=a.normalize,
         mct_scale=a.mct_scale,
+        crop=a.crop,
         tile=a.tile,
         overlap=a.overlap,
         window=a.window,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 from rocksr.config.enhance import Enhance
 from rocksr.stages.args import named_paths, positive_int
 
@@ -16,7 +18,11 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--enhanced", nargs="+", required=True, metavar="NAME=TIFF")
     s.add_argument("--sem", required=True, help="normalized SEM of the slice (truth)")
     s.add_argument("--crop", type=positive_int, default=Enhance().figure_crop)
-    s.add_argument("--title", default="whole-slice inference (rocksr enhance), central crop")
+    s.add_argument(
+        "--title",
+        default=None,
+        help="default: says whether the enhanced images are the whole slice or its centre",
+    )
     s.add_argument("--out", required=True)
 
 
@@ -25,8 +31,27 @@ def run(a: argparse.Namespace) -> None:
     from rocksr.evaluation.seam_study import centre_crop
     from rocksr.figures.enhance_figure import enhance_figure
 
-    panels = {"micro-CT": centre_crop(read_image(a.mct), a.crop)}
-    for name, path in named_paths(a.enhanced).items():
-        panels[name] = centre_crop(read_image(path), a.crop)
-    panels["SEM (truth)"] = centre_crop(read_image(a.sem), a.crop)
-    enhance_figure(panels, a.title, a.out)
+    enhanced = {name: read_image(path) for name, path in named_paths(a.enhanced).items()}
+    # an enhanced image of the slice's central square only (`rocksr enhance --crop`): the
+    # truth's same square first, so that every panel shows the same pixels
+    shape = next(iter(enhanced.values())).shape
+
+    def truth(path: str) -> np.ndarray:
+        img = read_image(path)
+        if img.shape != shape:
+            img = centre_crop(img, min(shape))
+        return centre_crop(img, a.crop)
+
+    panels = {"micro-CT": truth(a.mct)}
+    panels.update({name: centre_crop(img, a.crop) for name, img in enhanced.items()})
+    panels["SEM (truth)"] = truth(a.sem)
+    title = a.title
+    if title is None:
+        whole = read_image(a.mct).shape
+        title = (
+            "whole-slice inference (rocksr enhance), central crop"
+            if shape == whole
+            else f"rocksr enhance on the slice's central {shape[0]}x{shape[1]} px (of "
+            f"{whole[0]}x{whole[1]}; enhance.crop), tiles blended"
+        )
+    enhance_figure(panels, title, a.out)

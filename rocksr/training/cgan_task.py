@@ -9,7 +9,10 @@ from torch import nn
 from rocksr.config.cgan import CGAN
 from rocksr.config.training import resolve_training
 from rocksr.models.cgan import build_cgan_models, cgan_arch_signature, d_hinge_loss, g_loss
+from rocksr.training.crops import random_crops
 from rocksr.training.runtime import Runtime
+
+MIN_CROP = 32  # the PatchGAN's four k4 convolutions leave a 3x3 output of a 32 px input
 
 
 # --------------------------------------------------------------------------- tasks
@@ -32,6 +35,7 @@ class CGANTask:
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas)
         self.lambda_l1 = float(cfg["lambda_l1"])
+        self.crop = None if cfg["crop"] is None else int(cfg["crop"])
 
     @classmethod
     def resolve_config(cls, cfg: dict) -> dict:
@@ -43,7 +47,13 @@ class CGANTask:
         return cgan_arch_signature(self.cfg)
 
     def check_tiles(self, tile: int, store: object) -> None:
-        pass
+        """``crop``, when set, must fit the tiles and leave the PatchGAN an output (>= 32 px)."""
+        crop = self.crop
+        if crop is not None and not MIN_CROP <= crop <= tile:
+            raise ValueError(
+                f"cgan.crop {crop} must be between {MIN_CROP} (the PatchGAN's smallest input) "
+                f"and the tile size {tile} of {store}"
+            )
 
     def prepare_validation(self, val_ds: object) -> None:
         pass
@@ -54,6 +64,8 @@ class CGANTask:
     def train_step(self, mct: torch.Tensor, sem: torch.Tensor, gen: torch.Generator) -> dict:
         self.G.train()
         self.D.train()
+        if self.crop is not None:
+            mct, sem = random_crops(mct, sem, self.crop, gen, self.rt.dist)
         with self.rt.autocast():
             fake = self.G_fwd(mct)
             # discriminator
@@ -106,6 +118,10 @@ class CGANTask:
 
     def lr(self) -> float:
         return float(self.opt_g.param_groups[0]["lr"])
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """What the trainer's learning-rate schedule (``lr_decay``) sets: both networks'."""
+        return [self.opt_g, self.opt_d]
 
     def state(self) -> dict:
         return {

@@ -63,6 +63,11 @@ def ddpm_config(cfg: dict) -> dict:
         raise ValueError(
             f"ddpm.select_on must be one of {sorted(SELECT_ON)}, got {out['select_on']!r}"
         )
+    if out["lr_decay"] != "none" and out["plateau"]["enabled"]:
+        raise ValueError(
+            f"ddpm.lr_decay {out['lr_decay']!r} and ddpm.plateau both set the learning rate: "
+            "turn one off (plateau: {enabled: false})"
+        )
     return out
 
 
@@ -161,15 +166,10 @@ class DDPMTask:
     def eval_net(self) -> nn.Module:
         return self.ema.module if self.ema else self.net
 
-    def _set_warmup_lr(self) -> None:
-        """Linear warm-up over the first ``warmup_steps`` steps (then the plateau scheduler
-        owns the learning rate)."""
-        if self.warmup and self.steps_done < self.warmup:
-            for g in self.opt.param_groups:
-                g["lr"] = self.base_lr * (self.steps_done + 1) / self.warmup
-        elif self.warmup and self.steps_done == self.warmup:
-            for g in self.opt.param_groups:
-                g["lr"] = self.base_lr
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """What the trainer's learning-rate schedule (warm-up, ``lr_decay``) sets; after the
+        warm-up, without ``lr_decay``, the plateau scheduler owns the rate."""
+        return [self.opt]
 
     def train_step(self, mct: torch.Tensor, sem: torch.Tensor, gen: torch.Generator) -> dict:
         self.net.train()
@@ -181,7 +181,6 @@ class DDPMTask:
             mct, sem = random_crops(mct, sem, self.crop, gen, dist)
         # one process: training_loss draws these itself, the same numbers
         drawn = self._global_draws(sem, gen) if dist.enabled else {}
-        self._set_warmup_lr()
         with self.rt.autocast():
             loss = training_loss(
                 self.fwd,

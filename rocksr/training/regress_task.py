@@ -142,6 +142,10 @@ class RegressTask:
     def lr(self) -> float:
         return float(self.opt.param_groups[0]["lr"])
 
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """What the trainer's learning-rate schedule (``lr_decay``) sets."""
+        return [self.opt]
+
     def state(self) -> dict:
         return {
             "models": {"net": self.net.state_dict()},

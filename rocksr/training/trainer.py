@@ -46,6 +46,7 @@ from rocksr.errors import RocksrError
 from rocksr.timing import timing_path
 from rocksr.training.distributed import init_distributed
 from rocksr.training.history import TIMING_COLUMNS, TrainerHistory, write_history
+from rocksr.training.lr_schedule import lr_factor
 from rocksr.training.renders import save_sample_grid
 from rocksr.training.runtime import Runtime, StopFlag, gpu_memory, seed_everything
 from rocksr.training.state import load_state
@@ -169,6 +170,14 @@ class Trainer(TrainerState, TrainerHistory):
         seed_everything(self.seed)
         self.rt = rt = Runtime(self.cfg, dev, self.dist)
         self.task = task = task_cls(self.cfg, rt, self.seed)
+        # the configured rate of every parameter group, before a resume loads a scheduled one
+        optimizers = getattr(task, "optimizers", lambda: [])()
+        self._base_lrs = [[float(g["lr"]) for g in o.param_groups] for o in optimizers]
+        self.warmup = int(self.cfg.get("warmup_steps", 0) or 0)
+        if (self.warmup or self.cfg.get("lr_decay", "none") != "none") and not optimizers:
+            raise ValueError(
+                f"{self.kind}: warmup_steps and lr_decay need the task's optimizers() method"
+            )
         log.info(
             "%s on %s (precision %s, channels_last %s, compile %s); %s parameters",
             self.kind,
@@ -184,8 +193,9 @@ class Trainer(TrainerState, TrainerHistory):
         store, splits = self.store, self.splits
         self.batch_size = bs = int(self.cfg["batch_size"])  # global: over all processes
         self.dist.local_batch(bs)
-        self.train_ds = TileDataset(store, splits, "train")
-        self.val_ds = TileDataset(store, splits, "val")
+        in_memory = self.cfg["data"].get("in_memory", "auto")
+        self.train_ds = TileDataset(store, splits, "train", in_memory=in_memory)
+        self.val_ds = TileDataset(store, splits, "val", in_memory=in_memory)
         if len(self.train_ds) == 0:
             raise ValueError(f"{splits}: the train split is empty")
         if self.dist.enabled and len(self.train_ds) < bs:
@@ -324,6 +334,17 @@ class Trainer(TrainerState, TrainerHistory):
             self.write_histories()
         return stop.requested or step >= self.total or progress["batch_in_epoch"] == 0
 
+    def _set_learning_rate(self, step: int) -> None:
+        """Every optimizer's rate for the step after ``step``: the configured rate times
+        :func:`~rocksr.training.lr_schedule.lr_factor` (warm-up, ``lr_decay``), or left as
+        it is where that is None."""
+        factor = lr_factor(step, self.total, self.warmup, self.cfg.get("lr_decay", "none"))
+        if factor is None:
+            return
+        for opt, bases in zip(self.task.optimizers(), self._base_lrs, strict=True):
+            for group, base in zip(opt.param_groups, bases, strict=True):
+                group["lr"] = base * factor
+
     def _epoch(self, stop: StopFlag, bar: Any) -> None:
         """Train from the current position to the end of the epoch (or the budget, or SIGTERM)."""
         progress, loader = self.progress, self.train_loader
@@ -331,6 +352,7 @@ class Trainer(TrainerState, TrainerHistory):
         loader.sampler.set_epoch(progress["epoch"], progress["batch_in_epoch"] * self.batch_size)
         loader.generator.manual_seed(epoch_seed(self.seed, progress["epoch"]))
         for mct, sem in loader:
+            self._set_learning_rate(progress["step"])
             out = self.task.train_step(self.rt.batch(mct), self.rt.batch(sem), self.gen)
             out = self.dist.mean(out, self.device)  # the losses of the global batch
             stop.requested = self.dist.any(stop.requested, self.device)  # stop together

@@ -1,8 +1,33 @@
+# The split table every evaluation rule reads: splits.csv with at most evaluate.test_views test
+# views (all when null); training reads splits.csv, so changing the limit re-runs evaluation only.
+rule test_views:
+    input:
+        splits=rules.split.output.splits,
+    output:
+        splits=f"{R}/splits/test_views.csv",
+    log:
+        f"{R}/logs/test_views.log",
+    benchmark:
+        f"{R}/benchmarks/test_views.tsv"
+    conda:
+        "../../envs/rocksr.yaml"
+    params:
+        limit=f"--limit {EVAL['test_views']}" if EVAL["test_views"] is not None else "",
+        code=stage_hash("test_views"),
+    shell:
+        "rocksr test-views --splits {input.splits:q} {params.limit} --out {output.splits:q} "
+        "> {log:q} 2>&1"
+
+
+localrules:
+    test_views,
+
+
 rule predict:
     input:
         checkpoint=f"{R}/models/{{model}}/best.pt",
         store=rules.build_dataset.output.store,
-        splits=rules.split.output.splits,
+        splits=rules.test_views.output.splits,
     output:
         predict_store(f"{R}/predictions/{PREDICT_PART}.zarr"),
     log:
@@ -108,7 +133,7 @@ if SHARDED:
 rule baseline:
     input:
         store=rules.build_dataset.output.store,
-        splits=rules.split.output.splits,
+        splits=rules.test_views.output.splits,
     output:
         directory(f"{R}/predictions/{{baseline}}.zarr"),
     log:
@@ -172,7 +197,7 @@ rule evaluate:
     input:
         predictions=list(prediction_stores().values()),
         store=rules.build_dataset.output.store,
-        splits=rules.split.output.splits,
+        splits=rules.test_views.output.splits,
         manifest=rules.build_dataset.output.manifest,
         budget=rules.budget.output.csv,
     output:
@@ -230,7 +255,7 @@ rule figures:
         per_tile=rules.evaluate.output.per_tile,
         histories=expand(f"{R}/models/{{kind}}/history.csv", kind=MODELS),
         store=rules.build_dataset.output.store,
-        splits=rules.split.output.splits,
+        splits=rules.test_views.output.splits,
     output:
         figure2=report(
             f"{R}/figures/figure2.png",
@@ -272,7 +297,7 @@ rule uncertainty_figure:
     input:
         predictions=f"{R}/predictions/ddpm.zarr",
         store=rules.build_dataset.output.store,
-        splits=rules.split.output.splits,
+        splits=rules.test_views.output.splits,
     output:
         report(
             f"{R}/figures/uncertainty.png",
@@ -302,7 +327,7 @@ rule sampler_study:
     input:
         checkpoint=f"{R}/models/ddpm/best.pt",
         store=rules.build_dataset.output.store,
-        splits=rules.split.output.splits,
+        splits=rules.test_views.output.splits,
     output:
         **(
             {"part": temp(SAMPLER_STUDY_PART_CSV)}
@@ -406,7 +431,7 @@ rule rock_figure:
     input:
         predictions=list(prediction_stores().values()),
         store=rules.build_dataset.output.store,
-        splits=rules.split.output.splits,
+        splits=rules.test_views.output.splits,
     output:
         report(
             f"{R}/figures/rock_statistics.png",

@@ -68,7 +68,7 @@ def leak_study_inputs():
     the study's leaky split, with both split tables."""
     leaky = leak_run(LEAKY_STRATEGY)
     return {
-        "splits": rules.split.output.splits,
+        "splits": rules.test_views.output.splits,
         "counts": rules.split.output.counts,
         "own": prediction_stores()[LEAK["model"]],
         "leaky_splits": f"{leaky}/splits/splits.csv",
@@ -265,15 +265,16 @@ def stack_enhance_options(wildcards):
     """`rocksr enhance` options of the `stack_enhance` rule: the `enhance` rule's on the stack's
     raw pages, normalized as the training data were, and the job's shard."""
     pages = STACKS[wildcards.stack]["pages"]
-    opts = [enhance_options(wildcards, normalize="from-checkpoint")]
+    opts = [enhance_options(wildcards, normalize="from-checkpoint", whole=True)]
     opts += [f"--pages {pages}"] if pages is not None else []
     opts += [f"--shard {wildcards.shard}/{PREDICT_SHARDS}"] if SHARDED else []
     return " ".join(opts)
 
 
-def enhance_options(wildcards, normalize="none"):
+def enhance_options(wildcards, normalize="none", whole=False):
     """`rocksr enhance` options of the `enhance` rule (DDPM sampling as in `evaluate`); its
-    input is the sample's normalized micro-CT (`normalize` none)."""
+    input is the sample's normalized micro-CT (`normalize` none), of which it enhances the
+    central `enhance.crop` square unless `whole` (a stack)."""
     opts = [
         f"--normalize {normalize}",
         f"--fuse {ENHANCE['fuse']}",
@@ -286,6 +287,8 @@ def enhance_options(wildcards, normalize="none"):
         opts.append(f"--window {ENHANCE['window']}")
     if ENHANCE["overlap"] is not None:
         opts.append(f"--overlap {ENHANCE['overlap']}")
+    if ENHANCE["crop"] is not None and not whole:
+        opts.append(f"--crop {ENHANCE['crop']}")
     return " ".join(opts)
 
 
