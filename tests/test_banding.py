@@ -55,3 +55,22 @@ def test_banding_table_reads_the_period_from_the_enhance_report(tmp_path):
     assert "within 0.05 of the null" in banding_markdown(df)
     df.loc[0, "excess"] = 0.2
     assert "m (+0.200)" in banding_markdown(df)
+
+
+def test_banding_of_a_cropped_enhancement_compares_the_same_square(tmp_path):
+    """An `enhance --crop` output (its report's ``crop``) is profiled against the slice's same
+    square of micro-CT and truth: the identity output has no banding at all."""
+    x = (np.clip(texture(0) * 40 + 128, 0, 255)).astype(np.uint8)
+    truth = (np.clip(texture(1) * 40 + 128, 0, 255)).astype(np.uint8)
+    y0, x0, size = 96, 64, 320
+    square = x[y0 : y0 + size, x0 : x0 + size]
+    for name, p in (("mct", x), ("sem", truth), ("m", square)):
+        tifffile.imwrite(tmp_path / f"{name}.tif", p)
+    report = {"tile": 128, "overlap": 64, "crop": {"size": size, "origin": [y0, x0]}}
+    (tmp_path / "m.json").write_text(json.dumps(report))
+    row = banding_table({"m": tmp_path / "m.tif"}, tmp_path / "mct.tif", tmp_path / "sem.tif").iloc[
+        0
+    ]
+    assert row["banding"] == pytest.approx(1.0)
+    crop_truth = truth[y0 : y0 + size, x0 : x0 + size].astype(float)
+    assert row["banding_null"] == pytest.approx(banding(crop_truth, square.astype(float), 64))

@@ -98,12 +98,16 @@ def banding_table(
 
     from rocksr.data.images import read_image
 
-    x, truth = read_image(mct), read_image(sem)
+    x_slice, truth_slice = read_image(mct), read_image(sem)
     rows = []
     for name, path in enhanced.items():
         report = json.loads(Path(path).with_suffix(".json").read_text())
         period = int(report["tile"]) - int(report["overlap"])
         img = read_image(path)
+        x, truth = x_slice, truth_slice
+        if report.get("crop"):  # `enhance --crop`: the slice's square that was enhanced
+            (y0, x0), size = report["crop"]["origin"], int(report["crop"]["size"])
+            x, truth = (a[y0 : y0 + size, x0 : x0 + size] for a in (x_slice, truth_slice))
         if min(img.shape) < 2 * period:  # too small a slice to profile: no number
             null = value = float("nan")
         else:
