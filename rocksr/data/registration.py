@@ -50,6 +50,20 @@ def upsample(arr: np.ndarray, factor: int) -> np.ndarray:
     return out.astype(arr.dtype, copy=False)
 
 
+def centre_origin(shape: tuple[int, ...], size: int) -> tuple[int, int]:
+    """Top-left corner (y0, x0) of the central ``size`` x ``size`` square of a ``shape`` image
+    (``rocksr enhance --crop`` and every central crop of a figure or study use this one rule)."""
+    h, w = shape[-2:]
+    return (h - size) // 2, (w - size) // 2
+
+
+def centre_crop(a: np.ndarray, size: int) -> np.ndarray:
+    """The central ``size`` x ``size`` window of a 2-D array (the whole array if smaller)."""
+    s = min(size, *a.shape)
+    y0, x0 = centre_origin(a.shape, s)
+    return a[y0 : y0 + s, x0 : x0 + s]
+
+
 def crop(arr: np.ndarray, window: list[int] | None, where: str) -> np.ndarray:
     """``arr[y0 : y0 + height, x0 : x0 + width]``; a window outside the image is an error."""
     if window is None:

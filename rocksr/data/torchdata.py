@@ -86,6 +86,7 @@ class TileDataset(Dataset):
         self.in_memory = in_memory
         self._group = None
         self._tiles = None  # (mct, sem) uint8 (n,S,S) of every id, once read (in_memory)
+        self._use_tiles: bool | None = None  # cached(), decided at the first item
 
     def __len__(self) -> int:
         return int(self.ids.size)
@@ -100,7 +101,7 @@ class TileDataset(Dataset):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_group"] = None
-        state["_tiles"] = None
+        state["_tiles"] = state["_use_tiles"] = None  # each worker decides and reads its own
         return state
 
     def _read(self, rows: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,9 +130,11 @@ class TileDataset(Dataset):
 
     def __getitem__(self, index: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         pos, k = (index, 0) if np.isscalar(index) else (int(index[0]), int(index[1]))
-        if self._tiles is None and len(self) and self.cached():
-            self._tiles = self._read(self.ids)
-        if self._tiles is not None:
+        if self._use_tiles is None:  # once per process, not at every item
+            self._use_tiles = bool(len(self)) and self.cached()
+            if self._use_tiles:
+                self._tiles = self._read(self.ids)
+        if self._use_tiles:
             mct, sem = self._tiles[0][pos], self._tiles[1][pos]
         else:
             mct, sem = self._read(int(self.ids[pos]))

@@ -204,9 +204,11 @@ class CroppedSource(_Derived):
             raise EnhanceError(
                 f"{src.path}: --crop {size} is larger than the input ({h}x{w} after --mct-scale)"
             )
+        from rocksr.data.registration import centre_origin
+
         super().__init__(src)
         self.size = int(size)
-        self.origin = ((h - self.size) // 2, (w - self.size) // 2)
+        self.origin = centre_origin(src.shape, self.size)
         self.shape = (self.size, self.size)
 
     def read(self, i: int) -> np.ndarray:

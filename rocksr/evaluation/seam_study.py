@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rocksr.data.registration import centre_crop
+
 # what the study measures of the machine, and the columns that name a row
 TIMING_COLUMNS = ("seconds",)
 ROW_KEYS = ("model", "mode")
@@ -53,14 +55,6 @@ def modes(kind: str) -> list[tuple[str, dict]]:
     from rocksr.models.registry import get_kind
 
     return STOCHASTIC_MODES if get_kind(kind).stochastic else DETERMINISTIC_MODES
-
-
-def centre_crop(a: np.ndarray, size: int) -> np.ndarray:
-    """The central ``size`` x ``size`` window of a 2-D array (the whole array if smaller)."""
-    h, w = a.shape
-    s = min(size, h, w)
-    y0, x0 = (h - s) // 2, (w - s) // 2
-    return a[y0 : y0 + s, x0 : x0 + s]
 
 
 def gradient_profile(img: np.ndarray, period: int, axis: int) -> np.ndarray:

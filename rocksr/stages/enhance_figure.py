@@ -28,7 +28,7 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
 
 def run(a: argparse.Namespace) -> None:
     from rocksr.data.images import read_image
-    from rocksr.evaluation.seam_study import centre_crop
+    from rocksr.data.registration import centre_crop
     from rocksr.figures.enhance_figure import enhance_figure
 
     enhanced = {name: read_image(path) for name, path in named_paths(a.enhanced).items()}
@@ -36,18 +36,18 @@ def run(a: argparse.Namespace) -> None:
     # truth's same square first, so that every panel shows the same pixels
     shape = next(iter(enhanced.values())).shape
 
-    def truth(path: str) -> np.ndarray:
-        img = read_image(path)
+    def truth(img: np.ndarray) -> np.ndarray:
         if img.shape != shape:
             img = centre_crop(img, min(shape))
         return centre_crop(img, a.crop)
 
-    panels = {"micro-CT": truth(a.mct)}
+    mct = read_image(a.mct)
+    panels = {"micro-CT": truth(mct)}
     panels.update({name: centre_crop(img, a.crop) for name, img in enhanced.items()})
-    panels["SEM (truth)"] = truth(a.sem)
+    panels["SEM (truth)"] = truth(read_image(a.sem))
     title = a.title
     if title is None:
-        whole = read_image(a.mct).shape
+        whole = mct.shape
         title = (
             "whole-slice inference (rocksr enhance), central crop"
             if shape == whole

@@ -174,7 +174,8 @@ class Trainer(TrainerState, TrainerHistory):
         optimizers = getattr(task, "optimizers", lambda: [])()
         self._base_lrs = [[float(g["lr"]) for g in o.param_groups] for o in optimizers]
         self.warmup = int(self.cfg.get("warmup_steps", 0) or 0)
-        if (self.warmup or self.cfg.get("lr_decay", "none") != "none") and not optimizers:
+        self.lr_decay = self.cfg.get("lr_decay", "none")
+        if (self.warmup or self.lr_decay != "none") and not optimizers:
             raise ValueError(
                 f"{self.kind}: warmup_steps and lr_decay need the task's optimizers() method"
             )
@@ -338,7 +339,7 @@ class Trainer(TrainerState, TrainerHistory):
         """Every optimizer's rate for the step after ``step``: the configured rate times
         :func:`~rocksr.training.lr_schedule.lr_factor` (warm-up, ``lr_decay``), or left as
         it is where that is None."""
-        factor = lr_factor(step, self.total, self.warmup, self.cfg.get("lr_decay", "none"))
+        factor = lr_factor(step, self.total, self.warmup, self.lr_decay)
         if factor is None:
             return
         for opt, bases in zip(self.task.optimizers(), self._base_lrs, strict=True):
