@@ -53,6 +53,11 @@ class UNet:
     attention_head_dim: int = 8
     dropout: float = 0.0
     mid_attention: bool = True
+    # True: the output convolution, each residual block's last convolution and each attention
+    # output start at zero, as in Ho et al.'s DDPM and guided-diffusion (``zero_module``): every
+    # block starts as the identity and the network's output at 0, so a DDPM with a prior starts
+    # as its prior (rocksr.models.unet.zero_init). False: diffusers' initialisation (the seed's).
+    zero_init: bool = False
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rocksr.models.unet import ConditionalUNet, unet_config
+from rocksr.models.unet import ConditionalUNet, unet_arch
 
 
 class RegressionUNet(nn.Module):
@@ -28,7 +28,7 @@ class RegressionUNet(nn.Module):
 
 def regress_arch_signature(cfg: dict) -> dict:
     """What fixes the regression U-Net: its blocks."""
-    return {"unet": unet_config(cfg.get("unet"))}
+    return {"unet": unet_arch(cfg.get("unet"))}
 
 
 def build_regress_models(cfg: dict) -> dict:

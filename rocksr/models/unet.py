@@ -40,6 +40,14 @@ def unet_config(cfg: dict | None) -> dict:
     return out
 
 
+def unet_arch(cfg: dict | None) -> dict:
+    """The keys of an ``unet`` section that fix the network's shape: all but ``zero_init``, an
+    initialisation (a checkpoint's weights replace it, and runs from before the option resume)."""
+    out = unet_config(cfg)
+    out.pop("zero_init")
+    return out
+
+
 class ConditionalUNet(nn.Module):
     """eps_theta([x_t^sem, x^mct], t): (B,2,H,W), (B,) int -> (B,1,H,W).
 
@@ -65,6 +73,8 @@ class ConditionalUNet(nn.Module):
             dropout=float(c["dropout"]),
             add_attention=bool(c["mid_attention"]),
         )
+        if c["zero_init"]:
+            zero_init(self.unet)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
@@ -74,6 +84,30 @@ class ConditionalUNet(nn.Module):
         t = t.reshape(-1).expand(n) if t.numel() == 1 else t
         parts = zip(x.split(size), t.split(size), strict=True)
         return torch.cat([self.unet(xi, ti, return_dict=False)[0] for xi, ti in parts])
+
+
+def zero_init(unet: UNet2DModel) -> None:
+    """Zero the weights and biases of ``unet``'s output convolution, of the last convolution of
+    each residual block and of each attention's output projection (Ho et al. 2020's
+    ``init_scale=0``; guided-diffusion's ``zero_module``). Each residual block and attention then
+    starts as the identity of its input (its shortcut) and the network outputs 0: a DDPM that
+    generates the residual over a prior starts as that prior, and gradients reach the blocks from
+    the output inwards. On the demo this gave the DDPM's single samples more texture at the same
+    steps and the regression U-Net +0.2 dB at 750 steps (docs/models.md)."""
+    from diffusers.models.attention_processor import Attention
+    from diffusers.models.resnet import ResnetBlock2D
+
+    layers = [unet.conv_out]
+    for module in unet.modules():
+        if isinstance(module, ResnetBlock2D):
+            layers.append(module.conv2)
+        elif isinstance(module, Attention):
+            layers.append(module.to_out[0])
+    with torch.no_grad():
+        for layer in layers:
+            layer.weight.zero_()
+            if layer.bias is not None:
+                layer.bias.zero_()
 
 
 def build_ddpm_unet(cfg: dict | None = None) -> ConditionalUNet:
@@ -87,7 +121,7 @@ def ddpm_arch_signature(cfg: dict) -> dict:
     from rocksr.diffusion.schedule import schedule_config
 
     out = {
-        "unet": unet_config(cfg.get("unet")),
+        "unet": unet_arch(cfg.get("unet")),
         "schedule": schedule_config(cfg.get("schedule")),
         "prediction": str(cfg.get("prediction", "epsilon")),
     }
