@@ -11,11 +11,14 @@ output from one_call's (model units, [-1, 1]; one grey level is 0.0078). Without
 with random weights.
 
 Variants: ``one_call`` (old: the whole batch in one call, ``torch.no_grad``, NCHW);
-``rocksr`` (new: what rocksr runs, micro-batches of ``CPU_MICRO_BATCH_PIXELS`` on a CPU);
+``rocksr`` (new: what rocksr runs, micro-batches of ``CPU_MICRO_BATCH_PIXELS`` through ONNX
+Runtime on a CPU, exported during the warm-up; ``ROCKSR_CPU_INFERENCE=torch``: PyTorch);
 ``inference_mode``; ``channels_last`` (weights and inputs NHWC); ``jit_freeze``
 (``torch.jit.trace`` + ``torch.jit.freeze`` + ``optimize_for_inference``); ``microbatch_N``
 (the batch in calls of N tiles: a working set that stays in the caches);
-``channels_last+microbatch_4``; ``compile`` (``torch.compile``, when a C++ compiler is present;
+``channels_last+microbatch_4``; ``onnxruntime_one_call`` and ``onnxruntime_microbatch_4`` (the
+network exported to ONNX and run by ONNX Runtime, export time in the prepare column);
+``compile`` (``torch.compile``, when a C++ compiler is present;
 compile time in the prepare column); ``bf16`` (autocast, for information only: its outputs are
 not within float tolerance, and it is fast only on CPUs with AMX/AVX512-BF16).
 """
@@ -47,6 +50,7 @@ def demo_model() -> tuple[torch.nn.Module, dict]:
 
     root = Path(__file__).resolve().parents[1]
     cfg = resolve(DDPM, yaml.safe_load((root / "config.yaml").read_text())["ddpm"], "ddpm")
+    cfg["unet"]["zero_init"] = False  # a zero-initialised network outputs 0: nothing to compare
     torch.manual_seed(0)
     return build_ddpm_models(cfg)["unet"].eval(), cfg
 
@@ -100,6 +104,20 @@ def variants(model: torch.nn.Module, example: tuple[torch.Tensor, torch.Tensor])
     def compiled() -> Net:
         return torch.compile(whole)
 
+    def onnxruntime(size: int | None) -> Callable[[], Net]:
+        def prepare() -> Net:
+            from rocksr.models.cpu_runtime import OrtUNet, export_onnx
+
+            runner = OrtUNet(whole.unet, whole.unet.config.in_channels)
+            runner.session = runner._session(export_onnx(whole.unet, runner.in_channels))
+            if size is None:
+                return runner
+            return lambda x, t: torch.cat(
+                [runner(xi, ti) for xi, ti in zip(x.split(size), t.split(size), strict=True)]
+            )
+
+        return prepare
+
     def bf16() -> Net:
         def run(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -118,6 +136,8 @@ def variants(model: torch.nn.Module, example: tuple[torch.Tensor, torch.Tensor])
         "microbatch_4": (microbatch(4), torch.no_grad),
         "microbatch_8": (microbatch(8), torch.no_grad),
         "channels_last+microbatch_4": (microbatch(4, channels_last), torch.no_grad),
+        "onnxruntime_one_call": (onnxruntime(None), torch.no_grad),
+        "onnxruntime_microbatch_4": (onnxruntime(4), torch.no_grad),
         "bf16": (bf16, torch.no_grad),
     }
     if shutil.which("g++") or shutil.which("c++"):

@@ -14,13 +14,15 @@ from torch import nn
 
 from rocksr.config.ddpm import UNet
 from rocksr.config.merge import merge_known, section_defaults
+from rocksr.models.cpu_runtime import ort_runner
 
 UNET_DEFAULTS: dict = section_defaults(UNet)
 
-# Inference on a CPU runs the U-Net on micro-batches of at most this many pixels, whose
-# activations stay in the caches: for the demo DDPM (16 tiles of 128 px, DDIM-10, 2 threads)
-# 1.3-1.5x the images x steps per second of one call, outputs equal to float rounding
-# (benchmarks/unet_inference.py; docs/benchmarks.md). Training and GPUs take the whole batch.
+# Inference on a CPU runs the U-Net on micro-batches of at most this many pixels, through ONNX
+# Runtime once the network has earned its export (rocksr.models.cpu_runtime), else PyTorch: for
+# the demo DDPM (16 tiles of 128 px, DDIM-10, 2 threads) about 2x the images x steps per second of
+# one PyTorch call per batch, outputs within 1e-6 (benchmarks/unet_inference.py;
+# docs/benchmarks.md). Training and GPUs take the whole batch through PyTorch.
 CPU_MICRO_BATCH_PIXELS = 4 * 128 * 128
 
 
@@ -77,13 +79,20 @@ class ConditionalUNet(nn.Module):
             zero_init(self.unet)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        n = x.shape[0]
-        size = max(1, CPU_MICRO_BATCH_PIXELS // (x.shape[-2] * x.shape[-1]))
-        if n <= size or x.device.type != "cpu" or torch.is_grad_enabled():
+        if x.device.type != "cpu" or torch.is_grad_enabled() or self.training:
             return self.unet(x, t, return_dict=False)[0]
+        n = x.shape[0]
         t = t.reshape(-1).expand(n) if t.numel() == 1 else t
+        runner = ort_runner(self, self.unet, self.unet.config.in_channels)
+        if runner is not None and runner.ready(x):
+            run = runner
+        else:
+            run = lambda xi, ti: self.unet(xi, ti, return_dict=False)[0]  # noqa: E731
+        size = max(1, CPU_MICRO_BATCH_PIXELS // (x.shape[-2] * x.shape[-1]))
+        if n <= size:
+            return run(x, t)
         parts = zip(x.split(size), t.split(size), strict=True)
-        return torch.cat([self.unet(xi, ti, return_dict=False)[0] for xi, ti in parts])
+        return torch.cat([run(xi, ti) for xi, ti in parts])
 
 
 def zero_init(unet: UNet2DModel) -> None:
