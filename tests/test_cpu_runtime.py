@@ -96,6 +96,53 @@ def test_changed_weights_are_exported_again() -> None:
     with torch.no_grad():
         got = m(x, t)
     assert float((got - torch_out(m, x, t)).abs().max()) < TOL
+    m.unet.conv_out.weight.data.mul_(3.0)  # through .data: no version counter sees this
+    with torch.no_grad():
+        got = m(x, t)
+    assert float((got - torch_out(m, x, t)).abs().max()) < TOL
+
+
+def test_a_new_thread_count_reuses_the_export() -> None:
+    m = net()
+    x, t = torch.randn(2, 3, 32, 32), torch.tensor([10, 900])
+    with torch.no_grad():
+        m(x, t)
+        model, first = runner_of(m).model, runner_of(m).session
+        torch.set_num_threads(2)
+        try:
+            got = m(x, t)
+        finally:
+            torch.set_num_threads(1)
+    assert runner_of(m).model is model and runner_of(m).session is not first
+    assert runner_of(m).threads == 2
+    assert float((got - torch_out(m, x, t)).abs().max()) < TOL
+
+
+def test_calls_onnxruntime_would_compute_otherwise_stay_in_pytorch() -> None:
+    m = net()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        got = m(x, torch.tensor([10.7, 900.5]))  # fractional timesteps
+        assert runner_of(m).model is None
+        assert torch.equal(got, torch_out(m, x, torch.tensor([10.7, 900.5])))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert m(x, torch.tensor([1, 2])).dtype == torch.bfloat16
+        assert runner_of(m).model is None
+        got = m(x, 7)  # a plain int, as diffusers accepts
+        assert runner_of(m).model is not None
+        assert float((got - torch_out(m, x, torch.full((2,), 7))).abs().max()) < TOL
+        whole = torch.tensor([3.0, 500.0])  # whole-number float timesteps: ONNX Runtime
+        assert float((m(x, whole) - torch_out(m, x, whole)).abs().max()) < TOL
+
+
+def test_weights_made_in_inference_mode_run_through_onnxruntime() -> None:
+    with torch.inference_mode():
+        m = net()
+        x, t = torch.randn(2, 3, 32, 32), torch.tensor([4, 5])
+        got = m(x, t)
+        want = m.unet(x, t, return_dict=False)[0]
+    assert runner_of(m).session is not None
+    assert float((got - want).abs().max()) < TOL
 
 
 def test_small_calls_training_gradients_and_the_torch_backend_stay_in_pytorch(monkeypatch) -> None:
@@ -140,6 +187,10 @@ def test_the_session_never_travels_with_the_module() -> None:
     with torch.no_grad():
         m(torch.randn(2, 3, 32, 32), torch.tensor([1, 2]))
     assert runner_of(m).session is not None
+    m.unet.train()
+    cpu_runtime.export_onnx(m.unet, 3)
+    assert m.unet.training  # the export leaves the network's mode as it was
+    m.eval()
     twin = copy.deepcopy(m)  # the EMA copies the model
     assert runner_of(twin) is None and set(twin.state_dict()) == set(m.state_dict())
     x, t = torch.randn(2, 3, 32, 32), torch.tensor([5, 6])

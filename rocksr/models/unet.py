@@ -82,9 +82,10 @@ class ConditionalUNet(nn.Module):
         if x.device.type != "cpu" or torch.is_grad_enabled() or self.training:
             return self.unet(x, t, return_dict=False)[0]
         n = x.shape[0]
+        t = torch.as_tensor(t, device=x.device)
         t = t.reshape(-1).expand(n) if t.numel() == 1 else t
         runner = ort_runner(self, self.unet, self.unet.config.in_channels)
-        if runner is not None and runner.ready(x):
+        if runner is not None and runner.ready(x, t):
             run = runner
         else:
             run = lambda xi, ti: self.unet(xi, ti, return_dict=False)[0]  # noqa: E731
