@@ -62,23 +62,14 @@ def checkpoint_model(path: str) -> tuple[torch.nn.Module, dict]:
     return model, cfg
 
 
-class OneCall(torch.nn.Module):
-    """The U-Net on the whole batch in one call: how rocksr ran it before micro-batches."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.unet = model.unet
-
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.unet(x, t, return_dict=False)[0]
-
-
 def variants(model: torch.nn.Module, example: tuple[torch.Tensor, torch.Tensor]) -> dict:
     """{name: (prepare() -> net, context factory)}: prepare is timed apart (tracing, compiling).
     The first, ``one_call``, is the reference; ``rocksr`` is what rocksr runs now."""
     import copy
 
-    whole = OneCall(model).eval()
+    from rocksr.models.cpu_runtime import UNetCall
+
+    whole = UNetCall(model.unet).eval()  # the whole batch in one call, as rocksr ran it before
 
     def same(net: Net) -> Callable[[], Net]:
         return lambda: net
@@ -109,7 +100,8 @@ def variants(model: torch.nn.Module, example: tuple[torch.Tensor, torch.Tensor])
             from rocksr.models.cpu_runtime import OrtUNet, export_onnx
 
             runner = OrtUNet(whole.unet, whole.unet.config.in_channels)
-            runner.session = runner._session(export_onnx(whole.unet, runner.in_channels))
+            threads = torch.get_num_threads()
+            runner.session = runner._session(export_onnx(whole.unet, runner.in_channels), threads)
             if size is None:
                 return runner
             return lambda x, t: torch.cat(

@@ -9,19 +9,15 @@ import logging
 
 import pytest
 import torch
+from helpers_train import TINY_UNET
 
 from rocksr.models import cpu_runtime
 from rocksr.models.regress import RegressionUNet
 from rocksr.models.unet import ConditionalUNet
 
-# two levels, attention at the second and in the bottleneck: every block type the demo has
-UNET = {
-    "block_out_channels": [8, 16],
-    "layers_per_block": 1,
-    "attention_levels": [False, True],
-    "norm_num_groups": 4,
-    "attention_head_dim": 4,
-}
+# two levels, attention at the second and in the bottleneck: every block type the demo has,
+# with 4 heads per attention as the demo's (head dimension 4 on 16 channels)
+UNET = {**TINY_UNET, "attention_head_dim": 4}
 TOL = 1e-5  # model units; one grey level is 0.0078
 
 

@@ -2,19 +2,19 @@
 
 PyTorch's eager CPU path runs each of the U-Net's small layers (16-32 channels, GroupNorm, SiLU,
 4-head attention) as a separate kernel with fresh activations. ONNX Runtime (a well-kept
-inference engine with wheels on PyPI for every platform torch has) fuses GroupNorm with SiLU and
-convolutions with their bias and activation, re-lays the convolutions in blocked NCHWc form and
-plans its memory once. On the demo DDPM (16 tiles of 128 px, DDIM-10, 2 threads) this gives about
-2x the images x steps per second of one PyTorch call per batch, outputs within 1e-6 of it
-(``benchmarks/unet_inference.py``; docs/benchmarks.md).
+inference engine with wheels on PyPI for every platform torch has) runs each SiLU as one fused
+kernel, the convolutions in its blocked NCHWc layout and the attention as one fused operator
+(below), and plans its memory once. On the demo DDPM (16 tiles of 128 px, DDIM-10, 2 threads)
+this gives 2.0-2.2x the images x steps per second of one PyTorch call per batch, outputs within
+3e-6 of it (``benchmarks/unet_inference.py``; docs/benchmarks.md).
 
 How: the diffusers ``UNet2DModel`` is exported with PyTorch's TorchScript ONNX exporter (batch and
 image size dynamic) into memory, never to disk, and run by an ``InferenceSession`` on as many
 threads as torch uses. The export costs about 0.5 s per network, so only calls of at least
 :data:`ORT_MIN_PIXELS` pixels (one 128 px tile) go through ONNX Runtime, and a network is exported
-again only when its weights change (compared by value with a copy kept at the export). The choice depends on the call
-alone, never on what ran before it, so a sharded prediction (batch-aligned shards) stays byte
-identical to the unsharded one.
+again only when its weights change (compared by value with a copy kept at the export). The
+choice depends on the call alone, never on what ran before it, so a sharded prediction
+(batch-aligned shards) stays byte identical to the unsharded one.
 
 ``ROCKSR_CPU_INFERENCE=torch`` turns it off (PyTorch micro-batches only); where onnxruntime is
 missing or an export fails, rocksr says so once and runs PyTorch. GPUs never use it.
@@ -52,7 +52,9 @@ def cpu_backend() -> str:
     return name
 
 
-class _Wrapped(nn.Module):
+class UNetCall(nn.Module):
+    """``unet(x, t)`` -> its output tensor: a diffusers U-Net as a plain two-input module."""
+
     def __init__(self, unet: nn.Module) -> None:
         super().__init__()
         self.unet = unet
@@ -81,7 +83,7 @@ def export_onnx(unet: nn.Module, in_channels: int) -> bytes:
             # legacy exporter's deprecation (torch is pinned; its replacement needs onnxscript)
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _Wrapped(unet).eval(),
+                UNetCall(unet).eval(),
                 (sample, steps),
                 buf,
                 input_names=["x", "t"],
@@ -220,7 +222,7 @@ class OrtUNet:
                     self.model = export_onnx(self.unet, self.in_channels)
                 self.snapshot = [w.detach().clone() for w in weights_of(self.unet)]
             if self.session is None or self.threads != threads:
-                self.session, self.threads = self._session(self.model), threads
+                self.session, self.threads = self._session(self.model, threads), threads
         except Exception as e:  # noqa: BLE001  (any failure: PyTorch still runs the network)
             self.failed, self.session, self.model = True, None, None
             log.warning(
@@ -231,11 +233,12 @@ class OrtUNet:
             return False
         return True
 
-    def _session(self, model: bytes):
+    @staticmethod
+    def _session(model: bytes, threads: int):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = torch.get_num_threads()
+        opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         # threads sleep between calls instead of spinning: the sampler's own arithmetic between
@@ -244,10 +247,9 @@ class OrtUNet:
         return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        t = t.detach().round() if t.is_floating_point() else t.detach()
-        feed = {
-            "x": np.ascontiguousarray(x.detach().float().numpy()),
-            "t": np.ascontiguousarray(t.to(torch.long).numpy()),
+        feed = {  # float32 x and whole-number t: ready() sent every other call to PyTorch
+            "x": np.ascontiguousarray(x.detach().numpy()),
+            "t": np.ascontiguousarray(t.detach().to(torch.long).numpy()),
         }
         return torch.from_numpy(self.session.run(None, feed)[0])
 
