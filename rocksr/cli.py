@@ -7,6 +7,7 @@ Each command is declared once, in its stage module (:mod:`rocksr.stages`): ``COM
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -14,89 +15,82 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from rocksr import __version__
-from rocksr.stages import (
-    baseline,
-    budget,
-    build_dataset,
-    compare_runs,
-    enhance,
-    enhance_figure,
-    evaluate,
-    example_data,
-    figure1,
-    figures,
-    gather_enhance,
-    gather_predictions,
-    gather_sampler_study,
-    histograms,
-    leak_study,
-    loss_curve,
-    normalize,
-    perception_figure,
-    predict,
-    rock_figure,
-    sampler_study,
-    seam_study,
-    simulate_mct,
-    split,
-    split_map,
-    synthesize,
-    test_views,
-    train,
-    uncertainty_figure,
-    verify,
+
+# The stage modules (rocksr.stages.<module>) in the order `rocksr --help` lists their commands; a
+# module's command is its name with dashes (build_dataset -> build-dataset). A command imports
+# only its own stage module, so that a job pays only for the libraries its stage uses (a
+# `rocksr synthesize` job does not import pandas, scipy.stats or torch).
+STAGE_MODULES: tuple[str, ...] = (
+    "synthesize",
+    "example_data",
+    "simulate_mct",
+    "normalize",
+    "histograms",
+    "build_dataset",
+    "split",
+    "split_map",
+    "test_views",
+    "figure1",
+    "train",
+    "loss_curve",
+    "predict",
+    "gather_predictions",
+    "baseline",
+    "budget",
+    "evaluate",
+    "perception_figure",
+    "figures",
+    "uncertainty_figure",
+    "rock_figure",
+    "sampler_study",
+    "gather_sampler_study",
+    "leak_study",
+    "enhance",
+    "gather_enhance",
+    "seam_study",
+    "enhance_figure",
+    "verify",
+    "compare_runs",
 )
-
-STAGES: tuple[ModuleType, ...] = (
-    synthesize,
-    example_data,
-    simulate_mct,
-    normalize,
-    histograms,
-    build_dataset,
-    split,
-    split_map,
-    test_views,
-    figure1,
-    train,
-    loss_curve,
-    predict,
-    gather_predictions,
-    baseline,
-    budget,
-    evaluate,
-    perception_figure,
-    figures,
-    uncertainty_figure,
-    rock_figure,
-    sampler_study,
-    gather_sampler_study,
-    leak_study,
-    enhance,
-    gather_enhance,
-    seam_study,
-    enhance_figure,
-    verify,
-    compare_runs,
-)
-COMMANDS: dict[str, ModuleType] = {m.COMMAND: m for m in STAGES}
+COMMANDS: dict[str, str] = {m.replace("_", "-"): f"rocksr.stages.{m}" for m in STAGE_MODULES}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``rocksr`` argument parser (sub-commands mirror the Snakemake rules)."""
+def stage(command: str) -> ModuleType:
+    """The stage module of ``command`` (imported on first use)."""
+    module = importlib.import_module(COMMANDS[command])
+    if module.COMMAND != command:
+        raise RuntimeError(f"{module.__name__} declares the command {module.COMMAND!r}")
+    return module
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The sub-command of ``argv`` (its first argument that is not an option; rocksr's own
+    options take no value), or None where there is none or it is not a command."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``rocksr`` argument parser (sub-commands mirror the Snakemake rules): with the
+    sub-commands ``commands`` only (None: all of them, for `rocksr --help` and mistakes)."""
     p = argparse.ArgumentParser(prog="rocksr", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"rocksr {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
-    for stage in STAGES:
-        stage.add_arguments(sub.add_parser(stage.COMMAND, help=stage.HELP))
+    for command in COMMANDS if commands is None else commands:
+        module = stage(command)
+        module.add_arguments(sub.add_parser(command, help=module.HELP))
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rocksr`` console script (``argv`` None: ``sys.argv``, and the process
     dies with its parent, see :mod:`rocksr.lifecycle`)."""
-    args = build_parser().parse_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    command = _command_in(given)
+    args = build_parser(None if command is None else [command]).parse_args(given)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -110,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if os.environ.get("ROCKSR_DIE_WITH_PARENT") == "1":  # set by the Snakefile for jobs
                 die_with_parent()  # a job killed by its shell takes rocksr with it
             sigterm_as_exit()  # so that SIGTERM removes partial outputs (training has its own)
-        COMMANDS[args.command].run(args)
+        stage(args.command).run(args)
     except (RocksrError, ValueError) as exc:
         print(f"rocksr {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,9 @@
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -9,16 +12,80 @@ sys.path.insert(0, str(Path(__file__).parent))
 import pytest  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def scale_out_local_run(tmp_path_factory):
-    """The scale-out run (helpers_workflow.scale_out_config) on the local executor, once per
-    session: the DDP and sharding test reads it, the SLURM test compares its own run with it
-    (both in the xdist group "slurm_cluster", so that one worker builds it once)."""
-    from helpers_workflow import SCALE_OUT_TARGETS, snakemake, write_scale_out
-
-    workdir = write_scale_out(tmp_path_factory.mktemp("scale_out_local"))
-    snakemake(workdir, "--workflow-profile", "none", *SCALE_OUT_TARGETS, timeout=600)
+def build_once(shared: Path, name: str, build: Callable[[Path], None]) -> Path:
+    """``shared/name``, made by ``build(shared/name)`` once per test session: by the first xdist
+    worker that asks for it, while the others wait (a file lock); a build that failed fails every
+    later request with its error instead of running again."""
+    workdir, done, failed = (shared / f"{name}{end}" for end in ("", ".done", ".failed"))
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if failed.exists():
+            pytest.fail(
+                f"building {name} failed (see the first test that asked):\n{failed.read_text()}"
+            )
+        if not done.exists():
+            try:
+                build(workdir)
+            except BaseException as exc:
+                failed.write_text(f"{type(exc).__name__}: {exc}"[-8000:])
+                raise
+            done.touch()
     return workdir
+
+
+@pytest.fixture(scope="session")
+def shared_dir(tmp_path_factory, worker_id) -> Path:
+    """A folder of this test session that every xdist worker sees."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
+
+
+def _build_tiny_run(workdir: Path) -> None:
+    from helpers_workflow import TINY_RUN, snakemake, write_config
+
+    workdir.mkdir()
+    write_config(workdir, TINY_RUN)
+    snakemake(workdir)
+
+
+def _build_scale_out_run(shared: Path) -> Callable[[Path], None]:
+    def build(workdir: Path) -> None:
+        """The tiny run's models, predicted again with `evaluate.shards: 3` (3 `predict` jobs per
+        model and a gather, 3 `sampler_study` jobs and a gather), and a stack enhanced by the
+        DDPM and the regression U-Net as 3 part jobs and a gather each."""
+        from helpers_workflow import scale_out_config, snakemake, write_config, write_stack
+
+        first = build_once(shared, "tiny_run", _build_tiny_run)
+        shutil.copytree(first, workdir, ignore=shutil.ignore_patterns(".snakemake"))
+        # the models' stores and Table 1 go (a missing store alone does not make Snakemake
+        # rebuild an up-to-date Table 1); the trained models, the dataset and the baselines stay
+        res = workdir / "results" / "tiny"
+        for kind in ("cgan", "regress", "ddpm"):
+            shutil.rmtree(res / "predictions" / f"{kind}.zarr")
+        for rel in ("table1.csv", "per_tile_metrics.csv", "sampler_study.csv"):
+            (res / "evaluation" / rel).unlink()
+        write_stack(workdir / "core.tif")
+        write_config(workdir, scale_out_config())
+        targets = [f"results/tiny/evaluation/{n}.csv" for n in ("table1", "sampler_study")]
+        targets += [f"results/tiny/enhanced_stacks/core/{m}.tif" for m in ("ddpm", "regress")]
+        snakemake(workdir, *targets, "--rerun-triggers", "mtime")
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def tiny_run(shared_dir) -> Path:
+    """The tiny run (helpers_workflow.TINY_RUN: the whole study, the regression U-Net trained by
+    2 processes) on the local executor, once per test session."""
+    return build_once(shared_dir, "tiny_run", _build_tiny_run)
+
+
+@pytest.fixture(scope="session")
+def scale_out_run(shared_dir) -> Callable[[], Path]:
+    """A function that returns the scale-out run (helpers_workflow.scale_out_config) on the
+    local executor, made once per test session from the tiny run (a function, so that the SLURM
+    test can run its own scale-out first and wait for this one only then)."""
+    return lambda: build_once(shared_dir, "scale_out_run", _build_scale_out_run(shared_dir))
 
 
 # the test SLURM cluster (tests/slurm/cluster.sh): where it keeps its state, and the mark that

@@ -14,8 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
 
 
-# a run that scales out: the regression U-Net trained by 2 processes in one job (torchrun, gloo
-# on a CPU) and every model's prediction split into 3 jobs; what the scale-out tests build
+# the tests' tiny run (conftest's `tiny_run`): the tiny config with the regression U-Net trained
+# by 2 processes in one job (torchrun, gloo on a CPU); its scale-out run (conftest's
+# `scale_out_run`, the reference of the SLURM run) adds 3 jobs per model's prediction and stack
 
 
 def write_stack(path: Path, n: int = 4, size: int = 96) -> Path:
@@ -32,15 +33,24 @@ def write_stack(path: Path, n: int = 4, size: int = 96) -> Path:
     return path
 
 
-def scale_out_config() -> dict:
-    """The tiny config with 2 training processes for `regress`, `evaluate.shards: 3` and a stack
-    of 3 pages to enhance (`core.tif`, :func:`write_scale_out`); small CPU-only jobs (on the
-    test SLURM node, 2 CPUs, several of them run at once)."""
+def tiny_run_config() -> dict:
+    """The tiny config with 2 training processes for `regress` and resources that fit the test
+    SLURM node (2 CPUs; small CPU-only jobs, several of them at once)."""
     cfg = yaml.safe_load(yaml.safe_dump(TINY))
     cfg["resources"] = {
         "default": {"threads": 1, "mem_mb": 1000, "runtime": 10, "gpu": 0},
         "train_regress": {"nprocs": 2, "threads": 2, "mem_mb": 2000, "gpu": 0},
     }
+    return cfg
+
+
+TINY_RUN = tiny_run_config()
+
+
+def scale_out_config() -> dict:
+    """The tiny run's config with `evaluate.shards: 3` and a stack of 3 pages to enhance
+    (`core.tif`, :func:`write_scale_out`)."""
+    cfg = tiny_run_config()
     cfg["evaluate"] = {**cfg["evaluate"], "shards": 3}
     cfg["enhance"] = {
         **cfg["enhance"],
@@ -49,8 +59,8 @@ def scale_out_config() -> dict:
     return cfg
 
 
-# what the scale-out run builds: the regression U-Net (2 processes), its predictions (3 shard
-# jobs and a gather) and the stack enhanced by it (3 part jobs and a gather)
+# what the SLURM test's scale-out run builds: the regression U-Net (2 processes), its
+# predictions (3 shard jobs and a gather) and the stack enhanced by it (3 part jobs and a gather)
 SCALE_OUT_TARGETS = [
     "results/tiny/predictions/regress.zarr",
     "results/tiny/enhanced_stacks/core/regress.tif",

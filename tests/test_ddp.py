@@ -135,12 +135,12 @@ def test_dry_run_prints_the_torchrun_command(tmp_path, resources):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("slurm_cluster")  # with the SLURM test, which reads the same run
-def test_two_training_processes_and_three_shards_through_the_workflow(scale_out_local_run):
+@pytest.mark.xdist_group("tiny_run")  # with the tests of test_workflow.py, which read the same runs
+def test_two_training_processes_and_three_shards_through_the_workflow(scale_out_run):
     """The training rule launches torchrun with 2 processes (gloo on this CPU); the regression
     U-Net's predictions are 3 `predict` jobs gathered into one store, and a stack 3
     `stack_enhance` parts gathered into one TIFF; the shards and parts are deleted."""
-    res = scale_out_local_run / "results" / "tiny"
+    res = scale_out_run() / "results" / "tiny"
     log = (res / "logs" / "train_regress.log").read_text()
     assert "over 2 process(es)" in log, log[-2000:]
     shards = sorted((res / "benchmarks" / "predict" / "regress.shards").glob("*.tsv"))

@@ -12,30 +12,23 @@ import yaml
 from helpers_workflow import (
     REPO,
     TINY,
+    TINY_RUN,
     planned_rules,
+    scale_out_config,
     snakemake,
     write_config,
-    write_stack,
 )
 
 from rocksr.run_diff import timing_file
 
-# one xdist worker runs this module (`make test`: --dist loadgroup), so that its module /
-# session fixture (tiny_run) is built once
+# one xdist worker runs this module (`make test`: --dist loadgroup); the session fixtures
+# tiny_run and scale_out_run (conftest) are built once, by the first worker that asks
 pytestmark = pytest.mark.xdist_group("tiny_run")
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny_run")
-    write_config(workdir, TINY)
-    r = snakemake(workdir)
-    return workdir, r
 
 
 @pytest.mark.slow
 def test_tiny_workflow_builds_everything(tiny_run):
-    workdir, _ = tiny_run
+    workdir = tiny_run
     res = workdir / "results" / "tiny"
     for rel in [
         "dataset/tiles.zarr/zarr.json",
@@ -171,7 +164,7 @@ def test_budget_table_agrees_with_checkpoints_and_benchmarks(tiny_run):
     import torch
     import zarr
 
-    workdir, _ = tiny_run
+    workdir = tiny_run
     res = workdir / "results" / "tiny"
     budget = pd.read_csv(res / "evaluation" / "budget.csv").set_index("model")
     assert list(budget.index) == ["cgan", "regress", "ddpm"]
@@ -258,10 +251,10 @@ def test_results_are_byte_identical_across_folders(tiny_run, tmp_path, monkeypat
     absolute paths run in-process in two folders (~10 s)."""
     import pandas as pd
 
-    first = tiny_run[0] / "results" / "tiny"
+    first = tiny_run / "results" / "tiny"
     workdir = tmp_path / "second"
     workdir.mkdir()
-    write_config(workdir, TINY)
+    write_config(workdir, TINY_RUN)
     targets = ["models/cgan/best.pt", "predictions/cgan.zarr", "enhanced/tiny0/cgan.tif"]
     snakemake(workdir, *[f"results/tiny/{t}" for t in targets])
     second = workdir / "results" / "tiny"
@@ -313,7 +306,7 @@ def test_results_are_byte_identical_across_folders(tiny_run, tmp_path, monkeypat
 
 @pytest.mark.slow
 def test_report_contains_tables_and_figures(tiny_run):
-    workdir, _ = tiny_run
+    workdir = tiny_run
     report = workdir / "report.html"
     snakemake(workdir, "--report", str(report))
     html = report.read_text(errors="ignore")
@@ -331,21 +324,21 @@ def test_report_contains_tables_and_figures(tiny_run):
 
 @pytest.mark.slow
 def test_nothing_to_do_after_a_complete_run(tiny_run):
-    workdir, _ = tiny_run
+    workdir = tiny_run
     r = snakemake(workdir, "-n")
     assert "Nothing to be done" in r.stdout + r.stderr
 
 
 @pytest.mark.slow
 def test_changing_a_split_parameter_reruns_only_split_and_downstream(tiny_run):
-    workdir, _ = tiny_run
-    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    workdir = tiny_run
+    cfg = yaml.safe_load(yaml.safe_dump(TINY_RUN))
     cfg["split"]["fractions"] = {"train": 0.4, "val": 0.3, "test": 0.3}
     write_config(workdir, cfg)
     try:
         rules = planned_rules(snakemake(workdir, "-n").stdout)
     finally:
-        write_config(workdir, TINY)
+        write_config(workdir, TINY_RUN)
     assert {
         "split",
         "train_cgan",
@@ -365,28 +358,28 @@ def test_changing_a_split_parameter_reruns_only_split_and_downstream(tiny_run):
 def test_changing_the_runs_split_strategy_keeps_the_leak_runs_jobs(tiny_run):
     """The leak run's split is the leaky strategy whatever the run's own: a new strategy for the
     run re-runs its split and models and the comparison, not the leak run's jobs."""
-    workdir, _ = tiny_run
-    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    workdir = tiny_run
+    cfg = yaml.safe_load(yaml.safe_dump(TINY_RUN))
     cfg["split"]["strategy"] = "regions"
     write_config(workdir, cfg)
     try:
         rules = planned_rules(snakemake(workdir, "-n").stdout)
     finally:
-        write_config(workdir, TINY)
+        write_config(workdir, TINY_RUN)
     assert {"split", "train_cgan", "predict", "leak_study"} <= rules, rules
     assert not rules & {"leak_split", "leak_train_cgan", "leak_predict"}, rules
 
 
 @pytest.mark.slow
 def test_changing_a_ddpm_parameter_reruns_only_ddpm_and_downstream(tiny_run):
-    workdir, _ = tiny_run
-    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    workdir = tiny_run
+    cfg = yaml.safe_load(yaml.safe_dump(TINY_RUN))
     cfg["ddpm"]["lr"] = 5.0e-4
     write_config(workdir, cfg)
     try:
         rules = planned_rules(snakemake(workdir, "-n").stdout)
     finally:
-        write_config(workdir, TINY)
+        write_config(workdir, TINY_RUN)
     assert {"train_ddpm", "predict", "evaluate", "figures", "sampler_study"} <= rules
     # the leak study's jobs retrain the cGAN: a DDPM change must not re-run them
     assert not rules & {"train_cgan", "baseline", "split", "build_dataset", "normalize"}
@@ -397,14 +390,14 @@ def test_changing_a_ddpm_parameter_reruns_only_ddpm_and_downstream(tiny_run):
 def test_limiting_the_test_views_reruns_evaluation_only(tiny_run):
     """`evaluate.test_views`: the test_views table (with the limit) and every evaluation rule
     re-run; the split and the training do not."""
-    workdir, _ = tiny_run
-    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    workdir = tiny_run
+    cfg = yaml.safe_load(yaml.safe_dump(TINY_RUN))
     cfg["evaluate"]["test_views"] = 5
     write_config(workdir, cfg)
     try:
         r = snakemake(workdir, "-n", "-p")
     finally:
-        write_config(workdir, TINY)
+        write_config(workdir, TINY_RUN)
     rules = planned_rules(r.stdout)
     assert {"test_views", "predict", "baseline", "evaluate", "figures", "leak_study"} <= rules
     assert not rules & {"split", "train_cgan", "train_regress", "train_ddpm", "leak_split"}
@@ -413,14 +406,14 @@ def test_limiting_the_test_views_reruns_evaluation_only(tiny_run):
 
 @pytest.mark.slow
 def test_changing_the_angles_reruns_the_dataset_but_not_normalization(tiny_run):
-    workdir, _ = tiny_run
-    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    workdir = tiny_run
+    cfg = yaml.safe_load(yaml.safe_dump(TINY_RUN))
     cfg["tiling"]["angles"] = [0, 60]
     write_config(workdir, cfg)
     try:
         rules = planned_rules(snakemake(workdir, "-n").stdout)
     finally:
-        write_config(workdir, TINY)
+        write_config(workdir, TINY_RUN)
     assert {"build_dataset", "split", "figure1"} <= rules
     assert not rules & {"synthesize", "normalize"}
 
@@ -444,7 +437,7 @@ FIGURE_RULES = {"figures", "uncertainty_figure", "split_map", "histograms", "los
 
 @pytest.mark.slow
 def test_touching_a_figure_module_reruns_only_figure_rules(tiny_run, tmp_path):
-    workdir, _ = tiny_run
+    workdir = tiny_run
     rules = planned_after_touching(workdir, tmp_path, "figures/figures.py")
     assert rules and rules <= FIGURE_RULES, rules
     rules = planned_after_touching(workdir, tmp_path / "b", "figures/split_map.py")
@@ -453,7 +446,7 @@ def test_touching_a_figure_module_reruns_only_figure_rules(tiny_run, tmp_path):
 
 @pytest.mark.slow
 def test_touching_splits_reruns_split_and_downstream_only(tiny_run, tmp_path):
-    workdir, _ = tiny_run
+    workdir = tiny_run
     rules = planned_after_touching(workdir, tmp_path, "data/splits.py")
     assert {"split", "train_cgan", "train_ddpm", "predict", "evaluate"} <= rules, rules
     assert not rules & {"synthesize", "normalize", "build_dataset", "histograms"}
@@ -461,7 +454,7 @@ def test_touching_splits_reruns_split_and_downstream_only(tiny_run, tmp_path):
 
 @pytest.mark.slow
 def test_touching_the_unet_retrains_only_the_ddpm(tiny_run, tmp_path):
-    workdir, _ = tiny_run
+    workdir = tiny_run
     rules = planned_after_touching(workdir, tmp_path, "models/unet.py")
     assert {"train_ddpm", "predict", "sampler_study"} <= rules, rules
     assert not rules & {"train_cgan", "split", "build_dataset", "normalize", "baseline"}
@@ -469,8 +462,8 @@ def test_touching_the_unet_retrains_only_the_ddpm(tiny_run, tmp_path):
 
 @pytest.mark.slow
 def test_spelling_out_a_default_reruns_nothing(tiny_run):
-    workdir, _ = tiny_run
-    cfg = yaml.safe_load(yaml.safe_dump(TINY))
+    workdir = tiny_run
+    cfg = yaml.safe_load(yaml.safe_dump(TINY_RUN))
     cfg["ddpm"]["weight_decay"] = 5.0e-4  # the typed default (rocksr.config.ddpm.DDPM)
     cfg["cgan"]["lambda_l1"] = 100.0
     cfg["split"]["seed"] = 0
@@ -478,37 +471,18 @@ def test_spelling_out_a_default_reruns_nothing(tiny_run):
     try:
         r = snakemake(workdir, "-n")
     finally:
-        write_config(workdir, TINY)
+        write_config(workdir, TINY_RUN)
     assert "Nothing to be done" in r.stdout + r.stderr, planned_rules(r.stdout)
 
 
 @pytest.mark.slow
-def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, tmp_path):
-    """`evaluate.shards: 3` on the tiny run's trained models: three `predict` jobs per model and a
-    gather give prediction stores, per-tile metrics and Table 1 byte for byte those of one job,
-    three `sampler_study` jobs and a gather its results CSV; the shard stores and parts are
-    temporary (gone after the gather)."""
-    first = tiny_run[0]
-    workdir = tmp_path / "sharded"
-    shutil.copytree(first, workdir, ignore=shutil.ignore_patterns(".snakemake"))
-    # the models' stores and Table 1 go (a missing store alone does not make Snakemake rebuild
-    # an up-to-date Table 1); the trained models, the dataset and the baselines stay
-    for kind in ("cgan", "regress", "ddpm"):
-        shutil.rmtree(workdir / "results" / "tiny" / "predictions" / f"{kind}.zarr")
-    for rel in ("table1.csv", "per_tile_metrics.csv", "sampler_study.csv"):
-        (workdir / "results" / "tiny" / "evaluation" / rel).unlink()
-    write_stack(workdir / "core.tif")
-    stacks = {"stacks": [{"name": "core", "path": "core.tif", "pages": "1-3"}]}
-    sharded = {
-        **TINY,
-        "evaluate": {**TINY["evaluate"], "shards": 3},
-        "enhance": {**TINY["enhance"], **stacks},
-    }
-    write_config(workdir, sharded)
-    targets = [f"results/tiny/evaluation/{n}.csv" for n in ("table1", "sampler_study")]
-    stack_outputs = ["results/tiny/enhanced_stacks/core/ddpm.tif"]  # the seeded model
-    snakemake(workdir, *targets, *stack_outputs, "--rerun-triggers", "mtime")
-    res_one, res_three = first / "results" / "tiny", workdir / "results" / "tiny"
+def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, scale_out_run, tmp_path):
+    """`evaluate.shards: 3` on the tiny run's trained models (conftest's scale_out_run): three
+    `predict` jobs per model and a gather give prediction stores, per-tile metrics and Table 1
+    byte for byte those of one job, three `sampler_study` jobs and a gather its results CSV;
+    the shard stores and parts are temporary (gone after the gather)."""
+    first, sharded = tiny_run, scale_out_run()
+    res_one, res_three = first / "results" / "tiny", sharded / "results" / "tiny"
     stores = sorted(p.name for p in (res_one / "predictions").glob("*.zarr"))
     assert stores == sorted(p.name for p in (res_three / "predictions").glob("*.zarr"))
     for name in stores:
@@ -530,10 +504,13 @@ def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, tmp_path
     assert not (res_three / "evaluation" / "sampler_study.shards").exists()
     assert len(list((res_three / "benchmarks").glob("sampler_study.*-of-3.tsv"))) == 3
     # a stack of `enhance.stacks`: 3 `stack_enhance` parts and a gather write the bytes one
-    # `stack_enhance` job writes (run next, with shards: 1)
-    gathered = {p: (workdir / p).read_bytes() for p in stack_outputs}
+    # `stack_enhance` job writes (run next, with shards: 1, in a copy of the scale-out run)
+    stack_outputs = ["results/tiny/enhanced_stacks/core/ddpm.tif"]  # the seeded model
+    gathered = {p: (sharded / p).read_bytes() for p in stack_outputs}
     assert not list((res_three / "enhanced_stacks" / "core").glob("*.shards/*"))
-    write_config(workdir, {**sharded, "evaluate": TINY["evaluate"]})
+    workdir = tmp_path / "one_job"
+    shutil.copytree(sharded, workdir, ignore=shutil.ignore_patterns(".snakemake"))
+    write_config(workdir, TINY_RUN | {"enhance": scale_out_config()["enhance"]})
     snakemake(workdir, *stack_outputs, "--forcerun", "stack_enhance", "--rerun-triggers", "mtime")
     for path, data in gathered.items():
         assert (workdir / path).read_bytes() == data, f"{path}: gathered != one job's"
