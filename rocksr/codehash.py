@@ -21,7 +21,11 @@ PACKAGE = PACKAGE_ROOT.name
 
 def module_file(name: str, root: Path | None = None) -> Path | None:
     """The source file of ``rocksr.a.b`` (``a/b.py`` or ``a/b/__init__.py``), or None."""
-    root = root or PACKAGE_ROOT
+    return _module_file(name, root or PACKAGE_ROOT)
+
+
+@cache
+def _module_file(name: str, root: Path) -> Path | None:
     parts = name.split(".")
     if parts[0] != PACKAGE:
         return None
@@ -42,12 +46,17 @@ def imported_modules(path: Path, name: str) -> set[str]:
     """The ``rocksr`` modules that the source of module ``name`` at ``path`` imports (each
     source is parsed once per process while its size and modification time stay the same)."""
     stat = path.stat()
+    return set(_rocksr_imports(path, name, (stat.st_mtime_ns, stat.st_size)))
+
+
+@cache
+def _rocksr_imports(path: Path, name: str, stamp: tuple[int, int]) -> frozenset[str]:
     out = set()
-    for mod in _imports_in_source(path, name, (stat.st_mtime_ns, stat.st_size)):
+    for mod in _imports_in_source(path, name, stamp):
         if mod.split(".")[0] == PACKAGE and module_file(mod) is not None:
             out.add(mod)
             out.update(_packages(mod))
-    return out
+    return frozenset(out)
 
 
 @cache
@@ -76,6 +85,8 @@ def _imports_in_source(path: Path, name: str, stamp: tuple[int, int]) -> frozens
 def forget_sources() -> None:
     """Drop what this process has read of the sources (for a caller that edits them)."""
     _imports_in_source.cache_clear()
+    _rocksr_imports.cache_clear()
+    _module_file.cache_clear()
     import_closure.cache_clear()
 
 

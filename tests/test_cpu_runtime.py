@@ -25,6 +25,7 @@ TOL = 1e-5  # model units; one grey level is 0.0078
 def onnxruntime_backend(monkeypatch) -> None:
     monkeypatch.delenv(cpu_runtime.ENV, raising=False)
     monkeypatch.setattr(cpu_runtime, "ORT_MIN_PIXELS", 32 * 32)
+    monkeypatch.setattr(cpu_runtime, "ORT_MIN_PARAMETERS", 0)
     torch.set_num_threads(1)
 
 

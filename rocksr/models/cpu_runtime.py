@@ -10,9 +10,10 @@ this gives 2.0-2.2x the images x steps per second of one PyTorch call per batch,
 
 How: the diffusers ``UNet2DModel`` is exported with PyTorch's TorchScript ONNX exporter (batch and
 image size dynamic) into memory, never to disk, and run by an ``InferenceSession`` on as many
-threads as torch uses. The export costs about 0.5 s per network, so only calls of at least
-:data:`ORT_MIN_PIXELS` pixels (one 128 px tile) go through ONNX Runtime, and a network is exported
-again only when its weights change (compared by value with a copy kept at the export). The
+threads as torch uses. The export costs about 0.5 s per network (and 0.6 s once per process to
+import onnx), so only calls of at least :data:`ORT_MIN_PIXELS` pixels (one 128 px tile) of a
+network of at least :data:`ORT_MIN_PARAMETERS` parameters go through ONNX Runtime, and a network
+is exported again only when its weights change (compared by value with a copy kept at the export). The
 choice depends on the call alone, never on what ran before it, so a sharded prediction
 (batch-aligned shards) stays byte identical to the unsharded one.
 
@@ -42,6 +43,10 @@ BACKENDS = ("onnxruntime", "torch")
 # demo's 128 px tiles do; the tests' tiny 32 px batches stay in PyTorch, where a 0.5 s export
 # would cost more than it saves.
 ORT_MIN_PIXELS = 128 * 128
+# Networks of fewer parameters stay in PyTorch: a call of the tests' tiny U-Nets (45,000) takes a
+# few milliseconds there, so the export would not pay back within a job. The demo's U-Nets
+# (280,000) and the study's (tens of millions) go through ONNX Runtime.
+ORT_MIN_PARAMETERS = 100_000
 
 
 def cpu_backend() -> str:
@@ -194,6 +199,7 @@ class OrtUNet:
     def __init__(self, unet: nn.Module, in_channels: int) -> None:
         self.unet = unet
         self.in_channels = int(in_channels)
+        self.n_parameters = sum(w.numel() for w in unet.parameters())
         self.snapshot: list[torch.Tensor] | None = None  # the weights of the last export
         self.model: bytes | None = None  # that export
         self.threads: int | None = None  # the session's thread count
@@ -203,10 +209,14 @@ class OrtUNet:
     def ready(self, x: torch.Tensor, t: torch.Tensor) -> bool:
         """Whether the call on ``x``, ``t`` goes through ONNX Runtime (exporting first where the
         weights changed since the last export; a new session where torch's thread count did).
-        Calls ONNX Runtime would not compute as PyTorch does stay in PyTorch: fewer than
-        :data:`ORT_MIN_PIXELS` pixels, a dtype other than float32, bf16 autocast, fractional
-        timesteps (the export's are whole numbers, as rocksr's samplers give)."""
+        Calls too small to repay an export stay in PyTorch (fewer than :data:`ORT_MIN_PIXELS`
+        pixels, or a network of fewer than :data:`ORT_MIN_PARAMETERS` parameters), and so do
+        calls ONNX Runtime would not compute as PyTorch does: a dtype other than float32, bf16
+        autocast, fractional timesteps (the export's are whole numbers, as rocksr's samplers
+        give)."""
         if self.failed or x.shape[0] * x.shape[-2] * x.shape[-1] < ORT_MIN_PIXELS:
+            return False
+        if self.n_parameters < ORT_MIN_PARAMETERS:
             return False
         if x.dtype != torch.float32 or torch.is_autocast_enabled("cpu"):
             return False

@@ -19,7 +19,8 @@ from rocksr.models.cpu_runtime import ort_runner
 UNET_DEFAULTS: dict = section_defaults(UNet)
 
 # Inference on a CPU runs the U-Net on micro-batches of at most this many pixels, through ONNX
-# Runtime for calls of at least one 128 px tile (rocksr.models.cpu_runtime), else PyTorch: for
+# Runtime for calls of at least one 128 px tile of a network of at least 100,000 parameters
+# (rocksr.models.cpu_runtime), else PyTorch: for
 # the demo DDPM (16 tiles of 128 px, DDIM-10, 2 threads) 2.0-2.2x the images x steps per second
 # of one PyTorch call per batch, outputs within 3e-6 (benchmarks/unet_inference.py;
 # docs/benchmarks.md). Training and GPUs take the whole batch through PyTorch.
