@@ -37,7 +37,7 @@ def test_the_tiny_and_default_configs_are_feasible() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"tiling__size": 63}, "tiling.size 63 is not divisible by 2, the down-sampling factor"),
+        ({"tiling__size": 63}, "tiling.size 63 is not divisible by 4, the down-sampling factor"),
         ({"ddpm__crop": 48, "tiling__size": 32}, "ddpm.crop 48 must be at most tiling.size 32"),
         ({"tiling__size": 256}, "'tiny0': 320x320 is smaller than one rotation-safe footprint"),
         ({"split__blocks": {"rows": 1, "cols": 2}}, "split.blocks 1x2 gives 2 block(s) for 3"),

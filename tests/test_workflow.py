@@ -505,7 +505,8 @@ def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, scale_ou
     assert len(list((res_three / "benchmarks").glob("sampler_study.*-of-3.tsv"))) == 3
     # a stack of `enhance.stacks`: 3 `stack_enhance` parts and a gather write the bytes one
     # `stack_enhance` job writes (run next, with shards: 1, in a copy of the scale-out run)
-    stack_outputs = ["results/tiny/enhanced_stacks/core/ddpm.tif"]  # the seeded model
+    # (the DDPM's seeded parts: tests/test_enhance_shards.py)
+    stack_outputs = ["results/tiny/enhanced_stacks/core/regress.tif"]
     gathered = {p: (sharded / p).read_bytes() for p in stack_outputs}
     assert not list((res_three / "enhanced_stacks" / "core").glob("*.shards/*"))
     workdir = tmp_path / "one_job"
@@ -514,6 +515,6 @@ def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, scale_ou
     snakemake(workdir, *stack_outputs, "--forcerun", "stack_enhance", "--rerun-triggers", "mtime")
     for path, data in gathered.items():
         assert (workdir / path).read_bytes() == data, f"{path}: gathered != one job's"
-    report = json.loads((res_three / "enhanced_stacks" / "core" / "ddpm.json").read_text())
+    report = json.loads((res_three / "enhanced_stacks" / "core" / "regress.json").read_text())
     assert report["pages"] == [1, 3] and report["shape"] == [3, 96, 96]
     assert report["normalization"]["mode"] == "from-checkpoint"
