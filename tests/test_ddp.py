@@ -132,28 +132,3 @@ def test_dry_run_prints_the_torchrun_command(tmp_path, resources):
     lines = [ln for ln in r.stdout.splitlines() if "train --kind cgan" in ln]
     assert lines, r.stdout[-3000:]
     assert "torchrun --standalone --nproc_per_node 2 --no-python rocksr train" in lines[0]
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("tiny_run")  # with the tests of test_workflow.py, which read the same runs
-def test_two_training_processes_and_three_shards_through_the_workflow(scale_out_run):
-    """The training rule launches torchrun with 2 processes (gloo on this CPU); the regression
-    U-Net's predictions are 3 `predict` jobs gathered into one store, and a stack 3
-    `stack_enhance` parts gathered into one TIFF; the shards and parts are deleted."""
-    res = scale_out_run() / "results" / "tiny"
-    log = (res / "logs" / "train_regress.log").read_text()
-    assert "over 2 process(es)" in log, log[-2000:]
-    shards = sorted((res / "benchmarks" / "predict" / "regress.shards").glob("*.tsv"))
-    assert [p.name for p in shards] == [f"{i}-of-3.tsv" for i in (1, 2, 3)]
-    assert not (res / "predictions" / "regress.shards").exists()
-    import tifffile
-    import zarr
-
-    store = zarr.open(res / "predictions" / "regress.zarr", mode="r")
-    n_test = int((pd.read_csv(res / "splits" / "splits.csv")["split"] == "test").sum())
-    assert store["pred"].shape[0] == n_test > 0
-    stack = res / "enhanced_stacks" / "core"
-    parts = sorted((res / "benchmarks" / "stack_enhance" / "core").glob("regress.shards/*.tsv"))
-    assert [p.name for p in parts] == [f"{i}-of-3.tsv" for i in (1, 2, 3)]
-    assert not (stack / "regress.shards").exists()
-    assert tifffile.imread(stack / "regress.tif").shape == (3, 96, 96)

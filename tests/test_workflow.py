@@ -1,4 +1,5 @@
-"""End to end: the real `snakemake` on the tiny config, then rerun detection with `-n`."""
+"""End to end: the real `snakemake` on the tiny config, then rerun detection with `-n`; the
+scale-out run (sharded predictions and stack, 2 training processes) against the tiny run."""
 
 from __future__ import annotations
 
@@ -475,7 +476,14 @@ def test_spelling_out_a_default_reruns_nothing(tiny_run):
     assert "Nothing to be done" in r.stdout + r.stderr, planned_rules(r.stdout)
 
 
+# The scale-out run's tests go with the SLURM tests (tests/test_slurm.py, which come first on
+# that worker): the SLURM test builds the scale-out run right after its own run on the cluster
+# (it compares the two), while the tiny run's tests keep the other worker.
+SCALE_OUT_GROUP = "slurm_cluster"
+
+
 @pytest.mark.slow
+@pytest.mark.xdist_group(SCALE_OUT_GROUP)
 def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, scale_out_run, tmp_path):
     """`evaluate.shards: 3` on the tiny run's trained models (conftest's scale_out_run): three
     `predict` jobs per model and a gather give prediction stores, per-tile metrics and Table 1
@@ -518,3 +526,29 @@ def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, scale_ou
     report = json.loads((res_three / "enhanced_stacks" / "core" / "regress.json").read_text())
     assert report["pages"] == [1, 3] and report["shape"] == [3, 96, 96]
     assert report["normalization"]["mode"] == "from-checkpoint"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group(SCALE_OUT_GROUP)
+def test_two_training_processes_and_three_shards_through_the_workflow(scale_out_run):
+    """The training rule launches torchrun with 2 processes (gloo on this CPU); the regression
+    U-Net's predictions are 3 `predict` jobs gathered into one store, and a stack 3
+    `stack_enhance` parts gathered into one TIFF; the shards and parts are deleted."""
+    res = scale_out_run() / "results" / "tiny"
+    log = (res / "logs" / "train_regress.log").read_text()
+    assert "over 2 process(es)" in log, log[-2000:]
+    shards = sorted((res / "benchmarks" / "predict" / "regress.shards").glob("*.tsv"))
+    assert [p.name for p in shards] == [f"{i}-of-3.tsv" for i in (1, 2, 3)]
+    assert not (res / "predictions" / "regress.shards").exists()
+    import pandas as pd
+    import tifffile
+    import zarr
+
+    store = zarr.open(res / "predictions" / "regress.zarr", mode="r")
+    n_test = int((pd.read_csv(res / "splits" / "splits.csv")["split"] == "test").sum())
+    assert store["pred"].shape[0] == n_test > 0
+    stack = res / "enhanced_stacks" / "core"
+    parts = sorted((res / "benchmarks" / "stack_enhance" / "core").glob("regress.shards/*.tsv"))
+    assert [p.name for p in parts] == [f"{i}-of-3.tsv" for i in (1, 2, 3)]
+    assert not (stack / "regress.shards").exists()
+    assert tifffile.imread(stack / "regress.tif").shape == (3, 96, 96)

@@ -43,9 +43,9 @@ BACKENDS = ("onnxruntime", "torch")
 # demo's 128 px tiles do; the tests' tiny 32 px batches stay in PyTorch, where a 0.5 s export
 # would cost more than it saves.
 ORT_MIN_PIXELS = 128 * 128
-# Networks of fewer parameters stay in PyTorch: a call of the tests' tiny U-Nets (45,000) takes a
-# few milliseconds there, so the export would not pay back within a job. The demo's U-Nets
-# (280,000) and the study's (tens of millions) go through ONNX Runtime.
+# Networks of fewer parameters stay in PyTorch: a call of the tests' tiny U-Nets (45,000 to
+# 71,000) takes a few milliseconds there, so the export would not pay back within a job. The
+# demo's U-Nets (280,000) and the study's (tens of millions) go through ONNX Runtime.
 ORT_MIN_PARAMETERS = 100_000
 
 
