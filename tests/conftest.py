@@ -8,6 +8,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+# pytest-xdist runs one worker per core: each worker's torch (and every process it starts that
+# does not set its own, as the workflow's jobs do) gets one thread. Two threads per worker would
+# oversubscribe the cores, and OpenMP's waiting threads spin on the other worker's core.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 import pytest  # noqa: E402
 

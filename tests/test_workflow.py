@@ -476,14 +476,7 @@ def test_spelling_out_a_default_reruns_nothing(tiny_run):
     assert "Nothing to be done" in r.stdout + r.stderr, planned_rules(r.stdout)
 
 
-# The scale-out run's tests go with the SLURM tests (tests/test_slurm.py, which come first on
-# that worker): the SLURM test builds the scale-out run right after its own run on the cluster
-# (it compares the two), while the tiny run's tests keep the other worker.
-SCALE_OUT_GROUP = "slurm_cluster"
-
-
 @pytest.mark.slow
-@pytest.mark.xdist_group(SCALE_OUT_GROUP)
 def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, scale_out_run, tmp_path):
     """`evaluate.shards: 3` on the tiny run's trained models (conftest's scale_out_run): three
     `predict` jobs per model and a gather give prediction stores, per-tile metrics and Table 1
@@ -529,7 +522,6 @@ def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, scale_ou
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group(SCALE_OUT_GROUP)
 def test_two_training_processes_and_three_shards_through_the_workflow(scale_out_run):
     """The training rule launches torchrun with 2 processes (gloo on this CPU); the regression
     U-Net's predictions are 3 `predict` jobs gathered into one store, and a stack 3
