@@ -120,7 +120,7 @@ pick_gpu_files() {  # prints two distinct existing character devices
 render_config() {  # writes $STATE_DIR/slurm.conf.new and gres.conf.new
   local node cpus mem_kb real_mem gpu0 gpu1
   node=$(hostname -s)
-  cpus=$(nproc)
+  cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc honours OMP_NUM_THREADS (set to 1 by the tests)
   mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
   real_mem=$(( mem_kb / 1024 - 1024 ))
   (( real_mem > 512 )) || die "too little memory for a SLURM node: ${mem_kb} kB"
