@@ -30,6 +30,7 @@ def build_once(shared: Path, name: str, build: Callable[[Path], None]) -> Path:
                 f"building {name} failed (see the first test that asked):\n{failed.read_text()}"
             )
         if not done.exists():
+            shutil.rmtree(workdir, ignore_errors=True)  # what a killed build left
             try:
                 build(workdir)
             except BaseException as exc:
@@ -40,10 +41,16 @@ def build_once(shared: Path, name: str, build: Callable[[Path], None]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_dir(tmp_path_factory, worker_id) -> Path:
+def shared_dir(tmp_path_factory) -> Path:
     """A folder of this test session that every xdist worker sees."""
     base = tmp_path_factory.getbasetemp()
-    return base if worker_id == "master" else base.parent
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _require_torchrun() -> None:
+    """The tiny run trains the regression U-Net with 2 processes (torchrun)."""
+    if shutil.which("torchrun") is None:
+        pytest.skip("the tiny run needs torchrun (2 training processes)")
 
 
 def _build_tiny_run(workdir: Path) -> None:
@@ -84,6 +91,7 @@ def _build_scale_out_run(shared: Path) -> Callable[[Path], None]:
 def tiny_run(shared_dir) -> Path:
     """The tiny run (helpers_workflow.TINY_RUN: the whole study, the regression U-Net trained by
     2 processes) on the local executor, once per test session."""
+    _require_torchrun()
     return build_once(shared_dir, "tiny_run", _build_tiny_run)
 
 
@@ -92,6 +100,7 @@ def scale_out_run(shared_dir) -> Callable[[], Path]:
     """A function that returns the scale-out run (helpers_workflow.scale_out_config) on the
     local executor, made once per test session from the tiny run (a function, so that the SLURM
     test can run its own scale-out first and wait for this one only then)."""
+    _require_torchrun()
     return lambda: build_once(shared_dir, "scale_out_run", _build_scale_out_run(shared_dir))
 
 

@@ -66,6 +66,30 @@ def test_gathered_shards_are_byte_identical(tmp_path: Path, kind, n, extra) -> N
         assert any(f.startswith("samples/") for f in want)  # K = 2: every sample compared
 
 
+def test_shards_through_onnx_runtime_are_byte_identical(tmp_path: Path, monkeypatch) -> None:
+    """The same with every U-Net call through ONNX Runtime (the tests' networks are under its
+    size limits, lowered here): whether a call goes through it depends on the call alone."""
+    from rocksr.models import cpu_runtime
+
+    monkeypatch.delenv(cpu_runtime.ENV, raising=False)
+    monkeypatch.setattr(cpu_runtime, "ORT_MIN_PIXELS", 1)
+    monkeypatch.setattr(cpu_runtime, "ORT_MIN_PARAMETERS", 0)
+    calls = []
+    real = cpu_runtime.OrtUNet.__call__
+    monkeypatch.setattr(
+        cpu_runtime.OrtUNet, "__call__", lambda self, x, t: calls.append(1) or real(self, x, t)
+    )
+    one, parts = sharded(
+        tmp_path, "ddpm", 3, "--n-samples", "2", "--sampler", "ddim", "--steps", "2"
+    )
+    assert calls, "no U-Net call went through ONNX Runtime"
+    out = tmp_path / "gathered" / "ddpm.zarr"
+    assert gather(parts, out) == 0
+    want, got = files(one), files(out)
+    assert sorted(got) == sorted(want) and any(f.startswith("samples/") for f in want)
+    assert [f for f in want if got[f] != want[f]] == []
+
+
 def test_gather_refuses_missing_or_twice_given_shards(tmp_path: Path, capsys) -> None:
     _, parts = sharded(tmp_path, "regress", 3)
     out = tmp_path / "gathered.zarr"

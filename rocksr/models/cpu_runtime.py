@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 ENV = "ROCKSR_CPU_INFERENCE"
 BACKENDS = ("onnxruntime", "torch")
 
-# Calls of at least this many pixels (batch x height x width) run through ONNX Runtime: the
-# demo's 128 px tiles do; the tests' tiny 32 px batches stay in PyTorch, where a 0.5 s export
+# Calls of at least this many pixels (batch x height x width) run through ONNX Runtime: a
+# batch of the demo's 128 px tiles does; smaller calls stay in PyTorch, where a 0.5 s export
 # would cost more than it saves.
 ORT_MIN_PIXELS = 128 * 128
 # Networks of fewer parameters stay in PyTorch: a call of the tests' tiny U-Nets (45,000 to
