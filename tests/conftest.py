@@ -67,7 +67,7 @@ def _build_scale_out_run(shared: Path) -> Callable[[Path], None]:
         model and a gather, 3 `sampler_study` jobs and a gather), and a stack enhanced by the
         regression U-Net as 3 part jobs and a gather (the DDPM's seeded parts are compared with
         one job in tests/test_enhance_shards.py)."""
-        from helpers_workflow import scale_out_config, snakemake, write_config, write_stack
+        from helpers_workflow import SCALE_OUT_TARGETS, snakemake, write_scale_out
 
         first = build_once(shared, "tiny_run", _build_tiny_run)
         shutil.copytree(first, workdir, ignore=shutil.ignore_patterns(".snakemake"))
@@ -78,11 +78,9 @@ def _build_scale_out_run(shared: Path) -> Callable[[Path], None]:
             shutil.rmtree(res / "predictions" / f"{kind}.zarr")
         for rel in ("table1.csv", "per_tile_metrics.csv", "sampler_study.csv"):
             (res / "evaluation" / rel).unlink()
-        write_stack(workdir / "core.tif")
-        write_config(workdir, scale_out_config())
+        write_scale_out(workdir)
         targets = [f"results/tiny/evaluation/{n}.csv" for n in ("table1", "sampler_study")]
-        targets += ["results/tiny/enhanced_stacks/core/regress.tif"]
-        snakemake(workdir, *targets, "--rerun-triggers", "mtime")
+        snakemake(workdir, *targets, *SCALE_OUT_TARGETS, "--rerun-triggers", "mtime")
 
     return build
 
