@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 CLUSTER_SH = REPO / "tests" / "slurm" / "cluster.sh"
 TEST_SNAKEFILE = REPO / "tests" / "slurm" / "Snakefile"
 TEST_PROFILE = REPO / "profiles" / "slurm-test"
+FAST_STATUS_SNAKEMAKE = REPO / "tests" / "slurm" / "snakemake_fast_status.py"
 SLURM_PROFILE = REPO / "profiles" / "slurm"
 SNAKEFILE = REPO / "Snakefile"
 TINY_CONFIG = REPO / "tests" / "data" / "tiny.yaml"
@@ -74,6 +75,12 @@ def _run(cmd, *, cwd=None, timeout, env=None, check=False):
 
 def _snakemake(*args):
     return [sys.executable, "-m", "snakemake", *args]
+
+
+def _snakemake_on_slurm(*args):
+    """Snakemake with the SLURM plugin's status checks every second, not its growing back-off
+    (tests/slurm/snakemake_fast_status.py)."""
+    return [sys.executable, FAST_STATUS_SNAKEMAKE, *args]
 
 
 # --------------------------------------------------------------------------- cluster fixture
@@ -141,7 +148,9 @@ def test_gpu_request_reaches_slurm(slurm_cluster, tmp_path):
     """`resources: gpu=1` -> `sbatch --gpus=1` -> SLURM allocates a (fake) GRES GPU and the job
     sees CUDA_VISIBLE_DEVICES; a job without `gpu` sees none."""
     res, dt = _run(
-        _snakemake("-s", TEST_SNAKEFILE, "-d", tmp_path, "--workflow-profile", TEST_PROFILE),
+        _snakemake_on_slurm(
+            "-s", TEST_SNAKEFILE, "-d", tmp_path, "--workflow-profile", TEST_PROFILE
+        ),
         timeout=SNAKEMAKE_SLURM_TIMEOUT,
     )
     assert res.returncode == 0, res.stdout[-8000:]
@@ -287,7 +296,7 @@ def test_two_process_training_and_three_shards_on_slurm_equal_local(
     _require_real_workflow()
     runs = {"slurm": write_scale_out(tmp_path / "slurm")}
     res, dt_slurm = _run(
-        _snakemake(
+        _snakemake_on_slurm(
             "-s",
             SNAKEFILE,
             "-d",
