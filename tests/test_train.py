@@ -223,12 +223,13 @@ def _assert_same_state(a: dict, b: dict, path: str = "") -> None:
 
 
 @pytest.mark.parametrize("variant", ["cgan", "ddpm", "ddpm-eps-minsnr-crop-warmup"])
-@pytest.mark.parametrize("kill_step", [3, 4])
-def test_resume_after_sigterm_is_exact(tmp_path, tiles, monkeypatch, variant, kill_step):
-    """8 steps straight vs. SIGTERM after step 3 (mid-epoch, between checkpoints) + resume to 8:
-    bit-identical weights, EMA, optimizer/scheduler state, RNG and history (CPU is deterministic;
-    the wall-clock values are in timing.json and history_timing.csv, never in a checkpoint).  The third variant covers random crops (offsets from the
-    checkpointed training generator), warm-up, Min-SNR and validation on val_loss."""
+def test_resume_after_sigterm_is_exact(tmp_path, tiles, monkeypatch, variant):
+    """8 steps straight vs. SIGTERM after step 3 (mid-epoch, between checkpoints) or after step
+    4 (a validation step: checkpointed first, validated on resume) + resume to 8: bit-identical
+    weights, EMA, optimizer/scheduler state, RNG and history (CPU is deterministic; the
+    wall-clock values are in timing.json and history_timing.csv, never in a checkpoint). The
+    third variant covers random crops (offsets from the checkpointed training generator),
+    warm-up, Min-SNR and validation on val_loss. One straight run is the reference of both."""
     store, splits = tiles
     kind = variant[:4]
     params = {
@@ -243,34 +244,36 @@ def test_resume_after_sigterm_is_exact(tmp_path, tiles, monkeypatch, variant, ki
             threshold={"mode": "dynamic"},
         ),
     }[variant]
-    ref, cut = train_paths(tmp_path / "ref"), train_paths(tmp_path / "cut")
+    ref = train_paths(tmp_path / "ref")
     train(kind, store, splits, **ref, params=params, seed=3, device="cpu")
+    for kill_step in (3, 4):
+        cut = train_paths(tmp_path / f"cut{kill_step}")
 
-    def kill_at_3(step):
-        if step == kill_step:  # 4 = a validation step: checkpointed first, validated on resume
-            os.kill(os.getpid(), signal.SIGTERM)
+        def kill_at(step, kill_step=kill_step):
+            if step == kill_step:
+                os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(trainer_mod, "_after_step", kill_at_3)
-    with pytest.raises(SystemExit) as exc:
+        monkeypatch.setattr(trainer_mod, "_after_step", kill_at)
+        with pytest.raises(SystemExit) as exc:
+            train(kind, store, splits, **cut, params=params, seed=3, device="cpu")
+        assert exc.value.code == 128 + signal.SIGTERM
+        assert load_checkpoint(cut["state_dir"] / "last.pt")["step"] == kill_step
+        assert not cut["best_ckpt"].exists()
+        monkeypatch.setattr(trainer_mod, "_after_step", None)
         train(kind, store, splits, **cut, params=params, seed=3, device="cpu")
-    assert exc.value.code == 128 + signal.SIGTERM
-    assert load_checkpoint(cut["state_dir"] / "last.pt")["step"] == kill_step
-    assert not cut["best_ckpt"].exists()
-    monkeypatch.setattr(trainer_mod, "_after_step", None)
-    train(kind, store, splits, **cut, params=params, seed=3, device="cpu")
 
-    for name in ("last.pt", "best.pt"):
-        a = load_checkpoint(ref["state_dir"] / name)
-        b = load_checkpoint(cut["state_dir"] / name)
-        _assert_same_state(a, b, name)
-    assert a["step"] == 8
-    # the timings go on over the resumption: one row per history row, wall time growing
-    hist = pd.read_csv(cut["history_csv"])
-    timing = pd.read_csv(cut["history_csv"].with_name("history_timing.csv"))
-    assert timing[["phase", "step"]].equals(hist[["phase", "step"]])
-    assert timing["wall_s"].is_monotonic_increasing and timing["wall_s"].iloc[0] > 0
-    saved = json.loads((cut["state_dir"] / "timing.json").read_text())
-    assert saved["train_wall_s"] >= timing["wall_s"].max() and len(saved["rows"]) == len(hist)
+        for name in ("last.pt", "best.pt"):
+            a = load_checkpoint(ref["state_dir"] / name)
+            b = load_checkpoint(cut["state_dir"] / name)
+            _assert_same_state(a, b, f"kill after {kill_step}: {name}")
+        assert a["step"] == 8
+        # the timings go on over the resumption: one row per history row, wall time growing
+        hist = pd.read_csv(cut["history_csv"])
+        timing = pd.read_csv(cut["history_csv"].with_name("history_timing.csv"))
+        assert timing[["phase", "step"]].equals(hist[["phase", "step"]])
+        assert timing["wall_s"].is_monotonic_increasing and timing["wall_s"].iloc[0] > 0
+        saved = json.loads((cut["state_dir"] / "timing.json").read_text())
+        assert saved["train_wall_s"] >= timing["wall_s"].max() and len(saved["rows"]) == len(hist)
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
