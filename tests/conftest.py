@@ -103,15 +103,19 @@ def scale_out_run(shared_dir) -> Callable[[], Path]:
 
 
 # the test SLURM cluster (tests/slurm/cluster.sh): where it keeps its state, and the mark that
-# the SLURM tests started it, so that the session's end stops it
+# the SLURM tests started it, so that the session's end stops it; the mark holds the session's
+# shared folder, so that another test session on the machine never stops this one's cluster
 STATE_DIR = Path(os.environ.get("ROCKSR_SLURM_STATE", "/var/lib/rocksr-slurm"))
 SLURM_STOP_MARK = STATE_DIR / "stop-after-tests"
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Stop the test SLURM cluster that a SLURM test started, once the whole run is done (on the
-    xdist controller, or in a run without xdist)."""
+    """Stop the test SLURM cluster that a SLURM test of this session started, once the whole run
+    is done (on the xdist controller, or in a run without xdist)."""
     if hasattr(session.config, "workerinput") or not SLURM_STOP_MARK.exists():
+        return
+    session_dir = str(session.config._tmp_path_factory.getbasetemp())
+    if SLURM_STOP_MARK.read_text().strip() != session_dir:
         return
     cluster_sh = Path(__file__).parent / "slurm" / "cluster.sh"
     res = subprocess.run(

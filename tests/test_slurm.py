@@ -85,7 +85,7 @@ def _snakemake_on_slurm(*args):
 
 # --------------------------------------------------------------------------- cluster fixture
 @pytest.fixture(scope="session")
-def slurm_cluster():
+def slurm_cluster(shared_dir):
     """Start the one-node cluster (idempotent); if this fixture started it, conftest's
     ``pytest_sessionfinish`` stops it once every xdist worker is done (not at this worker's end:
     with `scontrol` installed and no controller, every `snakemake` start waits 9 s, because the
@@ -103,7 +103,7 @@ def slurm_cluster():
             _run(["bash", CLUSTER_SH, "stop"], timeout=120)
         pytest.fail(f"cluster.sh start failed (rc={res.returncode}, {dt:.1f} s):\n{res.stdout}")
     if not was_running:
-        SLURM_STOP_MARK.write_text("tests/slurm/cluster.sh stop after the test session\n")
+        SLURM_STOP_MARK.write_text(f"{shared_dir}\n")  # conftest's pytest_sessionfinish stops it
 
 
 def _jobcomp_states() -> dict[str, str]:
