@@ -31,7 +31,7 @@ PACKAGE = PACKAGE_ROOT.name
 # $XDG_CACHE_HOME/rocksr/imports.json (~/.cache/...); "" turns the cache off. A cache that
 # cannot be read or written is ignored: the sources are then parsed, as without it.
 IMPORTS_CACHE_ENV = "ROCKSR_IMPORTS_CACHE"
-IMPORTS_CACHE_ENTRIES = 2000  # the most recent ones kept (about 150 per version of the package)
+IMPORTS_CACHE_ENTRIES = 2000  # the most recently written ones kept (about 150 per package version)
 # entries are also keyed by this module's own source, so a change to how imports are read
 # never meets entries read the old way
 _PARSER = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
@@ -42,7 +42,12 @@ def imports_cache_path() -> Path | None:
     value = os.environ.get(IMPORTS_CACHE_ENV)
     if value is not None:
         return Path(value) if value else None
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = Path.home() / ".cache"
+        except (RuntimeError, KeyError):  # no HOME and a uid without a passwd entry
+            return None
     return Path(base) / "rocksr" / "imports.json"
 
 
@@ -99,7 +104,7 @@ def _imports_in_source(path: Path, name: str, stamp: tuple[int, int]) -> frozens
         return frozenset(cached)
     found = imports_in(source, name, is_pkg, filename=str(path))
     cache.add(key, sorted(found))
-    return found
+    return frozenset(found)
 
 
 def imports_in(
@@ -147,9 +152,9 @@ class _ImportsCache:
     def _read(self) -> dict[str, list[str]]:
         try:
             data = json.loads(self.path.read_text())
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
+        except Exception:  # unreadable, not JSON, nested too deep: as if there were none
             return {}
+        return data if isinstance(data, dict) else {}
 
     def add(self, key: str, imports: list[str]) -> None:
         if self.path is not None:

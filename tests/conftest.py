@@ -102,24 +102,55 @@ def scale_out_run(shared_dir) -> Callable[[], Path]:
     return lambda: build_once(shared_dir, "scale_out_run", _build_scale_out_run(shared_dir))
 
 
-# the test SLURM cluster (tests/slurm/cluster.sh): where it keeps its state, and the mark that
-# the SLURM tests started it, so that the session's end stops it; the mark holds the session's
-# shared folder, so that another test session on the machine never stops this one's cluster
+# the test SLURM cluster (tests/slurm/cluster.sh): where it keeps its state; the mark that the
+# tests started it (so that they stop it, never a cluster someone else runs); and one file per
+# test session that uses it, named by the session's pid, so that the last session to leave stops
+# it: never under another session's tests, and a session that died (killed, out of time) does not
+# keep it running for ever
 STATE_DIR = Path(os.environ.get("ROCKSR_SLURM_STATE", "/var/lib/rocksr-slurm"))
-SLURM_STOP_MARK = STATE_DIR / "stop-after-tests"
+SLURM_STARTED_MARK = STATE_DIR / "started-by-tests"
+SLURM_SESSIONS = STATE_DIR / "test-sessions"
+
+
+def _session_pid() -> int:
+    """The pid of this test session's main process (the xdist controller starts its workers)."""
+    return os.getppid() if os.environ.get("PYTEST_XDIST_WORKER") else os.getpid()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def join_slurm_cluster(started: bool, shared_dir: Path) -> None:
+    """Record that this test session uses the test cluster (and started it, if ``started``)."""
+    SLURM_SESSIONS.mkdir(parents=True, exist_ok=True)
+    (SLURM_SESSIONS / str(_session_pid())).write_text(f"{shared_dir}\n")
+    if started:
+        SLURM_STARTED_MARK.write_text("tests/slurm/cluster.sh stop when the last session leaves\n")
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Stop the test SLURM cluster that a SLURM test of this session started, once the whole run
-    is done (on the xdist controller, or in a run without xdist)."""
-    if hasattr(session.config, "workerinput") or not SLURM_STOP_MARK.exists():
+    """Leave the test SLURM cluster once the whole run is done (on the xdist controller, or in a
+    run without xdist); the last session using it stops it if the tests started it."""
+    mine = SLURM_SESSIONS / str(os.getpid())
+    if hasattr(session.config, "workerinput") or not mine.exists():
         return
-    session_dir = str(session.config._tmp_path_factory.getbasetemp())
-    if SLURM_STOP_MARK.read_text().strip() != session_dir:
+    mine.unlink(missing_ok=True)
+    others = [p for p in SLURM_SESSIONS.iterdir() if p.name.isdigit()]
+    for other in others:
+        if not _alive(int(other.name)):
+            other.unlink(missing_ok=True)
+    if any(_alive(int(p.name)) for p in others) or not SLURM_STARTED_MARK.exists():
         return
     cluster_sh = Path(__file__).parent / "slurm" / "cluster.sh"
     res = subprocess.run(
         ["bash", str(cluster_sh), "stop"], capture_output=True, text=True, timeout=120
     )
     print(res.stdout[-2000:])
-    SLURM_STOP_MARK.unlink(missing_ok=True)
+    SLURM_STARTED_MARK.unlink(missing_ok=True)

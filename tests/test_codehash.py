@@ -112,10 +112,16 @@ def test_imports_in_finds_every_import_of_the_real_package() -> None:
         "class K:\n    def m(self):\n        if y:\n            import h\n"
         "        else:\n            import i\n"
         "lambda: __import__('j')\n"
+        "try:\n    pass\nexcept* ValueError:\n    import k\n"
+        "async def co():\n    async with a:\n        import m\n"
+        "    async for x in y:\n        import n\n    else:\n        import o\n"
+        "while z:\n    import r\nelse:\n    import s\n"
+        "for t in u:\n    pass\nelse:\n    import v\n"
     )
     got = codehash.imports_in(nested, "rocksr.p.q", False)
     assert got == _imports_by_walking_everything(nested, "rocksr.p.q", False)
-    assert {"a", "b", "c", "d", "rocksr.p.e", "rocksr.f", "h", "i"} <= got
+    assert {"a", "b", "c", "d", "rocksr.p.e", "rocksr.f", "h", "i", "k", "m", "n", "o"} <= got
+    assert {"r", "s", "v"} <= got
     root = codehash.PACKAGE_ROOT
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root.parent).with_suffix("")
@@ -137,16 +143,23 @@ def test_the_imports_cache_spares_parsing_and_never_hides_an_edit(pkg, monkeypat
     def no_parse(*args, **kwargs):
         raise AssertionError("parsed a source that the cache knows")
 
-    parse = codehash.ast.parse
-    monkeypatch.setattr(codehash.ast, "parse", no_parse)
+    parse = codehash.imports_in
+    monkeypatch.setattr(codehash, "imports_in", no_parse)
     assert codehash.import_closure("rocksr.stages.a") == closure  # from the file alone
     (pkg / "y.py").write_text("from rocksr import z\n")  # new bytes: parsed again
     codehash.forget_sources()
     with pytest.raises(AssertionError, match="parsed a source"):
         codehash.import_closure("rocksr.stages.a")
-    monkeypatch.setattr(codehash.ast, "parse", parse)
+    monkeypatch.setattr(codehash, "imports_in", parse)
     codehash.forget_sources()
     assert codehash.import_closure("rocksr.stages.a") == (*closure, "rocksr.z")
+    # entries written by another version of this module are not used
+    codehash.write_imports_cache()
+    monkeypatch.setattr(codehash, "_PARSER", "another-parser")
+    monkeypatch.setattr(codehash, "imports_in", no_parse)
+    codehash.forget_sources()
+    with pytest.raises(AssertionError, match="parsed a source"):
+        codehash.import_closure("rocksr.stages.a")
 
 
 def test_a_damaged_or_unusable_imports_cache_is_ignored(pkg, tmp_path, monkeypatch) -> None:
@@ -172,6 +185,17 @@ def test_a_damaged_or_unusable_imports_cache_is_ignored(pkg, tmp_path, monkeypat
         assert codehash.import_closure("rocksr.stages.a") == closure
         codehash.write_imports_cache()
     assert codehash.imports_cache_path() is None
+    # no cache folder to be found (no XDG_CACHE_HOME, no home): no cache, hashes as before
+    monkeypatch.delenv(codehash.IMPORTS_CACHE_ENV)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(codehash.Path, "home", staticmethod(no_home))
+    assert codehash.imports_cache_path() is None
+    codehash.forget_sources()
+    assert codehash.import_closure("rocksr.stages.a") == closure
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "imports.json", "rocksr"]
 
 

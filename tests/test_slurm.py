@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SLURM_STOP_MARK, STATE_DIR
+from conftest import STATE_DIR, join_slurm_cluster
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_SH = REPO / "tests" / "slurm" / "cluster.sh"
@@ -86,10 +86,11 @@ def _snakemake_on_slurm(*args):
 # --------------------------------------------------------------------------- cluster fixture
 @pytest.fixture(scope="session")
 def slurm_cluster(shared_dir):
-    """Start the one-node cluster (idempotent); if this fixture started it, conftest's
-    ``pytest_sessionfinish`` stops it once every xdist worker is done (not at this worker's end:
-    with `scontrol` installed and no controller, every `snakemake` start waits 9 s, because the
-    SLURM plugin runs `scontrol show config` when Snakemake imports it)."""
+    """Start the one-node cluster (idempotent); conftest's ``pytest_sessionfinish`` stops it once
+    every xdist worker is done, if the tests started it and no other live test session uses it
+    (not at this worker's end: with `scontrol` installed and no controller, every `snakemake`
+    start waits 9 s, because the SLURM plugin runs `scontrol show config` when Snakemake imports
+    it)."""
     if os.geteuid() != 0:
         reason = "SLURM tests need root (tests/slurm/cluster.sh installs and starts slurm+munge)"
         print(f"SKIP: {reason}")
@@ -102,8 +103,45 @@ def slurm_cluster(shared_dir):
         if not was_running:
             _run(["bash", CLUSTER_SH, "stop"], timeout=120)
         pytest.fail(f"cluster.sh start failed (rc={res.returncode}, {dt:.1f} s):\n{res.stdout}")
-    if not was_running:
-        SLURM_STOP_MARK.write_text(f"{shared_dir}\n")  # conftest's pytest_sessionfinish stops it
+    join_slurm_cluster(started=not was_running, shared_dir=shared_dir)
+
+
+def test_the_last_live_session_stops_the_cluster_the_tests_started(tmp_path, monkeypatch):
+    """conftest's bookkeeping, without a cluster: a session leaving while another live session
+    uses the cluster stops nothing; the last one stops it (a dead session's file is dropped); a
+    cluster the tests did not start is never stopped."""
+    import conftest
+
+    monkeypatch.setattr(conftest, "SLURM_SESSIONS", tmp_path / "sessions")
+    monkeypatch.setattr(conftest, "SLURM_STARTED_MARK", tmp_path / "started")
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # this process is the session
+    stops = []
+    monkeypatch.setattr(conftest.subprocess, "run", lambda cmd, **kw: stops.append(cmd) or _Done())
+    session = type("Session", (), {"config": object()})()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        conftest.join_slurm_cluster(started=True, shared_dir=tmp_path)
+        (tmp_path / "sessions" / str(other.pid)).write_text("another session\n")
+        conftest.pytest_sessionfinish(session, 0)
+        assert stops == [] and (tmp_path / "started").exists()  # the other one still uses it
+        conftest.join_slurm_cluster(started=False, shared_dir=tmp_path)
+        other.kill()
+        other.wait()
+        (tmp_path / "sessions" / str(dead.pid)).write_text("a session killed long ago\n")
+        conftest.pytest_sessionfinish(session, 0)
+        assert len(stops) == 1 and stops[0][-1] == "stop" and not (tmp_path / "started").exists()
+        assert list((tmp_path / "sessions").iterdir()) == []
+        conftest.join_slurm_cluster(started=False, shared_dir=tmp_path)  # someone else's cluster
+        conftest.pytest_sessionfinish(session, 0)
+        assert len(stops) == 1
+    finally:
+        other.kill()
+
+
+class _Done:
+    stdout = ""
 
 
 def _jobcomp_states() -> dict[str, str]:
