@@ -9,7 +9,7 @@ hand-written list, and includes the ``__init__`` of every package on the way.
 
 Parsing the package's sources is most of that work (about 0.3 s at every Snakemake start), so
 what each source imports is kept on disk, keyed by the module's name and the SHA-256 of its
-bytes (:data:`IMPORTS_CACHE`): an edited file is parsed again, an unchanged one never.
+bytes (:func:`imports_cache_path`): an edited file is parsed again, an unchanged one never.
 """
 
 from __future__ import annotations
@@ -133,8 +133,8 @@ def imports_in(
 def _statements(node: ast.AST) -> Iterator[ast.stmt]:
     """Every statement under ``node``, in nested blocks too (``import`` is a statement, so the
     expressions, most of a tree's nodes, need not be visited)."""
-    for value in ast.iter_fields(node):
-        for item in value[1] if isinstance(value[1], list) else ():
+    for _, value in ast.iter_fields(node):
+        for item in value if isinstance(value, list) else ():
             if isinstance(item, ast.stmt):
                 yield item
                 yield from _statements(item)

@@ -127,10 +127,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def join_slurm_cluster(started: bool, shared_dir: Path) -> None:
+def join_slurm_cluster(started: bool) -> None:
     """Record that this test session uses the test cluster (and started it, if ``started``)."""
     SLURM_SESSIONS.mkdir(parents=True, exist_ok=True)
-    (SLURM_SESSIONS / str(_session_pid())).write_text(f"{shared_dir}\n")
+    (SLURM_SESSIONS / str(_session_pid())).touch()
     if started:
         SLURM_STARTED_MARK.write_text("tests/slurm/cluster.sh stop when the last session leaves\n")
 
@@ -142,11 +142,13 @@ def pytest_sessionfinish(session, exitstatus):
     if hasattr(session.config, "workerinput") or not mine.exists():
         return
     mine.unlink(missing_ok=True)
-    others = [p for p in SLURM_SESSIONS.iterdir() if p.name.isdigit()]
-    for other in others:
-        if not _alive(int(other.name)):
-            other.unlink(missing_ok=True)
-    if any(_alive(int(p.name)) for p in others) or not SLURM_STARTED_MARK.exists():
+    live = False
+    for other in (p for p in SLURM_SESSIONS.iterdir() if p.name.isdigit()):
+        if _alive(int(other.name)):
+            live = True
+        else:
+            other.unlink(missing_ok=True)  # a session that died without leaving
+    if live or not SLURM_STARTED_MARK.exists():
         return
     cluster_sh = Path(__file__).parent / "slurm" / "cluster.sh"
     res = subprocess.run(

@@ -85,7 +85,7 @@ def _snakemake_on_slurm(*args):
 
 # --------------------------------------------------------------------------- cluster fixture
 @pytest.fixture(scope="session")
-def slurm_cluster(shared_dir):
+def slurm_cluster():
     """Start the one-node cluster (idempotent); conftest's ``pytest_sessionfinish`` stops it once
     every xdist worker is done, if the tests started it and no other live test session uses it
     (not at this worker's end: with `scontrol` installed and no controller, every `snakemake`
@@ -103,7 +103,7 @@ def slurm_cluster(shared_dir):
         if not was_running:
             _run(["bash", CLUSTER_SH, "stop"], timeout=120)
         pytest.fail(f"cluster.sh start failed (rc={res.returncode}, {dt:.1f} s):\n{res.stdout}")
-    join_slurm_cluster(started=not was_running, shared_dir=shared_dir)
+    join_slurm_cluster(started=not was_running)
 
 
 def test_the_last_live_session_stops_the_cluster_the_tests_started(tmp_path, monkeypatch):
@@ -122,18 +122,18 @@ def test_the_last_live_session_stops_the_cluster_the_tests_started(tmp_path, mon
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     try:
-        conftest.join_slurm_cluster(started=True, shared_dir=tmp_path)
+        conftest.join_slurm_cluster(started=True)
         (tmp_path / "sessions" / str(other.pid)).write_text("another session\n")
         conftest.pytest_sessionfinish(session, 0)
         assert stops == [] and (tmp_path / "started").exists()  # the other one still uses it
-        conftest.join_slurm_cluster(started=False, shared_dir=tmp_path)
+        conftest.join_slurm_cluster(started=False)
         other.kill()
         other.wait()
         (tmp_path / "sessions" / str(dead.pid)).write_text("a session killed long ago\n")
         conftest.pytest_sessionfinish(session, 0)
         assert len(stops) == 1 and stops[0][-1] == "stop" and not (tmp_path / "started").exists()
         assert list((tmp_path / "sessions").iterdir()) == []
-        conftest.join_slurm_cluster(started=False, shared_dir=tmp_path)  # someone else's cluster
+        conftest.join_slurm_cluster(started=False)  # someone else's cluster
         conftest.pytest_sessionfinish(session, 0)
         assert len(stops) == 1
     finally:
