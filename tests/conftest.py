@@ -63,10 +63,10 @@ def _build_tiny_run(workdir: Path) -> None:
 
 def _build_scale_out_run(shared: Path) -> Callable[[Path], None]:
     def build(workdir: Path) -> None:
-        """The tiny run's models, predicted again with `evaluate.shards: 3` (3 `predict` jobs per
-        model and a gather, 3 `sampler_study` jobs and a gather), and a stack enhanced by the
-        regression U-Net as 3 part jobs and a gather (the DDPM's seeded parts are compared with
-        one job in tests/test_enhance_shards.py)."""
+        """The tiny run's models, predicted again with `evaluate.shards: SCALE_OUT_SHARDS` (that
+        many `predict` jobs per model and a gather, as many `sampler_study` jobs and a gather),
+        and a stack enhanced by the regression U-Net as as many part jobs and a gather (the
+        DDPM's seeded parts are compared with one job in tests/test_enhance_shards.py)."""
         from helpers_workflow import SCALE_OUT_TARGETS, snakemake, write_scale_out
 
         first = build_once(shared, "tiny_run", _build_tiny_run)

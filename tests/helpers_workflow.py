@@ -16,7 +16,14 @@ TINY = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
 
 # the tests' tiny run (conftest's `tiny_run`): the tiny config with the regression U-Net trained
 # by 2 processes in one job (torchrun, gloo on a CPU); its scale-out run (conftest's
-# `scale_out_run`, the reference of the SLURM run) adds 3 jobs per model's prediction and stack
+# `scale_out_run`, the reference of the SLURM run) adds SCALE_OUT_SHARDS jobs per model's
+# prediction, sampler study and stack
+
+# shard jobs per prediction, sampler study and stack in the scale-out runs: 2, the fewest that
+# splits and gathers (every job is a process importing torch and diffusers, 4-5 CPU-s here); the
+# in-process shard tests (test_shards.py, test_enhance_shards.py) split into 3 and 5, with middle
+# shards
+SCALE_OUT_SHARDS = 2
 
 
 def write_stack(path: Path, n: int = 4, size: int = 96) -> Path:
@@ -48,10 +55,10 @@ TINY_RUN = tiny_run_config()
 
 
 def scale_out_config() -> dict:
-    """The tiny run's config with `evaluate.shards: 3` and a stack of 3 pages to enhance
-    (`core.tif`, :func:`write_scale_out`)."""
+    """The tiny run's config with `evaluate.shards: SCALE_OUT_SHARDS` and a stack of 3 pages to
+    enhance (`core.tif`, :func:`write_scale_out`)."""
     cfg = tiny_run_config()
-    cfg["evaluate"] = {**cfg["evaluate"], "shards": 3}
+    cfg["evaluate"] = {**cfg["evaluate"], "shards": SCALE_OUT_SHARDS}
     cfg["enhance"] = {
         **cfg["enhance"],
         "stacks": [{"name": "core", "path": "core.tif", "pages": "1-3"}],
@@ -60,7 +67,7 @@ def scale_out_config() -> dict:
 
 
 # what the SLURM test's scale-out run builds: the regression U-Net (2 processes), its
-# predictions (3 shard jobs and a gather) and the stack enhanced by it (3 part jobs and a gather)
+# predictions (shard jobs and a gather) and the stack enhanced by it (part jobs and a gather)
 SCALE_OUT_TARGETS = [
     "results/tiny/predictions/regress.zarr",
     "results/tiny/enhanced_stacks/core/regress.tif",

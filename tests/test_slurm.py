@@ -320,16 +320,17 @@ def _job_times() -> dict[str, tuple[str, str]]:
 
 
 @pytest.mark.slurm
-def test_two_process_training_and_three_shards_on_slurm_equal_local(
+def test_two_process_training_and_shards_on_slurm_equal_local(
     slurm_cluster, scale_out_run, tmp_path
 ):
     """The real workflow from the synthetic sample through the SLURM plugin: the dataset stage,
     the regression U-Net trained by 2 processes inside one SLURM job (torchrun), its predictions
-    as 3 SLURM jobs, some at once, and a stack enhanced as 3 SLURM part jobs, each gathered.
+    as SCALE_OUT_SHARDS SLURM jobs, some at once, and a stack enhanced as as many SLURM part
+    jobs, each gathered.
     Every output (files byte for byte, Zarr stores by values and attributes) is that of the
     same config on the local executor (conftest's ``scale_out_run``, which holds the other
     models' outputs too), and every non-local job really went through SLURM."""
-    from helpers_workflow import SCALE_OUT_TARGETS, write_scale_out
+    from helpers_workflow import SCALE_OUT_SHARDS, SCALE_OUT_TARGETS, write_scale_out
 
     _require_real_workflow()
     runs = {"slurm": write_scale_out(tmp_path / "slurm")}
@@ -354,10 +355,10 @@ def test_two_process_training_and_three_shards_on_slurm_equal_local(
     remote |= {"gather_predictions", "stack_enhance", "gather_enhance"}
     jobs = _assert_through_slurm(runs["slurm"], remote - local)
     assert not set(jobs) & local, f"localrules were submitted to SLURM: {set(jobs) & local}"
-    assert len(jobs["train_regress"]) == 1 and len(jobs["predict"]) == 3, jobs
-    assert len(jobs["stack_enhance"]) == 3, jobs
+    assert len(jobs["train_regress"]) == 1 and len(jobs["predict"]) == SCALE_OUT_SHARDS, jobs
+    assert len(jobs["stack_enhance"]) == SCALE_OUT_SHARDS, jobs
     # at least two of the shard and part jobs ran at once on the 2-CPU node (which two is
-    # up to SLURM: the 3 `predict` and 3 `stack_enhance` jobs are ready together)
+    # up to SLURM: the `predict` and `stack_enhance` jobs are ready together)
     times = _job_times()
     spans = sorted(times[j] for j in jobs["predict"] + jobs["stack_enhance"])
     assert any(b[0] < a[1] for a, b in itertools.pairwise(spans)), spans

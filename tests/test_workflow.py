@@ -12,6 +12,7 @@ import pytest
 import yaml
 from helpers_workflow import (
     REPO,
+    SCALE_OUT_SHARDS,
     TINY,
     TINY_RUN,
     planned_rules,
@@ -478,14 +479,15 @@ def test_spelling_out_a_default_reruns_nothing(tiny_run):
 
 @pytest.mark.slow
 def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, scale_out_run, tmp_path):
-    """`evaluate.shards: 3` on the tiny run's trained models (conftest's scale_out_run): three
-    `predict` jobs per model and a gather give prediction stores, per-tile metrics and Table 1
-    byte for byte those of one job, three `sampler_study` jobs and a gather its results CSV;
-    the shard stores and parts are temporary (gone after the gather)."""
+    """`evaluate.shards: SCALE_OUT_SHARDS` on the tiny run's trained models (conftest's
+    scale_out_run): that many `predict` jobs per model and a gather give prediction stores,
+    per-tile metrics and Table 1 byte for byte those of one job, as many `sampler_study` jobs and
+    a gather its results CSV; the shard stores and parts are temporary (gone after the gather)."""
+    n = SCALE_OUT_SHARDS
     first, sharded = tiny_run, scale_out_run()
-    res_one, res_three = first / "results" / "tiny", sharded / "results" / "tiny"
+    res_one, res_sharded = first / "results" / "tiny", sharded / "results" / "tiny"
     stores = sorted(p.name for p in (res_one / "predictions").glob("*.zarr"))
-    assert stores == sorted(p.name for p in (res_three / "predictions").glob("*.zarr"))
+    assert stores == sorted(p.name for p in (res_sharded / "predictions").glob("*.zarr"))
     for name in stores:
         files = sorted(
             p.relative_to(res_one)
@@ -494,43 +496,44 @@ def test_sharded_prediction_gives_the_same_stores_and_table_1(tiny_run, scale_ou
         )
         assert files, name
         for rel in files:
-            assert (res_three / rel).read_bytes() == (res_one / rel).read_bytes(), rel
+            assert (res_sharded / rel).read_bytes() == (res_one / rel).read_bytes(), rel
     for rel in ("evaluation/table1.csv", "evaluation/per_tile_metrics.csv"):
-        assert (res_three / rel).read_bytes() == (res_one / rel).read_bytes(), rel
-    assert not list((res_three / "predictions").glob("*.shards/*.zarr"))
-    assert len(list((res_three / "benchmarks" / "predict").glob("*.shards/*.tsv"))) == 9
-    # the sampler study: 3 jobs of its configurations, gathered into one job's study
+        assert (res_sharded / rel).read_bytes() == (res_one / rel).read_bytes(), rel
+    assert not list((res_sharded / "predictions").glob("*.shards/*.zarr"))
+    assert len(list((res_sharded / "benchmarks" / "predict").glob("*.shards/*.tsv"))) == 3 * n
+    # the sampler study: n jobs of its configurations, gathered into one job's study
     rel = "evaluation/sampler_study.csv"
-    assert (res_three / rel).read_bytes() == (res_one / rel).read_bytes()
-    assert not (res_three / "evaluation" / "sampler_study.shards").exists()
-    assert len(list((res_three / "benchmarks").glob("sampler_study.*-of-3.tsv"))) == 3
-    # a stack of `enhance.stacks`: 3 `stack_enhance` parts and a gather write the bytes one
+    assert (res_sharded / rel).read_bytes() == (res_one / rel).read_bytes()
+    assert not (res_sharded / "evaluation" / "sampler_study.shards").exists()
+    assert len(list((res_sharded / "benchmarks").glob(f"sampler_study.*-of-{n}.tsv"))) == n
+    # a stack of `enhance.stacks`: n `stack_enhance` parts and a gather write the bytes one
     # `stack_enhance` job writes (run next, with shards: 1, in a copy of the scale-out run)
     # (the DDPM's seeded parts: tests/test_enhance_shards.py)
     stack_outputs = ["results/tiny/enhanced_stacks/core/regress.tif"]
     gathered = {p: (sharded / p).read_bytes() for p in stack_outputs}
-    assert not list((res_three / "enhanced_stacks" / "core").glob("*.shards/*"))
+    assert not list((res_sharded / "enhanced_stacks" / "core").glob("*.shards/*"))
     workdir = tmp_path / "one_job"
     shutil.copytree(sharded, workdir, ignore=shutil.ignore_patterns(".snakemake"))
     write_config(workdir, TINY_RUN | {"enhance": scale_out_config()["enhance"]})
     snakemake(workdir, *stack_outputs, "--forcerun", "stack_enhance", "--rerun-triggers", "mtime")
     for path, data in gathered.items():
         assert (workdir / path).read_bytes() == data, f"{path}: gathered != one job's"
-    report = json.loads((res_three / "enhanced_stacks" / "core" / "regress.json").read_text())
+    report = json.loads((res_sharded / "enhanced_stacks" / "core" / "regress.json").read_text())
     assert report["pages"] == [1, 3] and report["shape"] == [3, 96, 96]
     assert report["normalization"]["mode"] == "from-checkpoint"
 
 
 @pytest.mark.slow
-def test_two_training_processes_and_three_shards_through_the_workflow(scale_out_run):
+def test_two_training_processes_and_shards_through_the_workflow(scale_out_run):
     """The training rule launches torchrun with 2 processes (gloo on this CPU); the regression
-    U-Net's predictions are 3 `predict` jobs gathered into one store, and a stack 3
-    `stack_enhance` parts gathered into one TIFF; the shards and parts are deleted."""
+    U-Net's predictions are SCALE_OUT_SHARDS `predict` jobs gathered into one store, and a stack
+    as many `stack_enhance` parts gathered into one TIFF; the shards and parts are deleted."""
+    n = SCALE_OUT_SHARDS
     res = scale_out_run() / "results" / "tiny"
     log = (res / "logs" / "train_regress.log").read_text()
     assert "over 2 process(es)" in log, log[-2000:]
     shards = sorted((res / "benchmarks" / "predict" / "regress.shards").glob("*.tsv"))
-    assert [p.name for p in shards] == [f"{i}-of-3.tsv" for i in (1, 2, 3)]
+    assert [p.name for p in shards] == [f"{i}-of-{n}.tsv" for i in range(1, n + 1)]
     assert not (res / "predictions" / "regress.shards").exists()
     import pandas as pd
     import tifffile
@@ -541,6 +544,6 @@ def test_two_training_processes_and_three_shards_through_the_workflow(scale_out_
     assert store["pred"].shape[0] == n_test > 0
     stack = res / "enhanced_stacks" / "core"
     parts = sorted((res / "benchmarks" / "stack_enhance" / "core").glob("regress.shards/*.tsv"))
-    assert [p.name for p in parts] == [f"{i}-of-3.tsv" for i in (1, 2, 3)]
+    assert [p.name for p in parts] == [f"{i}-of-{n}.tsv" for i in range(1, n + 1)]
     assert not (stack / "regress.shards").exists()
     assert tifffile.imread(stack / "regress.tif").shape == (3, 96, 96)
