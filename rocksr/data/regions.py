@@ -184,10 +184,25 @@ def _sample_options(
         # with several samples, a whole sample in one split (nothing excluded) is an option too
         whole = counts[order].max(axis=1) == len(sub) if whole_samples else False
         order = order[every | whole]
-    _, first = np.unique(counts[order], axis=0, return_index=True)
+    _, first = _unique_rows(counts[order])
     idx = order[np.sort(first)]
     rects = pieces[idx // len(perms)][np.arange(len(idx))[:, None], perms[idx % len(perms)]]
     return rects, counts[idx]
+
+
+def _unique_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(counts, axis=0, return_index=True)`` for non-negative integer ``counts``
+    ``[row, split]``, about 10x faster on the millions of layouts of a large sample: each row
+    as one int64, its counts the digits in base (largest count + 1), sorted as numbers (the
+    rows' order). Rows too large for such keys go through ``np.unique(axis=0)``."""
+    base = int(counts.max(initial=0)) + 1
+    if base ** counts.shape[1] >= 2**63:
+        return np.unique(counts, axis=0, return_index=True)
+    keys = np.zeros(len(counts), dtype=np.int64)
+    for col in counts.T:
+        keys = keys * base + col
+    _, first = np.unique(keys, return_index=True)
+    return counts[first], first
 
 
 def choose_regions(manifest: pd.DataFrame, frac: np.ndarray, seed: int) -> dict[str, np.ndarray]:

@@ -225,28 +225,44 @@ def make_splits(
     return pd.DataFrame({"tile_id": manifest["tile_id"].to_numpy(), "split": labels})
 
 
+def _footprint_cells(
+    manifest: pd.DataFrame, labels: np.ndarray, sample: str
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Per split, the union of its views' footprints on one sample's image on the grid the
+    footprints' edges cut it into: (row edges ``ys``, column edges ``xs``, boolean
+    ``[len(ys) - 1, len(xs) - 1]`` per split); cell (i, j) is the pixels
+    ``[ys[i], ys[i + 1]) x [xs[j], xs[j + 1])``. Thousands of views make a grid of a few hundred
+    cells a side instead of the image's millions of pixels."""
+    rows = manifest["sample"].to_numpy() == sample
+    sub = manifest.loc[rows, ["footprint_y0", "footprint_x0", "footprint_size"]]
+    first = manifest.loc[rows].iloc[0]
+    h, w = int(first["image_height"]), int(first["image_width"])
+    fy, fx, fs = (sub[c].to_numpy(dtype=np.int64) for c in sub.columns)
+    ys = np.unique(np.concatenate([[0, h], fy, fy + fs]))
+    xs = np.unique(np.concatenate([[0, w], fx, fx + fs]))
+    iy0, iy1 = np.searchsorted(ys, fy), np.searchsorted(ys, fy + fs)
+    ix0, ix1 = np.searchsorted(xs, fx), np.searchsorted(xs, fx + fs)
+    split_of = labels[rows]
+    out = {}
+    for name in SPLITS:
+        sel = split_of == name
+        diff = np.zeros((len(ys), len(xs)), dtype=np.int64)
+        np.add.at(diff, (iy0[sel], ix0[sel]), 1)
+        np.add.at(diff, (iy0[sel], ix1[sel]), -1)
+        np.add.at(diff, (iy1[sel], ix0[sel]), -1)
+        np.add.at(diff, (iy1[sel], ix1[sel]), 1)
+        out[name] = np.cumsum(np.cumsum(diff, 0), 1)[:-1, :-1] > 0
+    return ys, xs, out
+
+
 def footprint_masks(
     manifest: pd.DataFrame, labels: np.ndarray, sample: str
 ) -> dict[str, np.ndarray]:
     """Per split, the boolean union of its views' footprints on one sample's image."""
-    rows = manifest["sample"].to_numpy() == sample
-    sub = manifest.loc[rows]
-    h, w = int(sub["image_height"].iloc[0]), int(sub["image_width"].iloc[0])
-    out = {}
-    for name in SPLITS:
-        sel = sub.loc[labels[rows] == name]
-        diff = np.zeros((h + 1, w + 1), dtype=np.int32)
-        for fy0, fx0, fs in (
-            sel[["footprint_y0", "footprint_x0", "footprint_size"]]
-            .drop_duplicates()
-            .itertuples(index=False)
-        ):
-            diff[fy0, fx0] += 1
-            diff[fy0, fx0 + fs] -= 1
-            diff[fy0 + fs, fx0] -= 1
-            diff[fy0 + fs, fx0 + fs] += 1
-        out[name] = np.cumsum(np.cumsum(diff, 0), 1)[:h, :w] > 0
-    return out
+    ys, xs, cells = _footprint_cells(manifest, labels, sample)
+    dy, dx = np.diff(ys), np.diff(xs)
+    h, w = int(ys[-1]), int(xs[-1])
+    return {n: np.repeat(np.repeat(m, dy, 0), dx, 1)[:h, :w] for n, m in cells.items()}
 
 
 def leakage(manifest: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
@@ -254,14 +270,15 @@ def leakage(manifest: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
     labels = splits.set_index("tile_id").loc[manifest["tile_id"], "split"].to_numpy()
     records = []
     for sample in dict.fromkeys(manifest["sample"]):
-        masks = footprint_masks(manifest, labels, sample)
+        ys, xs, cells = _footprint_cells(manifest, labels, sample)
+        area = np.outer(np.diff(ys), np.diff(xs))
         for i, a in enumerate(SPLITS):
             for b in SPLITS[i + 1 :]:
                 records.append(
                     {
                         "sample": sample,
                         "pair": f"{a}/{b}",
-                        "shared_pixels": int((masks[a] & masks[b]).sum()),
+                        "shared_pixels": int(area[cells[a] & cells[b]].sum()),
                     }
                 )
     return pd.DataFrame(records)

@@ -18,7 +18,7 @@ import math
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +104,9 @@ def plan_dataset(
         mask = (masks or {}).get(name)
         valid = None if mask is None else outside_integral(mask)
         views, gone = plan_grid(h, w, size, stride, list(angles), edge_tiles, valid)
-        df = pd.DataFrame([asdict(v) for v in views], columns=list(TileView.__dataclass_fields__))
+        # the views' fields by name (dataclasses.asdict deep-copies each view: 5x slower)
+        columns = list(TileView.__dataclass_fields__)
+        df = pd.DataFrame([[getattr(v, c) for c in columns] for v in views], columns=columns)
         df.insert(0, "sample", name)
         df["image_height"] = h
         df["image_width"] = w
