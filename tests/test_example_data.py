@@ -17,6 +17,9 @@ from PIL import Image
 
 from rocksr.data.example_pairs import coarse_fov_mct
 
+# the example's SEM side here (the command's default is 768): small, for a test's budget
+SIZE = 256
+
 
 def test_coarse_fov_mct_is_16_bit_coarse_with_a_zero_surround() -> None:
     mct = np.tile(np.arange(16, dtype=np.uint8), (16, 1))
@@ -31,15 +34,15 @@ def test_coarse_fov_mct_is_16_bit_coarse_with_a_zero_surround() -> None:
 @pytest.mark.slow
 def test_the_example_sheet_takes_two_folders_to_table_1(tmp_path) -> None:
     subprocess.run(
-        ["rocksr", "example-data", "--out", "data/example", "--size", "384"],
+        ["rocksr", "example-data", "--out", "data/example", "--size", str(SIZE)],
         cwd=tmp_path,
         check=True,
         capture_output=True,
     )
     mct = tifffile.imread(tmp_path / "data/example/mct/rock_a.tif")
     sem = np.array(Image.open(tmp_path / "data/example/sem/rock_a.png"))
-    assert mct.shape == (96, 96) and mct.dtype == np.uint16 and mct[0, 0] == 0
-    assert sem.shape == (384, 384) and sem.dtype == np.uint8
+    assert mct.shape == (SIZE // 4, SIZE // 4) and mct.dtype == np.uint16 and mct[0, 0] == 0
+    assert sem.shape == (SIZE, SIZE) and sem.dtype == np.uint8
     (tmp_path / "configs").mkdir()
     shutil.copy(REPO / "configs" / "example_pairs.tsv", tmp_path / "configs")
     cfg = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
@@ -56,7 +59,7 @@ def test_the_example_sheet_takes_two_folders_to_table_1(tmp_path) -> None:
     res = tmp_path / "results" / "example"
     for name in ("rock_a", "rock_b", "rock_c"):
         report = yaml.safe_load((res / "normalized" / name / "normalize.json").read_text())
-        assert report["registration"]["mct_scale"] == 4 and report["shape"] == [384, 384]
+        assert report["registration"]["mct_scale"] == 4 and report["shape"] == [SIZE, SIZE]
         assert report["mask"]["mode"] == "auto_fov"
         assert report["mct"]["stretch_black"] > 0  # not the zero surround
     manifest = pd.read_csv(res / "dataset" / "manifest.csv")
