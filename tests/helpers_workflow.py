@@ -21,8 +21,8 @@ TINY = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
 
 # shard jobs per prediction, sampler study and stack in the scale-out runs: 2, the fewest that
 # splits and gathers (every job is a process importing torch and diffusers, 4-5 CPU-s here); the
-# in-process shard tests (test_shards.py, test_enhance_shards.py) split into 3 and 5, with middle
-# shards
+# in-process shard tests split predictions into 3 and 4 shards, the sampler study into 3 and 5
+# (test_shards.py) and stacks into up to 3 parts (test_enhance_shards.py): middle shards
 SCALE_OUT_SHARDS = 2
 
 

@@ -235,9 +235,11 @@ def _footprint_cells(
     cells a side instead of the image's millions of pixels."""
     rows = manifest["sample"].to_numpy() == sample
     sub = manifest.loc[rows, ["footprint_y0", "footprint_x0", "footprint_size"]]
-    first = manifest.loc[rows].iloc[0]
-    h, w = int(first["image_height"]), int(first["image_width"])
+    first = int(np.flatnonzero(rows)[0])
+    h, w = (int(manifest[c].iat[first]) for c in ("image_height", "image_width"))
     fy, fx, fs = (sub[c].to_numpy(dtype=np.int64) for c in sub.columns)
+    if len(fy) and (min(fy.min(), fx.min()) < 0 or (fy + fs).max() > h or (fx + fs).max() > w):
+        raise ValueError(f"sample {sample!r}: a view's footprint lies outside its {h}x{w} image")
     ys = np.unique(np.concatenate([[0, h], fy, fy + fs]))
     xs = np.unique(np.concatenate([[0, w], fx, fx + fs]))
     iy0, iy1 = np.searchsorted(ys, fy), np.searchsorted(ys, fy + fs)
