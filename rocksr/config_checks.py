@@ -3,9 +3,9 @@
 Run before the schema's defaults are filled in (jsonschema's own messages for a misspelt
 top-level key or a ``oneOf`` sample run to hundreds of lines): each problem raises
 :class:`ConfigError` with one line naming the key, and :func:`schema_problem` says in one line
-what the schema itself refuses. NaN and infinity, which the schema's bounds let through, are refused anywhere. Also
-the checks of paths the workflow writes: a safe, not too long run name, and every output under
-``results/<run>/``.
+what the schema itself refuses. NaN and infinity, which the schema's bounds let through, are
+refused anywhere. Also the checks of paths the workflow writes: a safe, not too long run name,
+and every output under ``results/<run>/``.
 """
 
 from __future__ import annotations
