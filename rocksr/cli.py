@@ -62,6 +62,11 @@ COMMANDS: dict[str, str] = {m.replace("_", "-"): f"rocksr.stages.{m}" for m in S
 GC_FIRST_THRESHOLD = 50_000
 
 
+def collect_garbage_less_often() -> None:
+    """Set this process's first garbage-collector threshold to :data:`GC_FIRST_THRESHOLD`."""
+    gc.set_threshold(GC_FIRST_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def stage(command: str) -> ModuleType:
     """The stage module of ``command`` (imported on first use)."""
     module = importlib.import_module(COMMANDS[command])
@@ -96,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rocksr`` console script (``argv`` None: ``sys.argv``, and the process
     dies with its parent, see :mod:`rocksr.lifecycle`)."""
     if argv is None:  # a process of its own (the console script), not a call from Python
-        gc.set_threshold(GC_FIRST_THRESHOLD, *gc.get_threshold()[1:])
+        collect_garbage_less_often()
     given = sys.argv[1:] if argv is None else list(argv)
     command = _command_in(given)
     args = build_parser(None if command is None else [command]).parse_args(given)

@@ -1,5 +1,4 @@
 import fcntl
-import gc
 import os
 import shutil
 import subprocess
@@ -18,11 +17,11 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 import pytest  # noqa: E402
 
-from rocksr.cli import GC_FIRST_THRESHOLD  # noqa: E402
+from rocksr.cli import collect_garbage_less_often  # noqa: E402
 
 # the test processes import torch, diffusers and Snakemake's API too: the same garbage collector
-# setting as a `rocksr` process (rocksr.cli.GC_FIRST_THRESHOLD)
-gc.set_threshold(GC_FIRST_THRESHOLD, *gc.get_threshold()[1:])
+# setting as a `rocksr` process
+collect_garbage_less_often()
 
 
 def build_once(shared: Path, name: str, build: Callable[[Path], None]) -> Path:

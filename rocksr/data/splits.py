@@ -262,9 +262,8 @@ def footprint_masks(
 ) -> dict[str, np.ndarray]:
     """Per split, the boolean union of its views' footprints on one sample's image."""
     ys, xs, cells = _footprint_cells(manifest, labels, sample)
-    dy, dx = np.diff(ys), np.diff(xs)
-    h, w = int(ys[-1]), int(xs[-1])
-    return {n: np.repeat(np.repeat(m, dy, 0), dx, 1)[:h, :w] for n, m in cells.items()}
+    dy, dx = np.diff(ys), np.diff(xs)  # the cells' sizes: they tile the whole image
+    return {n: np.repeat(np.repeat(m, dy, 0), dx, 1) for n, m in cells.items()}
 
 
 def leakage(manifest: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
