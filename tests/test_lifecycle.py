@@ -43,8 +43,10 @@ def test_training_stops_within_seconds_of_a_killed_workflow_and_publishes_nothin
         torch.set_num_threads(1)
         import rocksr.training.trainer as trainer_mod
         def slow(step):
-            if step == 2:
-                open({str(pidfile)!r}, "w").write(str(os.getpid()))
+            if step == 2:  # written whole, then renamed: the test never reads it half-written
+                with open({str(pidfile)!r} + ".tmp", "w") as f:
+                    f.write(str(os.getpid()))
+                os.replace({str(pidfile)!r} + ".tmp", {str(pidfile)!r})
             time.sleep(0.2)
         trainer_mod._after_step = slow
         from rocksr.cli import main
